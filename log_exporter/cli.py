@@ -1,0 +1,238 @@
+"""The `log-exporter` command: parse arguments, build the engine, call it, render the result.
+
+Errors of ours become one line on stderr and an exit code (2 for usage and config, 1 for failed
+work); a traceback only with --debug. boto3 and rich are imported inside the commands, so
+`--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from . import __version__
+from .errors import ConfigError, LogExporterError
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .engine import RunOptions, RunReport
+
+EPILOG_RUN = """\b
+Examples:
+  log-exporter run --config config.yml
+  log-exporter run --config config.yml --start 2026-01-01 --end 2026-02-01
+  log-exporter run --config config.yml --account prod --region eu-west-1
+
+Days are UTC days in [--start, --end). Days already archived are skipped, so the
+default range means "everything not archived yet". Exit codes: 0 everything asked
+for is archived, 1 some work failed (the summary names it), 2 bad usage or config.
+"""
+
+EPILOG_EXPORT = """\b
+Examples:
+  log-exporter export --group /aws/lambda/api --bucket my-archive --start 2026-11-01
+  log-exporter export --group vpc-flow-logs --bucket my-archive --prefix logs \\
+      --role arn:aws:iam::111111111111:role/LogExporter --external-id s3cr3t
+"""
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    from .config import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def range_options(f: Any) -> Any:
+    f = click.option(
+        "--end", callback=_date, metavar="YYYY-MM-DD",
+        help="First UTC day NOT exported (default: today, UTC).",
+    )(f)
+    f = click.option(
+        "--start", callback=_date, metavar="YYYY-MM-DD",
+        help="First UTC day to export (default: destination.start, else each group's creation day).",
+    )(f)
+    f = click.option(
+        "--settle", callback=_duration, metavar="DURATION",
+        help="Only export windows that ended this long ago (e.g. 12h, 30m, 0; default: the config's, 12h).",
+    )(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="log-exporter")
+@click.option("--debug", is_flag=True, help="Show tracebacks; run lanes one at a time.")
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="Format of the log lines on stderr.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="More log lines.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings, errors and the summary.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, log_format: str, verbose: bool, quiet: bool) -> None:
+    """Archive CloudWatch Logs log groups of many AWS accounts into one S3 bucket.
+
+    One export task per log group per UTC day, incremental and exactly once.
+    """
+    from .console import setup_logging
+
+    level = logging.DEBUG if (verbose or debug) else logging.WARNING if quiet else logging.INFO
+    setup_logging(log_format, level)
+    ctx.obj = {"debug": debug, "log_format": log_format, "quiet": quiet}
+
+
+def _execute(ctx: click.Context, config: Config, options: RunOptions, parallel: int) -> RunReport:
+    from rich.console import Console
+
+    from .aws import SessionFactory
+    from .console import LogReporter, ProgressReporter, print_summary
+    from .engine import Engine
+
+    debug = ctx.obj["debug"]
+    err = Console(stderr=True)
+    use_bars = err.is_terminal and ctx.obj["log_format"] == "text" and not ctx.obj["quiet"]
+    reporter = ProgressReporter(err) if use_bars else LogReporter()
+    engine = Engine(
+        config, SessionFactory(region=(options.regions or [None])[0]), reporter=reporter,
+        max_parallel=1 if debug else parallel,
+    )
+    if isinstance(reporter, ProgressReporter):
+        with reporter:
+            report = engine.run(options)
+    else:
+        report = engine.run(options)
+    print_summary(Console(), report)
+    return report
+
+
+@cli.command(epilog=EPILOG_RUN)
+@click.option("-c", "--config", "config_path", required=True, metavar="FILE",
+              help="YAML config: destination and accounts.")
+@range_options
+@click.option("--account", "accounts", multiple=True, metavar="NAME",
+              help="Only this account of the config (repeatable).")
+@click.option("--region", "regions", multiple=True, metavar="REGION",
+              help="Only this region (repeatable); also the region of accounts without `regions`.")
+@click.option("--parallel", default=1000, show_default=True, metavar="N",
+              help="Lanes (account-regions) worked at once.")
+@click.pass_context
+def run(
+    ctx: click.Context, config_path: str, start: date | None, end: date | None,
+    settle: int | None, accounts: tuple[str, ...], regions: tuple[str, ...], parallel: int,
+) -> None:
+    """Export every account and region of the config."""
+    from .config import load_config
+    from .engine import RunOptions
+
+    config = load_config(config_path)
+    options = RunOptions(start=start, end=end, accounts=accounts, regions=regions,
+                         settle_seconds=settle)
+    report = _execute(ctx, config, options, parallel)
+    ctx.exit(report.exit_code)
+
+
+EXPORT_FIELDS = {
+    "destination.bucket": "--bucket",
+    "destination.prefix": "--prefix",
+    "accounts[0].role": "--role",
+    "accounts[0].groups": "--group",
+    "accounts[0].external_id": "--external-id",
+    "accounts[0].regions": "--region",
+}
+
+
+@cli.command(epilog=EPILOG_EXPORT)
+@click.option("--group", required=True, metavar="NAME", help="The log group to export.")
+@click.option("--bucket", required=True, metavar="BUCKET", help="The archive bucket.")
+@click.option("--prefix", default="logs", show_default=True, help="Key prefix in the bucket.")
+@click.option("--role", "roles", multiple=True, metavar="ARN",
+              help="Role to assume; repeat for a chain, assumed in order.")
+@click.option("--external-id", metavar="ID", help="ExternalId for the last role.")
+@click.option("--region", metavar="REGION", help="Region of the log group (default: ambient).")
+@range_options
+@click.pass_context
+def export(
+    ctx: click.Context, group: str, bucket: str, prefix: str, roles: tuple[str, ...],
+    external_id: str | None, region: str | None, start: date | None, end: date | None,
+    settle: int | None,
+) -> None:
+    """Export one log group of one account, with the same layout and state as `run`."""
+    from .config import parse_config
+    from .engine import RunOptions
+
+    data = {
+        "destination": {"bucket": bucket, "prefix": prefix},
+        "accounts": [{
+            "name": "export",
+            "role": list(roles) or None,
+            "external_id": external_id,
+            "regions": [region] if region else None,
+            "groups": [group],
+        }],
+    }
+    try:
+        config = parse_config(data, "export")
+    except ConfigError as exc:
+        message = str(exc).removeprefix("export: ")
+        for field, option in EXPORT_FIELDS.items():
+            if message.startswith(field):
+                message = option + message[len(field):]
+                break
+        raise ConfigError(message) from None
+    options = RunOptions(start=start, end=end, settle_seconds=settle,
+                         regions=(region,) if region else ())
+    report = _execute(ctx, config, options, 1)
+    for lane in report.lanes:
+        if lane.error is None and lane.groups == 0:
+            raise LogExporterError(f"log group {group} does not exist in {lane.account_id or lane.name} ({lane.region})")
+    ctx.exit(report.exit_code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one line and an exit code for every error we know about."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        code = cli.main(args=args, prog_name="log-exporter", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.Abort:
+        click.echo("log-exporter: interrupted", err=True)
+        code = 130
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except LogExporterError as exc:
+        if debug:
+            raise
+        click.echo(f"log-exporter: error: {exc}", err=True)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("log-exporter: interrupted", err=True)
+        code = 130
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(
+            f"log-exporter: unexpected error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            err=True,
+        )
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

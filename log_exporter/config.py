@@ -1,0 +1,266 @@
+"""The YAML configuration: pydantic models, loading with located errors, and group patterns."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ConfigError
+
+ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> int:
+    """Seconds from `90`, `"90s"`, `"30m"`, `"12h"` or `"1d"`."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 12h, 30m or 0")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return value
+    if isinstance(value, str) and (m := DURATION.match(value)):
+        return int(m.group(1)) * UNITS[m.group(2)]
+    raise ValueError(f"expected a duration such as 12h, 30m or 0, got {value!r}")
+
+
+Seconds = Annotated[int, BeforeValidator(parse_duration)]
+
+
+def check_bucket_name(name: str) -> str:
+    """Raise ValueError unless S3 would accept `name` as a general purpose bucket name."""
+    if not BUCKET_NAME.match(name) or ".." in name or IP_ADDRESS.match(name):
+        raise ValueError(
+            f"{name!r} is not a valid S3 bucket name "
+            "(3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit)"
+        )
+    return name
+
+
+def check_prefix(prefix: str) -> str:
+    """Raise ValueError for a key prefix that would make ambiguous or unsafe keys."""
+    if prefix == "":
+        return prefix
+    if prefix.startswith("/") or prefix.endswith("/"):
+        raise ValueError(f"prefix {prefix!r} must not start or end with '/'")
+    for part in prefix.split("/"):
+        if part in ("", ".", ".."):
+            raise ValueError(f"prefix {prefix!r} has an empty, '.' or '..' segment")
+    return prefix
+
+
+class GroupPattern:
+    """One `groups`/`exclude` entry: an fnmatch glob (`*` also matches `/`) or `re:<regex>`."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        if text.startswith("re:"):
+            try:
+                self._regex = re.compile(text[3:])
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {text[3:]!r}: {exc}") from None
+        else:
+            self._regex = re.compile(fnmatch.translate(text))
+
+    def matches(self, name: str) -> bool:
+        return self._regex.fullmatch(name) is not None
+
+    @property
+    def literal_prefix(self) -> str:
+        """The longest fixed start of a glob (for DescribeLogGroups' prefix filter); '' for re:."""
+        if self.text.startswith("re:"):
+            return ""
+        cut = len(self.text)
+        for wildcard in "*?[":
+            i = self.text.find(wildcard)
+            if i != -1:
+                cut = min(cut, i)
+        return self.text[:cut]
+
+
+class GroupSelector:
+    """Which log groups of an account are archived: any `groups` pattern, and no `exclude` one."""
+
+    def __init__(self, include: Sequence[str], exclude: Sequence[str] = ()) -> None:
+        self.include = [GroupPattern(p) for p in include]
+        self.exclude = [GroupPattern(p) for p in exclude]
+
+    def matches(self, name: str) -> bool:
+        if any(p.matches(name) for p in self.exclude):
+            return False
+        return any(p.matches(name) for p in self.include)
+
+    def list_prefixes(self) -> list[str]:
+        """Prefixes for DescribeLogGroups: one per pattern, or [''] when any pattern needs all."""
+        prefixes = sorted({p.literal_prefix for p in self.include})
+        if "" in prefixes:
+            return [""]
+        # Drop prefixes covered by a shorter one, so no group is listed twice.
+        kept: list[str] = []
+        for p in prefixes:
+            if not any(p.startswith(k) for k in kept):
+                kept.append(p)
+        return kept
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Destination(StrictModel):
+    bucket: str
+    prefix: str = "logs"
+    start: date | None = None
+    settle: Seconds = Field(default=12 * 3600, description="how long a window must have ended")
+    period: Literal["day", "hour"] = "day"
+
+    _bucket = field_validator("bucket")(classmethod(lambda cls, v: check_bucket_name(v)))
+    _prefix = field_validator("prefix")(classmethod(lambda cls, v: check_prefix(v)))
+
+
+class Account(StrictModel):
+    name: str = Field(min_length=1)
+    role: str | list[str] | None = None
+    external_id: str | None = Field(default=None, min_length=2, max_length=1224)
+    regions: list[str] | None = None
+    groups: list[str] = Field(min_length=1)
+    exclude: list[str] = Field(default_factory=list)
+
+    @field_validator("role")
+    @classmethod
+    def _roles_are_arns(cls, v: str | list[str] | None) -> str | list[str] | None:
+        roles = [v] if isinstance(v, str) else (v or [])
+        if isinstance(v, list) and not v:
+            raise ValueError("a role chain needs at least one role ARN")
+        for arn in roles:
+            if not ROLE_ARN.match(arn):
+                raise ValueError(
+                    f"{arn!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/Name)"
+                )
+        return v
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("regions must list at least one region, or be left out")
+            for r in v:
+                if not REGION.match(r):
+                    raise ValueError(f"{r!r} is not an AWS region name (such as us-east-1)")
+        return v
+
+    @field_validator("groups", "exclude")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for p in v:
+            if not p:
+                raise ValueError("a pattern cannot be empty")
+            GroupPattern(p)
+        return v
+
+    @property
+    def role_chain(self) -> list[str]:
+        return [self.role] if isinstance(self.role, str) else list(self.role or [])
+
+    @property
+    def selector(self) -> GroupSelector:
+        return GroupSelector(self.groups, self.exclude)
+
+
+class Config(StrictModel):
+    destination: Destination
+    accounts: list[Account] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        seen: set[str] = set()
+        for account in self.accounts:
+            if account.name in seen:
+                raise ValueError(f"account name {account.name!r} is used twice")
+            seen.add(account.name)
+        return self
+
+    def select(self, names: Sequence[str]) -> list[Account]:
+        """The accounts named (all when `names` is empty); an unknown name is an error."""
+        if not names:
+            return list(self.accounts)
+        known = {a.name: a for a in self.accounts}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ConfigError(
+                f"--account {unknown[0]!r} is not in the config (known: {', '.join(known)})"
+            )
+        return [known[n] for n in names]
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith("function-") or part in ("str", "list[str]", "none"):
+            continue  # pydantic's union branch names are noise to a user
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def parse_config(data: Any, source: str = "config") -> Config:
+    """Validate already-parsed YAML; errors name the place, e.g. `accounts[0].groups`."""
+    if data is None:
+        raise ConfigError(f"{source}: the file is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping with 'destination' and 'accounts'")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif first["type"] == "missing":
+            message = "is required"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{source}: {_location(first['loc'])}: {message}{more}") from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a directory, not a config file") from None
+    except (PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot be read ({exc.__class__.__name__})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(f"{p}: YAML syntax error at {where}{exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: YAML error: {exc}") from None
+    return parse_config(data, str(p))

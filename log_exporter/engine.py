@@ -1,0 +1,264 @@
+"""Drives many lanes: one per account and region, all in parallel, until done or a deadline.
+
+A failing account (say its role cannot be assumed) fails its own lanes only; the others go on.
+The concurrency is injectable (`executor_cls`), so `--debug` and tests can run lanes serially.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .archive import ArchiveBucket
+from .config import Account, Config
+from .errors import BucketError, ConfigError, LogExporterError, UsageError
+from .lane import Lane, LaneResult, LaneSettings
+from .plan import PlanRange
+from .progress import Reporter
+from .state import StateStore
+from .windows import to_ms, utc_day
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from .aws import SessionFactory
+
+DEFAULT_MAX_PARALLEL = 1000
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run covers; None means "the config's value, else the default"."""
+
+    start: date | None = None
+    end: date | None = None  # first day not exported; default today (UTC)
+    accounts: Sequence[str] = ()
+    regions: Sequence[str] = ()
+    settle_seconds: int | None = None
+    partial: bool = False  # also export the settled part of unfinished periods
+    deadline: float | None = None  # clock() time after which no task is created
+    wait_for_lease: bool = True
+
+
+@dataclass(frozen=True)
+class LaneSpec:
+    account: Account
+    region: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.account.name}/{self.region}"
+
+
+@dataclass
+class RunReport:
+    lanes: list[LaneResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok and r.remaining == 0 for r in self.lanes)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+
+def runner_id() -> str:
+    """Who holds a lane's lease: host, process and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def plan_range(config: Config, options: RunOptions, now: float) -> PlanRange:
+    """Turn dates and the clock into the range a run plans over; bad dates are UsageErrors."""
+    today = utc_day(int(now * 1000))
+    end = options.end or today
+    start = options.start or config.destination.start
+    if start is not None and start >= end:
+        raise UsageError(f"--start {start} must be before --end {end} (--end is the first day not exported)")
+    if start is not None and start > today:
+        raise UsageError(f"--start {start} is in the future (today is {today} UTC)")
+    if end > today + timedelta(days=1):
+        raise UsageError(f"--end {end} is in the future (today is {today} UTC; at most {today + timedelta(days=1)})")
+    settle = config.destination.settle if options.settle_seconds is None else options.settle_seconds
+    return PlanRange(
+        start_ms=to_ms(start) if start else None,
+        end_ms=to_ms(end),
+        now_ms=int(now * 1000),
+        settle_ms=settle * 1000,
+        period=config.destination.period,
+        partial=options.partial,
+    )
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        factory: SessionFactory,
+        *,
+        reporter: Reporter | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        owner: str | None = None,
+        max_parallel: int = DEFAULT_MAX_PARALLEL,
+        executor_cls: Callable[[int], Executor] = ThreadPoolExecutor,
+        lease_seconds: float | None = None,
+        stuck_pending_seconds: float | None = None,
+    ) -> None:
+        self.config = config
+        self.factory = factory
+        self.reporter = reporter or Reporter()
+        self.clock = clock
+        self.sleep = sleep
+        self.owner = owner or runner_id()
+        self.max_parallel = max(1, max_parallel)
+        self.executor_cls = executor_cls
+        self._lease_seconds = lease_seconds
+        self._stuck = stuck_pending_seconds
+        self._sessions: dict[str, boto3.Session] = {}
+        self._session_errors: dict[str, LogExporterError] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+        self._s3: S3Client | None = None
+
+    # --- what to run ---------------------------------------------------------------------------
+    def lane_specs(self, options: RunOptions) -> list[LaneSpec]:
+        specs: list[LaneSpec] = []
+        for account in self.config.select(options.accounts):
+            regions = list(account.regions or options.regions or [])
+            if not regions:
+                if not self.factory.default_region:
+                    raise ConfigError(
+                        f"accounts[{account.name}]: no region: set `regions` in the config, "
+                        "--region, or AWS_REGION"
+                    )
+                regions = [self.factory.default_region]
+            if options.regions:
+                regions = [r for r in regions if r in options.regions]
+            specs.extend(LaneSpec(account, r) for r in regions)
+        return specs
+
+    def settings(self, options: RunOptions) -> LaneSettings:
+        dest = self.config.destination
+        kwargs: dict[str, float] = {}
+        if self._lease_seconds is not None:
+            kwargs["lease_seconds"] = self._lease_seconds
+        if self._stuck is not None:
+            kwargs["stuck_pending_seconds"] = self._stuck
+        return LaneSettings(
+            bucket=dest.bucket,
+            prefix=dest.prefix,
+            period=dest.period,
+            wait_for_lease=options.wait_for_lease,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    # --- the archive bucket ----------------------------------------------------------------------
+    def bucket_region(self) -> str | None:
+        """Check the archive bucket exists and is reachable; return its region."""
+        bucket = self.config.destination.bucket
+        try:
+            out = self.factory.s3().head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404:
+                raise BucketError(f"archive bucket {bucket} does not exist") from None
+            if status == 403:
+                raise BucketError(
+                    f"archive bucket {bucket} is not reachable with the ambient credentials (403)"
+                ) from None
+            raise BucketError(f"archive bucket {bucket}: {exc}") from None
+        except BotoCoreError as exc:
+            raise BucketError(f"archive bucket {bucket}: {exc}") from None
+        headers = out.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        region = headers.get("x-amz-bucket-region") or out.get("BucketRegion")
+        return str(region) if region else None
+
+    def store(self) -> StateStore:
+        return StateStore(self._archive_s3(), self.config.destination.bucket, self.config.destination.prefix)
+
+    def _archive_s3(self) -> S3Client:
+        if self._s3 is None:
+            self._s3 = self.factory.s3()
+        return self._s3
+
+    # --- sessions ---------------------------------------------------------------------------------
+    def _account_session(self, account: Account) -> boto3.Session:
+        with self._locks_lock:
+            lock = self._locks.setdefault(account.name, threading.Lock())
+        with lock:
+            if account.name in self._session_errors:
+                raise self._session_errors[account.name]
+            if account.name not in self._sessions:
+                try:
+                    self._sessions[account.name] = self.factory.account_session(
+                        account.role_chain, account.external_id
+                    )
+                except LogExporterError as exc:
+                    self._session_errors[account.name] = exc
+                    raise
+            return self._sessions[account.name]
+
+    def build_lane(self, spec: LaneSpec, rng: PlanRange, settings: LaneSettings) -> Lane:
+        session = self._account_session(spec.account)
+        account_id = self.factory.account_id(session, spec.account.role_chain)
+        clients = self.factory.account_clients(session, account_id, spec.region)
+        return Lane(
+            account=spec.account.name,
+            clients=clients,
+            store=self.store(),
+            archive=ArchiveBucket(self._archive_s3(), self.config.destination.bucket),
+            selector=spec.account.selector,
+            rng=rng,
+            settings=settings,
+            owner=self.owner,
+            reporter=self.reporter,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
+
+    # --- running --------------------------------------------------------------------------------
+    def run(self, options: RunOptions) -> RunReport:
+        started = self.clock()
+        rng = plan_range(self.config, options, started)
+        specs = self.lane_specs(options)
+        bucket_region = self.bucket_region()
+        settings = self.settings(options)
+        report = RunReport()
+
+        def one(spec: LaneSpec) -> LaneResult:
+            if bucket_region and spec.region != bucket_region:
+                result = LaneResult(spec.account.name, "", spec.region)
+                result.error = (
+                    f"archive bucket {settings.bucket} is in {bucket_region}, but CloudWatch Logs "
+                    f"exports only to a bucket in the log group's region ({spec.region})"
+                )
+                self.reporter.lane_finished(result)
+                return result
+            try:
+                lane = self.build_lane(spec, rng, settings)
+            except LogExporterError as exc:
+                result = LaneResult(spec.account.name, "", spec.region, error=str(exc))
+                self.reporter.lane_finished(result)
+                return result
+            return lane.run(options.deadline)
+
+        if self.max_parallel == 1 or len(specs) <= 1:
+            report.lanes = [one(s) for s in specs]
+        else:
+            with self.executor_cls(min(self.max_parallel, len(specs))) as pool:
+                report.lanes = list(pool.map(one, specs))
+        report.seconds = self.clock() - started
+        return report

@@ -1,0 +1,49 @@
+"""The error hierarchy: every failure the user should see as one line, with its exit code."""
+
+from __future__ import annotations
+
+
+class LogExporterError(Exception):
+    """Base of every error log-exporter reports to a user; `str()` is the one-line message."""
+
+    exit_code = 1
+
+
+class UsageError(LogExporterError):
+    """Bad command-line input: wrong dates, unknown account names."""
+
+    exit_code = 2
+
+
+class ConfigError(LogExporterError):
+    """The configuration file is missing, unreadable or invalid; the message names the place."""
+
+    exit_code = 2
+
+
+class AWSError(LogExporterError):
+    """An AWS call failed in a way retries cannot fix (denied, missing resource, bad parameter)."""
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class AccessDeniedError(AWSError):
+    """A role could not be assumed, or an action was denied."""
+
+
+class ResourceNotFoundError(AWSError):
+    """A log group, bucket or task does not exist (any more)."""
+
+
+class BucketError(AWSError):
+    """The archive bucket is missing, unreachable, in the wrong region, or refuses writes."""
+
+
+class StateConflictError(LogExporterError):
+    """Another runner changed a lane's state object between our read and our write."""
+
+
+class LaneBusyError(LogExporterError):
+    """Another runner holds the lease on a lane (account and region)."""

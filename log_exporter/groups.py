@@ -1,0 +1,89 @@
+"""Log groups of one account and region: which match, when they were written, whether a window
+holds any event."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from .config import GroupSelector
+from .errors import ResourceNotFoundError
+from .plan import GroupInfo
+from .tasks import map_client_error
+from .windows import Window
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs import CloudWatchLogsClient
+
+MAX_PROBE_PAGES = 5
+
+
+class LogGroups:
+    def __init__(self, logs: CloudWatchLogsClient) -> None:
+        self._logs = logs
+
+    def matching(self, selector: GroupSelector) -> list[tuple[str, int]]:
+        """(name, creationTime) of every group the selector takes, sorted by name."""
+        found: dict[str, int] = {}
+        for prefix in selector.list_prefixes():
+            kwargs: dict[str, Any] = {"logGroupNamePrefix": prefix} if prefix else {}
+            try:
+                for page in self._logs.get_paginator("describe_log_groups").paginate(**kwargs):
+                    for g in page.get("logGroups", []):
+                        name = g["logGroupName"]
+                        if selector.matches(name):
+                            found[name] = int(g.get("creationTime", 0))
+            except ClientError as exc:
+                raise map_client_error(exc, "listing log groups") from None
+        return sorted(found.items())
+
+    def last_write_ms(self, group: str) -> int | None:
+        """The newest event (or ingestion) time of a group; None when it has no stream."""
+        try:
+            out = self._logs.describe_log_streams(
+                logGroupName=group, orderBy="LastEventTime", descending=True, limit=1
+            )
+        except ClientError as exc:
+            raise map_client_error(exc, f"reading streams of {group}") from None
+        streams = out.get("logStreams", [])
+        if not streams:
+            return None
+        s = streams[0]
+        times = [s.get(k) for k in ("lastEventTimestamp", "lastIngestionTime")]
+        known = [int(t) for t in times if t is not None]
+        # A stream without event times yet: be safe and assume it is being written now.
+        return max(known) if known else None
+
+    def info(self, selector: GroupSelector) -> list[GroupInfo]:
+        return [
+            GroupInfo(name, created, self.last_write_ms(name))
+            for name, created in self.matching(selector)
+        ]
+
+    def has_events(self, group: str, window: Window) -> bool:
+        """Whether any event falls in `window` (FilterLogEvents' ends are inclusive).
+
+        An empty page with a token does not prove emptiness, so a few pages are followed; when
+        the answer stays unknown, or the probe is not allowed, this says True (export it)."""
+        kwargs: dict[str, Any] = {
+            "logGroupName": group,
+            "startTime": window.start,
+            "endTime": window.end,
+            "limit": 1,
+        }
+        for _ in range(MAX_PROBE_PAGES):
+            try:
+                out = self._logs.filter_log_events(**kwargs)
+            except ClientError as exc:
+                mapped = map_client_error(exc, f"probing {group}")
+                if isinstance(mapped, ResourceNotFoundError):
+                    raise mapped from None
+                return True
+            if out.get("events"):
+                return True
+            token = out.get("nextToken")
+            if not token:
+                return False
+            kwargs["nextToken"] = token
+        return True

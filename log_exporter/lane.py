@@ -1,0 +1,441 @@
+"""One account and region: the state machine that keeps its single export slot busy.
+
+A lane takes the lease on its state, finishes or cleans up whatever a previous runner left in
+flight, plans, and then runs its export tasks back to back: record the intent, create the task,
+poll it adaptively, record the outcome in the same write as the next intent. A FAILED task's
+partial output is deleted before the window is tried again, so no event is archived twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from .archive import ArchiveBucket
+from .aws import AccountClients
+from .backoff import Backoff, DurationEstimate, PollSchedule
+from .config import GroupSelector
+from .errors import (
+    ConfigError,
+    LaneBusyError,
+    LogExporterError,
+    ResourceNotFoundError,
+    StateConflictError,
+)
+from .groups import LogGroups
+from .plan import ExportItem, GroupInfo, LanePlan, PlanRange, Skip, plan_lane
+from .progress import Reporter
+from .state import Intent, LaneState, StateStore
+from .tasks import ExportTasks, SlotBusy, TaskStatus, Throttled
+from .windows import Period, destination_prefix, task_name
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LaneSettings:
+    bucket: str
+    prefix: str
+    period: Period = "day"
+    max_attempts: int = 3  # tries of one window within a run
+    lease_seconds: float = 120.0
+    stuck_pending_seconds: float = 3600.0  # a task PENDING this long is cancelled and retried
+    deadline_margin_seconds: float = 0.0  # stop creating tasks this long before the deadline
+    probe_empty: bool = True
+    wait_for_lease: bool = True
+
+
+@dataclass
+class LaneResult:
+    account: str
+    account_id: str
+    region: str
+    archived: list[ExportItem] = field(default_factory=list)
+    empty: list[ExportItem] = field(default_factory=list)
+    failed: list[tuple[ExportItem, str]] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    error: str | None = None  # the lane stopped early for this reason
+    remaining: int = 0  # windows left for a later run (deadline reached)
+    groups: int = 0  # log groups the selector matched
+    tasks_created: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.account}/{self.region}"
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failed
+
+
+class LaneStopped(Exception):
+    """Internal: the deadline is near; leave the rest for the next invocation."""
+
+
+class Lane:
+    def __init__(
+        self,
+        *,
+        account: str,
+        clients: AccountClients,
+        store: StateStore,
+        archive: ArchiveBucket,
+        selector: GroupSelector,
+        rng: PlanRange,
+        settings: LaneSettings,
+        owner: str,
+        reporter: Reporter | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.account = account
+        self.account_id = clients.account_id
+        self.region = clients.region
+        self.tasks = ExportTasks(clients.logs, clients.logs_create)
+        self.groups = LogGroups(clients.logs)
+        self.store = store
+        self.archive = archive
+        self.selector = selector
+        self.rng = rng
+        self.settings = settings
+        self.owner = owner
+        self.reporter = reporter or Reporter()
+        self.clock = clock
+        self.sleep = sleep
+        self.name = f"{account}/{self.region}"
+        self.result = LaneResult(account, self.account_id, self.region)
+        self.durations = DurationEstimate()
+        self.state = LaneState(self.account_id, self.region)
+        self._deadline: float | None = None
+        self._last_save = 0.0
+        self._dirty = False
+        self._attempts: Counter[ExportItem] = Counter()
+        self._queue: deque[ExportItem] = deque()
+
+    # --- public ----------------------------------------------------------------------------
+    def run(self, deadline: float | None = None) -> LaneResult:
+        """Archive the lane's windows; stop creating tasks near `deadline` (a clock() time)."""
+        started = self.clock()
+        self._deadline = deadline
+        try:
+            self._acquire()
+            self._resume()
+            plan = self.plan()
+            self.result.skipped = plan.skips
+            self.reporter.lane_planned(self.name, plan)
+            self._queue = deque(plan.items)
+            self._export_all(self._queue)
+        except LaneStopped:
+            self.result.remaining = len(self._queue) + len(self.state.intents)
+        except StateConflictError:
+            self.result.error = "another runner took over this lane; it will finish the work"
+        except LogExporterError as exc:
+            self.result.error = str(exc)
+        except Exception as exc:  # a bug or an unmapped SDK error: fail this lane, not the run
+            log.debug("lane %s crashed", self.name, exc_info=True)
+            self.result.error = f"unexpected {type(exc).__name__}: {exc}"
+        finally:
+            self._release()
+            self.result.seconds = self.clock() - started
+            self.reporter.lane_finished(self.result)
+        return self.result
+
+    def plan(self) -> LanePlan:
+        """What this lane would export now, given its state (read-only: no lease needed)."""
+        infos: list[GroupInfo] = self.groups.info(self.selector)
+        self.result.groups = len(infos)
+        self._check_period()
+        busy = {(i.group, i.window) for i in self.state.intents}
+        plan = plan_lane(infos, self.state.covered, self.rng)
+        plan.items = [i for i in plan.items if (i.group, i.window) not in busy]
+        return plan
+
+    def load_state(self) -> LaneState:
+        self.state = self.store.load(self.account_id, self.region)
+        return self.state
+
+    # --- lease and state ---------------------------------------------------------------------
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def _acquire(self) -> None:
+        backoff = Backoff(base=0.5, cap=5.0)
+        announced = False
+        while True:
+            state = self.store.load(self.account_id, self.region)
+            now = self._now_ms()
+            if state.leased_by_other(self.owner, now):
+                if not self.settings.wait_for_lease:
+                    raise LaneBusyError(f"{self.name}: another runner ({state.lease_owner}) holds it")
+                if not announced:
+                    self.reporter.notice(self.name, f"waiting for runner {state.lease_owner}")
+                    announced = True
+                self._check_deadline()
+                wait = min(backoff.next(), (state.lease_expires_ms - now) / 1000 + 0.05)
+                self.sleep(max(wait, 0.05))
+                continue
+            state.lease_owner = self.owner
+            state.lease_expires_ms = now + int(self.settings.lease_seconds * 1000)
+            try:
+                self.store.save(state)
+            except StateConflictError:
+                continue
+            self.state = state
+            self._last_save = self.clock()
+            return
+
+    def _save(self) -> None:
+        self.state.lease_owner = self.owner
+        self.state.lease_expires_ms = self._now_ms() + int(self.settings.lease_seconds * 1000)
+        self.store.save(self.state)
+        self._last_save = self.clock()
+        self._dirty = False
+
+    def _heartbeat(self) -> None:
+        """Renew the lease (and persist pending changes) before a third of it has run out."""
+        if self.clock() - self._last_save > self.settings.lease_seconds / 3:
+            self._save()
+
+    def _release(self) -> None:
+        if self.state.lease_owner != self.owner:
+            return
+        self.state.lease_owner = None
+        self.state.lease_expires_ms = 0
+        try:
+            self.store.save(self.state)
+        except LogExporterError as exc:
+            if self.result.error is None:
+                self.result.error = f"could not save the lane's state: {exc}"
+
+    def _check_period(self) -> None:
+        has_archive = any(self.state.covered.values())
+        if self.state.period is None or not has_archive:
+            self.state.period = self.settings.period
+        elif self.state.period != self.settings.period:
+            raise ConfigError(
+                f"the archive of {self.name} uses period '{self.state.period}', the config says "
+                f"'{self.settings.period}'; switching would mix layouts (use another prefix)"
+            )
+
+    def _check_deadline(self) -> None:
+        if self._deadline is not None and self.clock() >= self._deadline - self.settings.deadline_margin_seconds:
+            raise LaneStopped()
+
+    # --- one window ----------------------------------------------------------------------------
+    def _dest(self, item: ExportItem) -> str:
+        return destination_prefix(
+            self.settings.prefix, self.account_id, item.group, item.window, self.settings.period
+        )
+
+    def _name(self, item: ExportItem) -> str:
+        return task_name(self.account_id, self.region, item.group, item.window)
+
+    def _export_all(self, queue: deque[ExportItem]) -> None:
+        gone: set[str] = set()
+        while queue:
+            item = queue[0]
+            if item.group in gone:
+                queue.popleft()
+                continue
+            self._check_deadline()
+            if self.settings.probe_empty and not self._has_events(item, gone):
+                queue.popleft()
+                if item.group not in gone:
+                    self.state.mark_done(item.group, item.window, empty=True)
+                    self._dirty = True
+                    self.result.empty.append(item)
+                    self.reporter.item_empty(self.name, item)
+                continue
+            queue.popleft()
+            try:
+                status = self._export(item, next_items=queue)
+            except ResourceNotFoundError as exc:
+                gone.add(item.group)
+                self.state.drop_intent(item.group, item.window)
+                self._record_failure(item, f"log group {item.group} no longer exists ({exc})")
+                self.reporter.notice(self.name, f"log group {item.group} was deleted; skipping it")
+                continue
+            self._settle(item, status, queue)
+        if self._dirty:
+            self._save()
+
+    def _has_events(self, item: ExportItem, gone: set[str]) -> bool:
+        try:
+            return self.groups.has_events(item.group, item.window)
+        except ResourceNotFoundError:
+            gone.add(item.group)
+            self._record_failure(item, f"log group {item.group} no longer exists")
+            return False
+
+    def _record_failure(self, item: ExportItem, error: str) -> None:
+        self.state.mark_failed(item.group, item.window, error, self._now_ms())
+        self._dirty = True
+        self.result.failed.append((item, error))
+
+    def _export(self, item: ExportItem, next_items: deque[ExportItem]) -> TaskStatus:
+        """Create the task for `item` (after recording the intent) and wait for it to end."""
+        intent = Intent(item.group, item.window, self._name(item), None, self._now_ms())
+        self.state.add_intent(intent)
+        self._save()  # the intent, the previous window's outcome and the lease in one write
+        created = self.clock()
+        task_id = self._create(item, intent.name)
+        intent.task_id = task_id
+        self.reporter.task_created(self.name, item, task_id)
+        return self._wait(item, task_id, created)
+
+    def _create(self, item: ExportItem, name: str) -> str:
+        throttle = Backoff(base=0.2, cap=20.0)
+        busy = Backoff(base=0.5, cap=30.0)
+        announced = False
+        while True:
+            self._check_deadline()
+            try:
+                task_id = self.tasks.create(
+                    name=name,
+                    group=item.group,
+                    window=item.window,
+                    bucket=self.settings.bucket,
+                    dest_prefix=self._dest(item),
+                )
+                self.result.tasks_created += 1
+                return task_id
+            except Throttled:
+                self.result.retries += 1
+                self.sleep(throttle.next())
+            except SlotBusy:
+                active = self._call(self.tasks.active)
+                mine = [t for t in active if t.name == name]
+                if mine:  # our own earlier create went through after all: adopt it
+                    return mine[0].task_id
+                if not announced:
+                    holder = active[0].name if active else "an unknown task"
+                    self.reporter.notice(self.name, f"export slot busy with {holder}; waiting")
+                    announced = True
+                if active:
+                    self._wait_foreign(active[0])
+                else:
+                    self.sleep(busy.next())
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        """Call a read-only AWS wrapper, backing off while throttled."""
+        backoff = Backoff(base=0.2, cap=20.0)
+        while True:
+            try:
+                return fn()
+            except Throttled:
+                self.result.retries += 1
+                self.sleep(backoff.next())
+
+    def _wait_foreign(self, task: TaskStatus) -> None:
+        """Wait, without creating anything, until somebody else's task leaves the slot."""
+        schedule = PollSchedule(None, minimum=0.5, maximum=30.0)
+        started = self.clock()
+        while True:
+            self._check_deadline()
+            self._heartbeat()
+            self.sleep(schedule.next(self.clock() - started))
+            status = self._call(lambda: self.tasks.describe(task.task_id))
+            if status is None or not status.active:
+                return
+
+    def _wait(self, item: ExportItem, task_id: str, created: float) -> TaskStatus:
+        schedule = PollSchedule(self.durations.value)
+        missing = 0
+        cancelled = False
+        while True:
+            self._heartbeat()
+            elapsed = self.clock() - created
+            self.sleep(schedule.next(elapsed))
+            status = self._call(lambda: self.tasks.describe(task_id))
+            if status is None:
+                # Right after creation a task may not be visible yet; a few misses are normal.
+                missing += 1
+                if missing >= 5:
+                    return TaskStatus(task_id, "", "CANCELLED", "task disappeared", item.group,
+                                      item.window, "", "", None, None)
+                continue
+            if not status.active:
+                seconds = self.clock() - created
+                if status.code == "COMPLETED":
+                    self.durations.observe(seconds)
+                self.reporter.task_finished(self.name, item, task_id, status.code, seconds)
+                return status
+            if (
+                not cancelled
+                and status.code == "PENDING"
+                and self.clock() - created > self.settings.stuck_pending_seconds
+            ):
+                self.reporter.notice(self.name, f"task {task_id} stuck in PENDING; cancelling it")
+                self.tasks.cancel(task_id)
+                cancelled = True
+            self._check_deadline()
+
+    def _settle(self, item: ExportItem, status: TaskStatus, queue: deque[ExportItem]) -> None:
+        """Record a finished task: archived, or cleaned up and queued again, or failed."""
+        if status.code == "COMPLETED":
+            self.state.mark_done(item.group, item.window)
+            self._dirty = True
+            self.result.archived.append(item)
+            return
+        removed = self.archive.delete_task_output(self._dest(item), status.task_id)
+        self._attempts[item] += 1
+        reason = f"task {status.task_id} {status.code}: {status.message or 'no message'}"
+        if removed:
+            reason += f" (removed {removed} partial objects)"
+        if self._attempts[item] < self.settings.max_attempts:
+            self.state.drop_intent(item.group, item.window)
+            self._dirty = True
+            self.reporter.item_retry(self.name, item, reason)
+            if not queue:
+                self.sleep(Backoff(base=1.0, cap=30.0).next() * self._attempts[item])
+            queue.append(item)
+        else:
+            self._record_failure(item, reason)
+
+    # --- what an earlier runner left -------------------------------------------------------------
+    def _resume(self) -> None:
+        """Adopt, record or clean up every task an earlier runner recorded an intent for."""
+        for intent in list(self.state.intents):
+            item = ExportItem(intent.window, intent.group)
+            status = self._find(intent, item)
+            if status is None:
+                # Never created, or finished with no output: the window is simply planned again.
+                self.state.drop_intent(intent.group, intent.window)
+                self._dirty = True
+                continue
+            if status.active:
+                self.reporter.task_created(self.name, item, status.task_id)
+                intent.task_id = status.task_id
+                created = (status.created_ms or self._now_ms()) / 1000
+                status = self._wait(item, status.task_id, created)
+            if status.code == "COMPLETED":
+                self.state.mark_done(intent.group, intent.window)
+                self.result.archived.append(item)
+            else:
+                self.archive.delete_task_output(self._dest(item), status.task_id)
+                self.state.drop_intent(intent.group, intent.window)
+            self._dirty = True
+        if self._dirty:
+            self._save()
+
+    def _find(self, intent: Intent, item: ExportItem) -> TaskStatus | None:
+        if intent.task_id:
+            status = self._call(lambda: self.tasks.describe(intent.task_id or ""))
+            if status is not None:
+                return status
+        for t in self._call(self.tasks.active):
+            if t.name == intent.name:
+                return t
+        for task_id in self.archive.task_folders(self._dest(item)):
+            status = self._call(lambda tid=task_id: self.tasks.describe(tid))  # type: ignore[misc]
+            if status is not None and status.name == intent.name:
+                return status
+        return None
+

@@ -1,0 +1,161 @@
+"""Planning: which windows of which groups to export, and why the others are skipped."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from log_exporter.plan import GroupInfo, PlanRange, SkipReason, plan_group, plan_lane
+from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, Intervals, Window, day_window, to_ms
+
+D = to_ms(date(2026, 11, 1))  # a Sunday; any day would do
+
+
+def day(n: int) -> Window:
+    return Window(D + n * MS_PER_DAY, D + (n + 1) * MS_PER_DAY - 1)
+
+
+def rng(start: int | None, end: int, now: int, settle_h: int = 0, **kw: object) -> PlanRange:
+    return PlanRange(
+        start_ms=None if start is None else D + start * MS_PER_DAY,
+        end_ms=D + end * MS_PER_DAY,
+        now_ms=now,
+        settle_ms=settle_h * MS_PER_HOUR,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+NOW = D + 5 * MS_PER_DAY + 13 * MS_PER_HOUR  # day 5, 13:00 UTC
+
+
+@pytest.mark.parametrize(
+    ("case", "group", "covered", "r", "items", "reasons"),
+    [
+        (
+            "from creation, settled days only",
+            GroupInfo("/g", D + 2 * MS_PER_DAY + 500, NOW),
+            [],
+            rng(None, 5, NOW),
+            [day(2), day(3), day(4)],
+            set(),
+        ),
+        (
+            "explicit start before creation skips those days",
+            GroupInfo("/g", D + 2 * MS_PER_DAY, NOW),
+            [],
+            rng(0, 4, NOW),
+            [day(2), day(3)],
+            {SkipReason.BEFORE_CREATION},
+        ),
+        (
+            "archived days are skipped",
+            GroupInfo("/g", D, NOW),
+            [(day(0).start, day(1).end)],
+            rng(0, 4, NOW),
+            [day(2), day(3)],
+            {SkipReason.ARCHIVED},
+        ),
+        (
+            "no writes after the last event",
+            GroupInfo("/g", D, D + MS_PER_DAY + 5),
+            [],
+            rng(0, 5, NOW),
+            [day(0), day(1)],
+            {SkipReason.NO_WRITES},
+        ),
+        (
+            "a last event at the very first ms of a day still exports that day",
+            GroupInfo("/g", D, day(2).start),
+            [],
+            rng(0, 5, NOW),
+            [day(0), day(1), day(2)],
+            {SkipReason.NO_WRITES},
+        ),
+        (
+            "a group without streams gets no task",
+            GroupInfo("/g", D, None),
+            [],
+            rng(0, 5, NOW),
+            [],
+            {SkipReason.NO_STREAMS},
+        ),
+        (
+            "settle holds back a day that ended too recently",
+            GroupInfo("/g", D, NOW),
+            [],
+            rng(3, 5, D + 5 * MS_PER_DAY + 11 * MS_PER_HOUR, settle_h=12),
+            [day(3)],
+            {SkipReason.NOT_SETTLED},
+        ),
+        (
+            "settle exactly elapsed: the day is exported",
+            GroupInfo("/g", D, NOW),
+            [],
+            rng(3, 5, D + 5 * MS_PER_DAY + 12 * MS_PER_HOUR, settle_h=12),
+            [day(3), day(4)],
+            set(),
+        ),
+        (
+            "a partly covered day exports only its remainder",
+            GroupInfo("/g", D, NOW),
+            [(day(1).start, day(1).start + 10 * MS_PER_HOUR - 1)],
+            rng(1, 2, NOW),
+            [Window(day(1).start + 10 * MS_PER_HOUR, day(1).end)],
+            set(),
+        ),
+    ],
+)
+def test_plan_group(
+    case: str,
+    group: GroupInfo,
+    covered: list[tuple[int, int]],
+    r: PlanRange,
+    items: list[Window],
+    reasons: set[SkipReason],
+) -> None:
+    plan = plan_group(group, Intervals(covered), r)
+    assert [i.window for i in plan.items] == items, case
+    assert {s.reason for s in plan.skips} == reasons, case
+
+
+def test_partial_runs_export_up_to_the_cutoff_and_later_the_rest() -> None:
+    g = GroupInfo("/g", D, NOW)
+    now1 = D + 10 * MS_PER_HOUR
+    first = plan_group(g, Intervals(), PlanRange(D, D + MS_PER_DAY, now1, 0, "day", partial=True))
+    assert [i.window for i in first.items] == [Window(D, now1 - 1)]
+    covered = Intervals([(D, now1 - 1)])
+    now2 = D + MS_PER_DAY + 1
+    second = plan_group(g, covered, PlanRange(D, D + MS_PER_DAY, now2, 0, "day", partial=True))
+    assert [i.window for i in second.items] == [Window(now1, D + MS_PER_DAY - 1)]
+    # no overlap, no gap between the pieces
+    assert second.items[0].window.start == first.items[0].window.end + 1
+
+
+def test_hourly_periods() -> None:
+    g = GroupInfo("/g", D, NOW)
+    plan = plan_group(g, Intervals(), PlanRange(D, D + MS_PER_DAY, NOW, 0, "hour"))
+    assert len(plan.items) == 24
+    assert plan.items[0].window == Window(D, D + MS_PER_HOUR - 1)
+    assert plan.items[-1].window.end == day(0).end
+
+
+def test_plan_lane_orders_oldest_first_across_groups() -> None:
+    groups = [GroupInfo("/b", D, NOW), GroupInfo("/a", D + MS_PER_DAY, NOW)]
+    plan = plan_lane(groups, {"/b": Intervals([(day(0).start, day(0).end)])}, rng(0, 3, NOW))
+    assert [(i.group, i.window) for i in plan.items] == [
+        ("/a", day(1)), ("/b", day(1)), ("/a", day(2)), ("/b", day(2)),
+    ]
+
+
+def test_skips_are_coalesced_into_ranges() -> None:
+    g = GroupInfo("/g", D + 10 * MS_PER_DAY, D + 11 * MS_PER_DAY)
+    plan = plan_group(g, Intervals(), PlanRange(D, D + 12 * MS_PER_DAY, D + 20 * MS_PER_DAY))
+    before = [s for s in plan.skips if s.reason == SkipReason.BEFORE_CREATION]
+    assert len(before) == 1 and before[0].window == Window(D, day(9).end)
+
+
+def test_whole_day_of_day_window_matches_plan() -> None:
+    g = GroupInfo("/g", D, NOW)
+    plan = plan_group(g, Intervals(), rng(0, 1, NOW))
+    assert plan.items[0].window == day_window(date(2026, 11, 1))
