@@ -10,6 +10,7 @@ from .errors import BucketError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 PROBE_OBJECT = "aws-logs-write-test"
 
@@ -44,7 +45,9 @@ class ArchiveBucket:
                 Bucket=self.bucket, Prefix=prefix
             )
             for page in pages:
-                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                keys: list[ObjectIdentifierTypeDef] = [
+                    {"Key": o["Key"]} for o in page.get("Contents", [])
+                ]
                 if keys:
                     self._s3.delete_objects(
                         Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}

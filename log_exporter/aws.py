@@ -68,7 +68,7 @@ class SessionFactory:
         return BotoConfig(
             retries={"mode": "standard", "max_attempts": attempts or self._max_attempts},
             max_pool_connections=self._pool,
-            user_agent_appid="log-exporter",
+            user_agent_extra="log-exporter",
         )
 
     @property
@@ -84,8 +84,9 @@ class SessionFactory:
         return self._region or self.ambient.region_name
 
     def s3(self, region: str | None = None) -> S3Client:
-        return self.ambient.client("s3", region_name=region or self.default_region,
-                                   config=self._config())
+        return self.ambient.client(
+            "s3", region_name=region or self.default_region, config=self._config()
+        )
 
     def sts(self, session: boto3.Session | None = None, region: str | None = None) -> STSClient:
         return (session or self.ambient).client(
@@ -107,11 +108,13 @@ class SessionFactory:
         )
         # botocore refreshes 15 (advisory) and 10 (mandatory) minutes before expiry; scale that
         # down for credentials that live less than an hour, so they are not refreshed every call.
-        lifetime = (datetime.fromisoformat(first["expiry_time"]) - datetime.now(UTC)).total_seconds()
-        credentials._advisory_refresh_timeout = int(min(15 * 60, max(lifetime / 4, 1)))
-        credentials._mandatory_refresh_timeout = int(min(10 * 60, max(lifetime / 8, 1)))
+        lifetime = (
+            datetime.fromisoformat(first["expiry_time"]) - datetime.now(UTC)
+        ).total_seconds()
+        credentials._advisory_refresh_timeout = int(min(15 * 60, max(lifetime / 4, 1)))  # type: ignore[attr-defined]
+        credentials._mandatory_refresh_timeout = int(min(10 * 60, max(lifetime / 8, 1)))  # type: ignore[attr-defined]
         session = self._session(region_name=region or self.default_region)
-        session._session._credentials = credentials  # botocore's documented refresh hook point
+        session._session._credentials = credentials  # type: ignore[attr-defined]
         return session
 
     def _chain_fetcher(
@@ -167,7 +170,9 @@ class SessionFactory:
         except (ClientError, BotoCoreError) as exc:
             raise AWSError(f"cannot identify the ambient AWS account: {exc}") from None
 
-    def account_clients(self, session: boto3.Session, account_id: str, region: str) -> AccountClients:
+    def account_clients(
+        self, session: boto3.Session, account_id: str, region: str
+    ) -> AccountClients:
         return AccountClients(
             account_id=account_id,
             region=region,

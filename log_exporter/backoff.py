@@ -42,7 +42,7 @@ class PollSchedule:
     def next(self, elapsed: float) -> float:
         self._calls += 1
         if self._expected is None:
-            return min(self.maximum, self.minimum * 2 ** (self._calls - 1))
+            return min(self.maximum, self.minimum * 2.0 ** (self._calls - 1))
         if self._calls == 1 and elapsed < self._expected * 0.8:
             return min(self.maximum, max(self.minimum, self._expected * 0.8 - elapsed))
         step = self._step

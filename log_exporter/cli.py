@@ -62,15 +62,21 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 def range_options(f: Any) -> Any:
     f = click.option(
-        "--end", callback=_date, metavar="YYYY-MM-DD",
+        "--end",
+        callback=_date,
+        metavar="YYYY-MM-DD",
         help="First UTC day NOT exported (default: today, UTC).",
     )(f)
     f = click.option(
-        "--start", callback=_date, metavar="YYYY-MM-DD",
+        "--start",
+        callback=_date,
+        metavar="YYYY-MM-DD",
         help="First UTC day to export (default: destination.start, else each group's creation day).",
     )(f)
     f = click.option(
-        "--settle", callback=_duration, metavar="DURATION",
+        "--settle",
+        callback=_duration,
+        metavar="DURATION",
         help="Only export windows that ended this long ago (e.g. 12h, 30m, 0; default: the config's, 12h).",
     )(f)
     return f
@@ -80,7 +86,10 @@ def range_options(f: Any) -> Any:
 @click.version_option(__version__, prog_name="log-exporter")
 @click.option("--debug", is_flag=True, help="Show tracebacks; run lanes one at a time.")
 @click.option(
-    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
     help="Format of the log lines on stderr.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="More log lines.")
@@ -110,7 +119,9 @@ def _execute(ctx: click.Context, config: Config, options: RunOptions, parallel: 
     use_bars = err.is_terminal and ctx.obj["log_format"] == "text" and not ctx.obj["quiet"]
     reporter = ProgressReporter(err) if use_bars else LogReporter()
     engine = Engine(
-        config, SessionFactory(region=(options.regions or [None])[0]), reporter=reporter,
+        config,
+        SessionFactory(region=options.regions[0] if options.regions else None),
+        reporter=reporter,
         max_parallel=1 if debug else parallel,
     )
     if isinstance(reporter, ProgressReporter):
@@ -118,32 +129,63 @@ def _execute(ctx: click.Context, config: Config, options: RunOptions, parallel: 
             report = engine.run(options)
     else:
         report = engine.run(options)
-    print_summary(Console(), report)
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=160)
+    print_summary(out, report)
     return report
 
 
 @cli.command(epilog=EPILOG_RUN)
-@click.option("-c", "--config", "config_path", required=True, metavar="FILE",
-              help="YAML config: destination and accounts.")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    metavar="FILE",
+    help="YAML config: destination and accounts.",
+)
 @range_options
-@click.option("--account", "accounts", multiple=True, metavar="NAME",
-              help="Only this account of the config (repeatable).")
-@click.option("--region", "regions", multiple=True, metavar="REGION",
-              help="Only this region (repeatable); also the region of accounts without `regions`.")
-@click.option("--parallel", default=1000, show_default=True, metavar="N",
-              help="Lanes (account-regions) worked at once.")
+@click.option(
+    "--account",
+    "accounts",
+    multiple=True,
+    metavar="NAME",
+    help="Only this account of the config (repeatable).",
+)
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    metavar="REGION",
+    help="Only this region (repeatable); also the region of accounts without `regions`.",
+)
+@click.option(
+    "--parallel",
+    default=1000,
+    show_default=True,
+    metavar="N",
+    help="Lanes (account-regions) worked at once.",
+)
 @click.pass_context
 def run(
-    ctx: click.Context, config_path: str, start: date | None, end: date | None,
-    settle: int | None, accounts: tuple[str, ...], regions: tuple[str, ...], parallel: int,
+    ctx: click.Context,
+    config_path: str,
+    start: date | None,
+    end: date | None,
+    settle: int | None,
+    accounts: tuple[str, ...],
+    regions: tuple[str, ...],
+    parallel: int,
 ) -> None:
     """Export every account and region of the config."""
     from .config import load_config
     from .engine import RunOptions
 
     config = load_config(config_path)
-    options = RunOptions(start=start, end=end, accounts=accounts, regions=regions,
-                         settle_seconds=settle)
+    options = RunOptions(
+        start=start, end=end, accounts=accounts, regions=regions, settle_seconds=settle
+    )
     report = _execute(ctx, config, options, parallel)
     ctx.exit(report.exit_code)
 
@@ -162,15 +204,27 @@ EXPORT_FIELDS = {
 @click.option("--group", required=True, metavar="NAME", help="The log group to export.")
 @click.option("--bucket", required=True, metavar="BUCKET", help="The archive bucket.")
 @click.option("--prefix", default="logs", show_default=True, help="Key prefix in the bucket.")
-@click.option("--role", "roles", multiple=True, metavar="ARN",
-              help="Role to assume; repeat for a chain, assumed in order.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    metavar="ARN",
+    help="Role to assume; repeat for a chain, assumed in order.",
+)
 @click.option("--external-id", metavar="ID", help="ExternalId for the last role.")
 @click.option("--region", metavar="REGION", help="Region of the log group (default: ambient).")
 @range_options
 @click.pass_context
 def export(
-    ctx: click.Context, group: str, bucket: str, prefix: str, roles: tuple[str, ...],
-    external_id: str | None, region: str | None, start: date | None, end: date | None,
+    ctx: click.Context,
+    group: str,
+    bucket: str,
+    prefix: str,
+    roles: tuple[str, ...],
+    external_id: str | None,
+    region: str | None,
+    start: date | None,
+    end: date | None,
     settle: int | None,
 ) -> None:
     """Export one log group of one account, with the same layout and state as `run`."""
@@ -179,13 +233,15 @@ def export(
 
     data = {
         "destination": {"bucket": bucket, "prefix": prefix},
-        "accounts": [{
-            "name": "export",
-            "role": list(roles) or None,
-            "external_id": external_id,
-            "regions": [region] if region else None,
-            "groups": [group],
-        }],
+        "accounts": [
+            {
+                "name": "export",
+                "role": list(roles) or None,
+                "external_id": external_id,
+                "regions": [region] if region else None,
+                "groups": [group],
+            }
+        ],
     }
     try:
         config = parse_config(data, "export")
@@ -193,15 +249,18 @@ def export(
         message = str(exc).removeprefix("export: ")
         for field, option in EXPORT_FIELDS.items():
             if message.startswith(field):
-                message = option + message[len(field):]
+                message = option + message[len(field) :]
                 break
         raise ConfigError(message) from None
-    options = RunOptions(start=start, end=end, settle_seconds=settle,
-                         regions=(region,) if region else ())
+    options = RunOptions(
+        start=start, end=end, settle_seconds=settle, regions=(region,) if region else ()
+    )
     report = _execute(ctx, config, options, 1)
     for lane in report.lanes:
         if lane.error is None and lane.groups == 0:
-            raise LogExporterError(f"log group {group} does not exist in {lane.account_id or lane.name} ({lane.region})")
+            raise LogExporterError(
+                f"log group {group} does not exist in {lane.account_id or lane.name} ({lane.region})"
+            )
     ctx.exit(report.exit_code)
 
 
@@ -236,3 +295,6 @@ def main(argv: list[str] | None = None) -> None:
         )
         code = 1
     sys.exit(code if isinstance(code, int) else 0)
+
+
+# --- commands of other areas: each lives in its own module and registers itself here ---------

@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .progress import Reporter
-from .windows import from_ms, iso_ms
+from .windows import MS_PER_DAY, MS_PER_HOUR, from_ms, iso_ms
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -64,6 +64,17 @@ def _day(item: ExportItem) -> str:
     return f"{from_ms(item.window.start):%Y-%m-%d}"
 
 
+def label(item: ExportItem) -> str:
+    """`/aws/lambda/api 2026-11-01` for a whole day, `... 2026-11-01T05h` for an hour, else the
+    exact window."""
+    w = item.window
+    if w.start % MS_PER_DAY == 0 and w.duration_ms == MS_PER_DAY:
+        return f"{item.group} {_day(item)}"
+    if w.start % MS_PER_HOUR == 0 and w.duration_ms == MS_PER_HOUR:
+        return f"{item.group} {from_ms(w.start):%Y-%m-%dT%Hh}"
+    return f"{item.group} {w}"
+
+
 def _fields(lane: str, item: ExportItem | None = None, **more: Any) -> dict[str, Any]:
     account, _, region = lane.rpartition("/")
     out: dict[str, Any] = {"lane": lane, "account": account, "region": region}
@@ -81,7 +92,10 @@ class LogReporter(Reporter):
 
     def task_created(self, lane: str, item: ExportItem, task_id: str) -> None:
         log.info(
-            "%s: %s %s: task %s started", lane, item.group, item.window, task_id,
+            "%s: %s: task %s started",
+            lane,
+            label(item),
+            task_id,
             extra=_fields(lane, item, task_id=task_id, status="STARTED"),
         )
 
@@ -90,20 +104,30 @@ class LogReporter(Reporter):
     ) -> None:
         level = logging.INFO if status == "COMPLETED" else logging.WARNING
         log.log(
-            level, "%s: %s %s: task %s %s in %.1fs", lane, item.group, item.window, task_id,
-            status, seconds,
+            level,
+            "%s: %s: task %s %s in %.1fs",
+            lane,
+            label(item),
+            task_id,
+            status,
+            seconds,
             extra=_fields(lane, item, task_id=task_id, status=status, seconds=round(seconds, 3)),
         )
 
     def item_empty(self, lane: str, item: ExportItem) -> None:
         log.debug(
-            "%s: %s %s: no events, nothing to export", lane, item.group, item.window,
+            "%s: %s: no events, nothing to export",
+            lane,
+            label(item),
             extra=_fields(lane, item, status="EMPTY"),
         )
 
     def item_retry(self, lane: str, item: ExportItem, reason: str) -> None:
         log.warning(
-            "%s: %s %s: retrying: %s", lane, item.group, item.window, reason,
+            "%s: %s: retrying: %s",
+            lane,
+            label(item),
+            reason,
             extra=_fields(lane, item, status="RETRY"),
         )
 
@@ -115,8 +139,12 @@ class LogReporter(Reporter):
             log.error("%s: failed: %s", result.name, result.error, extra=_fields(result.name))
         else:
             log.info(
-                "%s: done: %d archived, %d empty, %d failed in %.1fs", result.name,
-                len(result.archived), len(result.empty), len(result.failed), result.seconds,
+                "%s: done: %d archived, %d empty, %d failed in %.1fs",
+                result.name,
+                len(result.archived),
+                len(result.empty),
+                len(result.failed),
+                result.seconds,
                 extra=_fields(result.name, seconds=round(result.seconds, 3)),
             )
 
@@ -200,6 +228,7 @@ class ProgressReporter(LogReporter):
 
 def print_summary(console: Console, report: RunReport) -> None:
     """Per account: days archived, empty, skipped, failed, and the time taken; then failures."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="log-exporter run", title_justify="left")
@@ -209,16 +238,28 @@ def print_summary(console: Console, report: RunReport) -> None:
         skipped = sum(1 for s in r.skipped)
         status = "[red]error" if r.error else str(len(r.failed))
         table.add_row(
-            r.account, r.region, str(len(r.archived)), str(len(r.empty)), str(skipped), status,
-            str(r.tasks_created), f"{r.seconds:.1f}s",
+            escape(r.account),
+            r.region,
+            str(len(r.archived)),
+            str(len(r.empty)),
+            str(skipped),
+            status,
+            str(r.tasks_created),
+            f"{r.seconds:.1f}s",
         )
     console.print(table)
     for r in report.lanes:
         if r.error:
-            console.print(f"[red]error[/] {r.name}: {r.error}", highlight=False)
+            console.print(f"[red]error[/] {escape(r.name)}: {escape(r.error)}", highlight=False)
         for item, why in r.failed:
-            console.print(f"[red]failed[/] {r.name} {item.group} {item.window}: {why}", highlight=False)
+            console.print(
+                f"[red]failed[/] {escape(r.name)} {escape(label(item))}: {escape(why)}",
+                highlight=False,
+            )
         if r.remaining:
-            console.print(f"[yellow]unfinished[/] {r.name}: {r.remaining} windows left", highlight=False)
+            console.print(
+                f"[yellow]unfinished[/] {escape(r.name)}: {r.remaining} windows left",
+                highlight=False,
+            )
     verdict = "[green]everything asked for is archived" if report.ok else "[red]some work failed"
     console.print(f"{verdict}[/] ({report.seconds:.1f}s)", highlight=False)

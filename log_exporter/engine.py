@@ -86,11 +86,15 @@ def plan_range(config: Config, options: RunOptions, now: float) -> PlanRange:
     end = options.end or today
     start = options.start or config.destination.start
     if start is not None and start >= end:
-        raise UsageError(f"--start {start} must be before --end {end} (--end is the first day not exported)")
+        raise UsageError(
+            f"--start {start} must be before --end {end} (--end is the first day not exported)"
+        )
     if start is not None and start > today:
         raise UsageError(f"--start {start} is in the future (today is {today} UTC)")
     if end > today + timedelta(days=1):
-        raise UsageError(f"--end {end} is in the future (today is {today} UTC; at most {today + timedelta(days=1)})")
+        raise UsageError(
+            f"--end {end} is in the future (today is {today} UTC; at most {today + timedelta(days=1)})"
+        )
     settle = config.destination.settle if options.settle_seconds is None else options.settle_seconds
     return PlanRange(
         start_ms=to_ms(start) if start else None,
@@ -187,7 +191,9 @@ class Engine:
         return str(region) if region else None
 
     def store(self) -> StateStore:
-        return StateStore(self._archive_s3(), self.config.destination.bucket, self.config.destination.prefix)
+        return StateStore(
+            self._archive_s3(), self.config.destination.bucket, self.config.destination.prefix
+        )
 
     def _archive_s3(self) -> S3Client:
         if self._s3 is None:

@@ -50,8 +50,11 @@ class LogGroups:
         if not streams:
             return None
         s = streams[0]
-        times = [s.get(k) for k in ("lastEventTimestamp", "lastIngestionTime")]
-        known = [int(t) for t in times if t is not None]
+        known = [
+            int(t)
+            for t in (s.get("lastEventTimestamp"), s.get("lastIngestionTime"))
+            if t is not None
+        ]
         # A stream without event times yet: be safe and assume it is being written now.
         return max(known) if known else None
 

@@ -173,7 +173,9 @@ class Lane:
             now = self._now_ms()
             if state.leased_by_other(self.owner, now):
                 if not self.settings.wait_for_lease:
-                    raise LaneBusyError(f"{self.name}: another runner ({state.lease_owner}) holds it")
+                    raise LaneBusyError(
+                        f"{self.name}: another runner ({state.lease_owner}) holds it"
+                    )
                 if not announced:
                     self.reporter.notice(self.name, f"waiting for runner {state.lease_owner}")
                     announced = True
@@ -225,7 +227,10 @@ class Lane:
             )
 
     def _check_deadline(self) -> None:
-        if self._deadline is not None and self.clock() >= self._deadline - self.settings.deadline_margin_seconds:
+        if (
+            self._deadline is not None
+            and self.clock() >= self._deadline - self.settings.deadline_margin_seconds
+        ):
             raise LaneStopped()
 
     # --- one window ----------------------------------------------------------------------------
@@ -358,8 +363,18 @@ class Lane:
                 # Right after creation a task may not be visible yet; a few misses are normal.
                 missing += 1
                 if missing >= 5:
-                    return TaskStatus(task_id, "", "CANCELLED", "task disappeared", item.group,
-                                      item.window, "", "", None, None)
+                    return TaskStatus(
+                        task_id,
+                        "",
+                        "CANCELLED",
+                        "task disappeared",
+                        item.group,
+                        item.window,
+                        "",
+                        "",
+                        None,
+                        None,
+                    )
                 continue
             if not status.active:
                 seconds = self.clock() - created
@@ -438,4 +453,3 @@ class Lane:
             if status is not None and status.name == intent.name:
                 return status
         return None
-

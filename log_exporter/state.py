@@ -71,18 +71,14 @@ class LaneState:
         self.coverage(group).add(window)
         if empty:
             self.empty.setdefault(group, Intervals()).add(window)
-        self.failures = [
-            f for f in self.failures if not (f.group == group and f.window == window)
-        ]
+        self.failures = [f for f in self.failures if not (f.group == group and f.window == window)]
         self.drop_intent(group, window)
 
     def mark_failed(self, group: str, window: Window, error: str, now_ms: int) -> Failure:
         attempts = 1 + sum(
             f.attempts for f in self.failures if f.group == group and f.window == window
         )
-        self.failures = [
-            f for f in self.failures if not (f.group == group and f.window == window)
-        ]
+        self.failures = [f for f in self.failures if not (f.group == group and f.window == window)]
         failure = Failure(group, window, error, attempts, now_ms)
         self.failures.append(failure)
         self.drop_intent(group, window)
@@ -146,7 +142,10 @@ class LaneState:
             ],
             intents=[
                 Intent(
-                    i["group"], Window(i["from"], i["to"]), i["name"], i.get("task_id"),
+                    i["group"],
+                    Window(i["from"], i["to"]),
+                    i["name"],
+                    i.get("task_id"),
                     i.get("since_ms", 0),
                 )
                 for i in data.get("intents", [])
@@ -193,12 +192,18 @@ class StateStore:
         try:
             if state.etag is None:
                 out = self._s3.put_object(
-                    Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*",
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    IfNoneMatch="*",
                     ContentType="application/json",
                 )
             else:
                 out = self._s3.put_object(
-                    Bucket=self.bucket, Key=key, Body=body, IfMatch=state.etag,
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    IfMatch=state.etag,
                     ContentType="application/json",
                 )
         except ClientError as exc:

@@ -15,7 +15,10 @@ ROLE = "arn:aws:iam::111111111111:role/CloudCustodianRole"
 
 def cfg(**account: Any) -> dict[str, Any]:
     acct = {"name": "demo", "role": ROLE, "groups": ["/aws/lambda/*"], **account}
-    return {"destination": {"bucket": "custodian-log-archive", "prefix": "logs2"}, "accounts": [acct]}
+    return {
+        "destination": {"bucket": "custodian-log-archive", "prefix": "logs2"},
+        "accounts": [acct],
+    }
 
 
 def test_issue_example_is_valid() -> None:
@@ -27,7 +30,9 @@ def test_issue_example_is_valid() -> None:
 
 def test_role_chain_and_options() -> None:
     chain = [ROLE, "arn:aws:iam::222222222222:role/Member"]
-    a = parse_config(cfg(role=chain, external_id="xyz", regions=["eu-west-1"], exclude=["re:.*test.*"])).accounts[0]
+    a = parse_config(
+        cfg(role=chain, external_id="xyz", regions=["eu-west-1"], exclude=["re:.*test.*"])
+    ).accounts[0]
     assert a.role_chain == chain and a.regions == ["eu-west-1"]
     assert parse_config(cfg(role=None)).accounts[0].role_chain == []
 
@@ -41,20 +46,50 @@ def test_role_chain_and_options() -> None:
         ({"destination": {"bucket": "abc"}}, "accounts: is required"),
         (cfg(groups=[]), "accounts[0].groups: List should have at least 1 item"),
         (cfg(groups="x"), "accounts[0].groups: Input should be a valid list"),
-        (cfg(role="arn:aws:iam::1:user/x"), "accounts[0].role: 'arn:aws:iam::1:user/x' is not an IAM role ARN"),
+        (
+            cfg(role="arn:aws:iam::1:user/x"),
+            "accounts[0].role: 'arn:aws:iam::1:user/x' is not an IAM role ARN",
+        ),
         (cfg(role=[]), "accounts[0].role: a role chain needs at least one role ARN"),
         (cfg(groups=["re:(unclosed"]), "accounts[0].groups: invalid regular expression"),
         (cfg(regions=["mars-1"]), "accounts[0].regions: 'mars-1' is not an AWS region name"),
         (cfg(colour="blue"), "accounts[0].colour: unknown key"),
         ({**cfg(), "extra": 1}, "extra: unknown key"),
-        ({"destination": {"bucket": "Bad_Bucket"}, "accounts": cfg()["accounts"]}, "destination.bucket: 'Bad_Bucket' is not a valid S3 bucket name"),
-        ({"destination": {"bucket": "192.168.1.1"}, "accounts": cfg()["accounts"]}, "is not a valid S3 bucket name"),
-        ({"destination": {"bucket": "abc", "prefix": "/x"}, "accounts": cfg()["accounts"]}, "must not start or end with '/'"),
-        ({"destination": {"bucket": "abc", "prefix": "a/../b"}, "accounts": cfg()["accounts"]}, "empty, '.' or '..' segment"),
-        ({"destination": {"bucket": "abc", "prefix": "a//b"}, "accounts": cfg()["accounts"]}, "empty, '.' or '..' segment"),
-        ({"destination": {"bucket": "abc", "settle": "soon"}, "accounts": cfg()["accounts"]}, "destination.settle: expected a duration"),
-        ({"destination": {"bucket": "abc", "period": "week"}, "accounts": cfg()["accounts"]}, "destination.period: Input should be 'day' or 'hour'"),
-        ({"destination": {"bucket": "abc"}, "accounts": [cfg()["accounts"][0], cfg()["accounts"][0]]}, "account name 'demo' is used twice"),
+        (
+            {"destination": {"bucket": "Bad_Bucket"}, "accounts": cfg()["accounts"]},
+            "destination.bucket: 'Bad_Bucket' is not a valid S3 bucket name",
+        ),
+        (
+            {"destination": {"bucket": "192.168.1.1"}, "accounts": cfg()["accounts"]},
+            "is not a valid S3 bucket name",
+        ),
+        (
+            {"destination": {"bucket": "abc", "prefix": "/x"}, "accounts": cfg()["accounts"]},
+            "must not start or end with '/'",
+        ),
+        (
+            {"destination": {"bucket": "abc", "prefix": "a/../b"}, "accounts": cfg()["accounts"]},
+            "empty, '.' or '..' segment",
+        ),
+        (
+            {"destination": {"bucket": "abc", "prefix": "a//b"}, "accounts": cfg()["accounts"]},
+            "empty, '.' or '..' segment",
+        ),
+        (
+            {"destination": {"bucket": "abc", "settle": "soon"}, "accounts": cfg()["accounts"]},
+            "destination.settle: expected a duration",
+        ),
+        (
+            {"destination": {"bucket": "abc", "period": "week"}, "accounts": cfg()["accounts"]},
+            "destination.period: Input should be 'day' or 'hour'",
+        ),
+        (
+            {
+                "destination": {"bucket": "abc"},
+                "accounts": [cfg()["accounts"][0], cfg()["accounts"][0]],
+            },
+            "account name 'demo' is used twice",
+        ),
     ],
 )
 def test_bad_configs_name_the_place(data: Any, message: str) -> None:
@@ -82,7 +117,16 @@ def test_load_config_errors(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [(0, 0), ("0", 0), ("90", 90), ("90s", 90), ("30m", 1800), ("12h", 43200), ("1d", 86400), (" 2h ", 7200)],
+    [
+        (0, 0),
+        ("0", 0),
+        ("90", 90),
+        ("90s", 90),
+        ("30m", 1800),
+        ("12h", 43200),
+        ("1d", 86400),
+        (" 2h ", 7200),
+    ],
 )
 def test_durations(text: object, seconds: int) -> None:
     assert parse_duration(text) == seconds

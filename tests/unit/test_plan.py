@@ -144,7 +144,10 @@ def test_plan_lane_orders_oldest_first_across_groups() -> None:
     groups = [GroupInfo("/b", D, NOW), GroupInfo("/a", D + MS_PER_DAY, NOW)]
     plan = plan_lane(groups, {"/b": Intervals([(day(0).start, day(0).end)])}, rng(0, 3, NOW))
     assert [(i.group, i.window) for i in plan.items] == [
-        ("/a", day(1)), ("/b", day(1)), ("/a", day(2)), ("/b", day(2)),
+        ("/a", day(1)),
+        ("/b", day(1)),
+        ("/a", day(2)),
+        ("/b", day(2)),
     ]
 
 

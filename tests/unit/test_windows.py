@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Iterator
@@ -49,9 +50,15 @@ def machine_tz(request: pytest.FixtureRequest) -> Iterator[str]:
         (NOV1 - 1, date(2026, 10, 31)),
         (to_ms(datetime(2026, 11, 1, 7, 59, 59, 999000, tzinfo=UTC)), date(2026, 11, 1)),
         # 23:30 in Los Angeles on Oct 31 is Nov 1 in UTC
-        (to_ms(datetime(2026, 10, 31, 23, 30, tzinfo=timezone(timedelta(hours=-7)))), date(2026, 11, 1)),
+        (
+            to_ms(datetime(2026, 10, 31, 23, 30, tzinfo=timezone(timedelta(hours=-7)))),
+            date(2026, 11, 1),
+        ),
         # 02:00 in Kolkata on Nov 1 is still Oct 31 in UTC
-        (to_ms(datetime(2026, 11, 1, 2, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)))), date(2026, 10, 31)),
+        (
+            to_ms(datetime(2026, 11, 1, 2, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)))),
+            date(2026, 10, 31),
+        ),
     ],
 )
 def test_utc_day_ignores_machine_time_zone(machine_tz: str, ms: int, day: date) -> None:
@@ -70,7 +77,9 @@ def test_utc_day_ignores_machine_time_zone(machine_tz: str, ms: int, day: date) 
         (date(2026, 11, 1), "2026-11-01T00:00:00.000Z", "2026-11-01T23:59:59.999Z"),
     ],
 )
-def test_day_window_is_inclusive_and_whole(machine_tz: str, day: date, start: str, end: str) -> None:
+def test_day_window_is_inclusive_and_whole(
+    machine_tz: str, day: date, start: str, end: str
+) -> None:
     w = day_window(day)
     assert (iso_ms(w.start), iso_ms(w.end)) == (start, end)
     assert w.duration_ms == MS_PER_DAY
@@ -81,7 +90,7 @@ def test_consecutive_periods_tile_without_gap_or_overlap() -> None:
     for period in ("day", "hour"):
         ws = list(periods(NOV1 + 5, NOV1 + 3 * MS_PER_DAY, period))  # type: ignore[arg-type]
         assert ws[0].start == NOV1
-        for a, b in zip(ws, ws[1:], strict=False):
+        for a, b in itertools.pairwise(ws):
             assert b.start == a.end + 1
         assert ws[-1].end == NOV1 + 3 * MS_PER_DAY - 1
     assert len(list(periods(NOV1, NOV1 + MS_PER_DAY, "hour"))) == 24
@@ -116,7 +125,9 @@ def test_window_rejects_reversed_bounds() -> None:
         ([(50, 300)], Window(0, 99), [Window(0, 49)]),
     ],
 )
-def test_intervals_missing(spans: list[tuple[int, int]], window: Window, missing: list[Window]) -> None:
+def test_intervals_missing(
+    spans: list[tuple[int, int]], window: Window, missing: list[Window]
+) -> None:
     iv = Intervals(spans)
     assert iv.missing(window) == missing
     assert iv.covers(window) == (missing == [])
@@ -141,7 +152,9 @@ def test_intervals_add_coalesces_pieces_of_a_day() -> None:
         ("", "g#1.x_y", "day", "111111111111/g#1.x_y/2026/11/01"),
     ],
 )
-def test_destination_prefix(machine_tz: str, prefix: str, group: str, period: str, expected: str) -> None:
+def test_destination_prefix(
+    machine_tz: str, prefix: str, group: str, period: str, expected: str
+) -> None:
     w = day_window(date(2026, 11, 1))
     assert destination_prefix(prefix, "111111111111", group, w, period) == expected  # type: ignore[arg-type]
 
