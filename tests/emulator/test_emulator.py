@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.logs.models import LogsBackend
 
-from emulator import Emulator, seed
+from emulator import Emulator, patches, seed
 from emulator.patches import installed
 
 from .conftest import Aws
@@ -433,9 +433,10 @@ def test_in_process_with_mock_aws_and_patches_reversible(emu: Emulator) -> None:
         assert [t.task_id for t in local.tasks] == [task_id] and not emu.tasks
     assert installed() is emu  # the emulator installed before takes over again
 
-    while (top := installed()) is not None:  # every emulator gone: moto is moto again
-        top.uninstall()
-    assert LogsBackend.create_export_task.__module__ == "moto.logs.models"
-    assert "_emulator" not in repr(LogsBackend.__dict__["create_export_task"])
-    emu.install()
-    assert LogsBackend.create_export_task is patched
+    stack = list(patches._stack)  # other suites' emulators may be installed in this process
+    for e in stack:
+        patches.uninstall(e)
+    assert LogsBackend.create_export_task.__module__ == "moto.logs.models"  # moto is moto again
+    for e in stack:
+        patches.install(e)
+    assert installed() is emu and LogsBackend.create_export_task is patched

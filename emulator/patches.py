@@ -1,0 +1,185 @@
+"""Idempotent, reversible monkey-patches that route moto's export-task, STS and describe code
+through the active emulator."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from moto.core.exceptions import AccessDeniedError
+from moto.logs.models import LogGroup, LogsBackend, LogStream
+from moto.logs.responses import LogsResponse
+from moto.sts.models import AssumedRole, STSBackend
+
+if TYPE_CHECKING:
+    from .core import Emulator
+
+_stack: list[Emulator] = []  # installed emulators; the last one is active
+_originals: dict[tuple[type, str], Any] = {}
+
+
+def active() -> Emulator:
+    if not _stack:
+        raise RuntimeError("no emulator is installed")
+    return _stack[-1]
+
+
+def installed() -> Emulator | None:
+    return _stack[-1] if _stack else None
+
+
+def install(emulator: Emulator) -> None:
+    """Make `emulator` the one moto consults; moto is patched once, however often this runs."""
+    if _stack and _stack[-1] is emulator:
+        return
+    if emulator in _stack:
+        _stack.remove(emulator)
+    _stack.append(emulator)
+    if _originals:
+        return
+    for cls, name, fn in _PATCHES:
+        _originals[(cls, name)] = cls.__dict__.get(name)
+        setattr(cls, name, fn)
+
+
+def uninstall(emulator: Emulator) -> None:
+    """Stop consulting `emulator`; the one installed before it takes over again, and when none
+    is left moto is put back exactly as it was."""
+    if emulator in _stack:
+        _stack.remove(emulator)
+    if _stack or not _originals:
+        return
+    for (cls, name), original in _originals.items():
+        if original is None:
+            delattr(cls, name)
+        else:
+            setattr(cls, name, original)
+    _originals.clear()
+
+
+# -- LogsBackend -----------------------------------------------------------------------------
+
+
+def _create_export_task(
+    self: LogsBackend,
+    taskName: str | None,
+    logGroupName: str,
+    destination: str,
+    destinationPrefix: str | None,
+    fromTime: int | None,
+    to: int | None,
+    logStreamNamePrefix: str | None = None,
+) -> str:
+    return active().engine.create(
+        self,
+        group=logGroupName,
+        from_ms=fromTime,
+        to_ms=to,
+        destination=destination,
+        prefix=destinationPrefix,
+        task_name=taskName,
+        stream_prefix=logStreamNamePrefix,
+    )
+
+
+def _describe_export_tasks(self: LogsBackend, task_id: str | None = None) -> list[Any]:
+    return active().engine.query(self, task_id)
+
+
+def _cancel_export_task(self: LogsBackend, task_id: str) -> None:
+    active().engine.cancel(self, task_id)
+
+
+# -- LogsResponse ----------------------------------------------------------------------------
+
+
+def _r_create_export_task(self: LogsResponse) -> str:
+    task_id = self.logs_backend.create_export_task(  # type: ignore[call-arg]
+        taskName=self._get_param("taskName"),
+        logGroupName=self._get_param("logGroupName"),
+        destination=self._get_param("destination"),
+        destinationPrefix=self._get_param("destinationPrefix", "exportedlogs"),
+        fromTime=self._get_int_param("from"),
+        to=self._get_int_param("to"),
+        logStreamNamePrefix=self._get_param("logStreamNamePrefix"),
+    )
+    return json.dumps({"taskId": task_id})
+
+
+def _r_describe_export_tasks(self: LogsResponse) -> str:
+    tasks, token = active().engine.describe(
+        self.logs_backend,
+        task_id=self._get_param("taskId"),
+        status_code=self._get_param("statusCode"),
+        limit=self._get_param("limit"),
+        next_token=self._get_param("nextToken"),
+    )
+    out: dict[str, Any] = {"exportTasks": tasks}
+    if token:
+        out["nextToken"] = token
+    return json.dumps(out)
+
+
+# -- models: cheap describe, AWS fields ----------------------------------------------------------
+
+
+def _stream_update(self: LogStream) -> None:
+    """Recompute first/last event timestamps only over events added since the last call
+    (moto rescans every event of every stream on each DescribeLogStreams)."""
+    events = self.events
+    n, seen = len(events), getattr(self, "_emulator_seen", 0)
+    if n == seen:
+        return
+    fresh = events if n < seen or self.first_event_timestamp is None else events[seen:]
+    stamps = [e.timestamp for e in fresh]
+    if fresh is not events:
+        stamps += [self.first_event_timestamp, self.last_event_timestamp]
+    self.first_event_timestamp = min(stamps) if stamps else None
+    self.last_event_timestamp = max(stamps) if stamps else None
+    self._emulator_seen = n  # type: ignore[attr-defined]
+
+
+def _group_to_describe_dict(self: LogGroup) -> dict[str, Any]:
+    out: dict[str, Any] = _originals[(LogGroup, "to_describe_dict")](self)
+    out.setdefault("logGroupClass", "STANDARD")
+    return out
+
+
+# -- STS -----------------------------------------------------------------------------------------
+
+
+def _assume_role(
+    self: STSBackend,
+    region_name: str,
+    role_session_name: str,
+    role_arn: str,
+    policy: str,
+    duration: int,
+    external_id: str,
+) -> AssumedRole:
+    faults = active().faults
+    if role_arn in faults.denied_roles:
+        raise AccessDeniedError(
+            f"arn:aws:iam::{self.account_id}:user/moto", f"sts:AssumeRole on resource: {role_arn}"
+        )
+    lifetime = faults.credential_lifetime
+    if lifetime is not None:
+        duration = lifetime
+    role: AssumedRole = _originals[(STSBackend, "assume_role")](
+        self, region_name, role_session_name, role_arn, policy, duration, external_id
+    )
+    faults.note_credentials(role.access_key_id, time.time() + duration)
+    return role
+
+
+_PATCHES: list[tuple[type, str, Any]] = [
+    (LogsBackend, "create_export_task", _create_export_task),
+    (LogsBackend, "describe_export_tasks", _describe_export_tasks),
+    (LogsBackend, "cancel_export_task", _cancel_export_task),
+    (LogsResponse, "create_export_task", _r_create_export_task),
+    (LogsResponse, "describe_export_tasks", _r_describe_export_tasks),
+    (LogStream, "_update", _stream_update),
+    (LogGroup, "to_describe_dict", _group_to_describe_dict),
+    (STSBackend, "assume_role", _assume_role),
+]
