@@ -4,8 +4,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
+# make deploy: the stack, the config packaged with the function, optionally an S3 object to read,
+# and more template parameters, e.g. PARAMETERS='WorkerConcurrency=100 Schedule="rate(30 minutes)"'
+STACK ?= log-exporter
+CONFIG ?= config.yml
+CONFIG_OBJECT ?=
+SAM ?= sam
+LAMBDA_BUILD := .build/lambda
 
-.PHONY: setup demo test lint typecheck unit e2e bench soak clean
+.PHONY: setup demo test lint typecheck unit e2e bench soak clean cfn-lint deploy
 
 setup: $(VENV)/.installed
 
@@ -25,7 +32,10 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck  ## lint, type checks and the whole test suite
+cfn-lint: setup  ## the SAM template and the member role template, offline
+	$(BIN)/cfn-lint template.yaml deploy/member-role.yaml
+
+test: lint typecheck cfn-lint  ## lint, type checks and the whole test suite
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 unit: setup
@@ -34,8 +44,15 @@ unit: setup
 e2e: setup
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile tests/e2e
 
+deploy: setup  ## package CONFIG with the functions and deploy template.yaml with the SAM CLI
+	@command -v $(SAM) >/dev/null 2>&1 || { echo "make deploy needs the AWS SAM CLI (sam): pip install aws-sam-cli" >&2; exit 2; }
+	$(PY) deploy/stage.py --config $(CONFIG) --out $(LAMBDA_BUILD) --parameters .build/parameters.txt $(if $(CONFIG_OBJECT),--config-object $(CONFIG_OBJECT))
+	$(SAM) build --template-file template.yaml $(SAM_BUILD_ARGS)
+	$(SAM) deploy --stack-name $(STACK) --resolve-s3 --capabilities CAPABILITY_IAM \
+	  --no-fail-on-empty-changeset --parameter-overrides $$(cat .build/parameters.txt) $(PARAMETERS) $(SAM_DEPLOY_ARGS)
+
 bench: setup  ## speed figures against the emulator (not a test)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo .build .aws-sam

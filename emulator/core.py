@@ -41,6 +41,7 @@ class Emulator:
             fate_for=self.faults.take_fate,
         )
         self._calls: Counter[tuple[str, str]] = Counter()
+        self._s3_paths: Counter[tuple[str, str]] = Counter()  # (path, operation), for S3
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -66,9 +67,11 @@ class Emulator:
     def reset(self, *, aws: bool = True) -> None:
         """Forget tasks, calls and faults; with `aws`, also wipe every moto backend."""
         self.engine.clear()
+        self.engine.require_bucket_policy = False
         self.reset_faults()
         with self._lock:
             self._calls.clear()
+            self._s3_paths.clear()
             self.faults.injected.clear()
             self.faults.issued.clear()
         if aws:
@@ -115,6 +118,18 @@ class Emulator:
     @reject_before_creation.setter
     def reject_before_creation(self, value: bool) -> None:
         self.engine.reject_before_creation = value
+
+    @property
+    def require_bucket_policy(self) -> bool:
+        """Enforce the archive bucket's policy like AWS (emulator/policy.py): CreateExportTask
+        fails with InvalidParameterException, and a running task's next object write fails the
+        task, unless the policy lets `logs.<region>.amazonaws.com` GetBucketAcl and PutObject
+        for the task's account. Checked again on every call and write; off after `reset()`."""
+        return self.engine.require_bucket_policy
+
+    @require_bucket_policy.setter
+    def require_bucket_policy(self, value: bool) -> None:
+        self.engine.require_bucket_policy = value
 
     # -- injections ------------------------------------------------------------------------------
 
@@ -183,9 +198,16 @@ class Emulator:
 
     # -- record ----------------------------------------------------------------------------------
 
-    def record_call(self, service: str, operation: str) -> None:
+    def record_call(self, service: str, operation: str, path: str = "") -> None:
         with self._lock:
             self._calls[(service, operation)] += 1
+            if service == "s3" and path:
+                self._s3_paths[(path, operation)] += 1
+
+    def s3_calls(self, path: str) -> Counter[str]:
+        """S3 operation -> requests seen on one path (`/bucket/key` in path-style addressing)."""
+        with self._lock:
+            return Counter({op: n for (p, op), n in self._s3_paths.items() if p == path})
 
     @property
     def calls(self) -> Counter[tuple[str, str]]:

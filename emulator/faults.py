@@ -317,7 +317,7 @@ def classify(environ: dict[str, Any]) -> RequestInfo:
 class CallSink(Protocol):
     faults: Faults
 
-    def record_call(self, service: str, operation: str) -> None: ...
+    def record_call(self, service: str, operation: str, path: str = "") -> None: ...
 
 
 def _render(
@@ -383,7 +383,7 @@ class FaultMiddleware:
         info = classify(environ)
         if info.service == "moto_api":
             return self.app(environ, start_response)
-        self.sink.record_call(info.service, info.operation)
+        self.sink.record_call(info.service, info.operation, environ.get("PATH_INFO", ""))
         err = self.sink.faults.request_error(info)
         if err is None:
             return self.app(environ, start_response)

@@ -4,13 +4,20 @@ through the active emulator."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+import moto.backends
+import moto.core.responses
+from moto.cloudwatch.models import CloudWatchBackend
 from moto.core.exceptions import AccessDeniedError
 from moto.logs.models import LogGroup, LogsBackend, LogStream
 from moto.logs.responses import LogsResponse
+from moto.s3.responses import S3Response
 from moto.sts.models import AssumedRole, STSBackend
+
+from . import metrics
 
 if TYPE_CHECKING:
     from .core import Emulator
@@ -173,7 +180,46 @@ def _assume_role(
     return role
 
 
-_PATCHES: list[tuple[type, str, Any]] = [
+# -- S3 ------------------------------------------------------------------------------------------
+
+_CONDITIONAL_PUT = threading.Lock()
+
+
+def _s3_put_object(self: S3Response) -> Any:
+    """S3 checks If-Match / If-None-Match and writes in one step; moto checks, then writes, so
+    two racing conditional PUTs could both succeed. Serialise the conditional ones."""
+    original = _originals[(S3Response, "put_object")]
+    if "If-Match" in self.headers or "If-None-Match" in self.headers:
+        with _CONDITIONAL_PUT:
+            return original(self)
+    return original(self)
+
+
+# -- speed: moto's server recomputes on every request what never changes ----------------------------
+
+_MOTO_MODULES: frozenset[str] | None = None
+_METHOD_NAMES: dict[type, list[str]] = {}
+
+
+def _list_of_moto_modules() -> frozenset[str]:
+    """The server lists moto's package folders (a stat per service) on every request, under its
+    global lock; the folders do not change while it runs."""
+    global _MOTO_MODULES
+    if _MOTO_MODULES is None:
+        _MOTO_MODULES = frozenset(_originals[(moto.backends, "list_of_moto_modules")]())
+    return _MOTO_MODULES
+
+
+def _method_names_from_class(clazz: type) -> list[str]:
+    """moto runs inspect.getmembers over the response class on every request."""
+    names = _METHOD_NAMES.get(clazz)
+    if names is None:
+        original = _originals[(moto.core.responses, "method_names_from_class")]
+        names = _METHOD_NAMES[clazz] = original(clazz)
+    return names
+
+
+_PATCHES: list[tuple[Any, str, Any]] = [  # (class or module, attribute, replacement)
     (LogsBackend, "create_export_task", _create_export_task),
     (LogsBackend, "describe_export_tasks", _describe_export_tasks),
     (LogsBackend, "cancel_export_task", _cancel_export_task),
@@ -182,4 +228,8 @@ _PATCHES: list[tuple[type, str, Any]] = [
     (LogStream, "_update", _stream_update),
     (LogGroup, "to_describe_dict", _group_to_describe_dict),
     (STSBackend, "assume_role", _assume_role),
+    (S3Response, "put_object", _s3_put_object),
+    (moto.backends, "list_of_moto_modules", _list_of_moto_modules),
+    (moto.core.responses, "method_names_from_class", _method_names_from_class),
+    (CloudWatchBackend, "get_metric_data", metrics.get_metric_data),  # AWS/Logs metrics
 ]

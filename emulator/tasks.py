@@ -25,6 +25,8 @@ from moto.logs.exceptions import (
 from moto.s3.exceptions import MissingBucket
 from moto.s3.models import s3_backends
 
+from . import policy
+
 if TYPE_CHECKING:
     from moto.logs.models import LogGroup, LogsBackend
 
@@ -290,6 +292,7 @@ class TaskEngine:
         self.timing = timing
         self.max_object_bytes = max_object_bytes
         self.reject_before_creation = False
+        self.require_bucket_policy = False  # see emulator/policy.py
         self.scheduler = Scheduler()
         self.records: list[TaskRecord] = []
         self.limit_exceeded: Counter[tuple[str, str]] = Counter()
@@ -335,6 +338,14 @@ class TaskEngine:
                 "is in the same region as the log group."
             )
         prefix = "exportedlogs" if prefix is None else prefix
+        if self.require_bucket_policy:
+            policy.check_create(
+                bucket,
+                account_id=backend.account_id,
+                region=backend.region_name,
+                group=group,
+                probe_keys=["/".join(p for p in (prefix, PROBE_KEY) if p)],
+            )
         with self.lock:
             if any(_is_active(t) for t in list(backend.export_tasks.values())):
                 self.limit_exceeded[(backend.account_id, backend.region_name)] += 1
@@ -550,6 +561,12 @@ class TaskEngine:
                 if job.record.status != "RUNNING":
                     return None
                 bucket = s3_backends[r.account_id][job.backend.partition].get_bucket(r.destination)
+                if self.require_bucket_policy and (
+                    refused := policy.write_refused(
+                        bucket, obj.key, account_id=r.account_id, region=r.region, group=r.group
+                    )
+                ):
+                    return refused
                 s3_backends[bucket.account_id][bucket.partition].put_object(
                     bucket_name=r.destination, key_name=obj.key, value=obj.body
                 )

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
-from .errors import ConfigError, LogExporterError
+from .errors import ConfigError, LogExporterError, UsageError
 
 if TYPE_CHECKING:
     from .config import Config
@@ -26,9 +26,12 @@ Examples:
   log-exporter run --config config.yml
   log-exporter run --config config.yml --start 2026-01-01 --end 2026-02-01
   log-exporter run --config config.yml --account prod --region eu-west-1
+  log-exporter run --config config.yml --through now --settle 15m
 
 Days are UTC days in [--start, --end). Days already archived are skipped, so the
-default range means "everything not archived yet". Exit codes: 0 everything asked
+default range means "everything not archived yet". A day (or hour) is exported once
+it ended --settle ago; --through now also exports the settled part of today, up to
+now minus --settle, and a later run exports the rest. Exit codes: 0 everything asked
 for is archived, 1 some work failed (the summary names it), 2 bad usage or config.
 """
 
@@ -49,6 +52,29 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date
         raise click.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from None
 
 
+def _through(ctx: click.Context, param: click.Parameter, value: str | None) -> date | str | None:
+    if value is None or value.strip().lower() == "now":
+        return None if value is None else "now"
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither `now` nor a date YYYY-MM-DD") from None
+
+
+def through_range(end: date | None, through: date | str | None) -> tuple[date | None, bool | None]:
+    """(--end, partial) for RunOptions from --end and --through (None: the config's)."""
+    if through is None:
+        return end, None
+    if end is not None:
+        raise UsageError("give --end or --through, not both (--through D is --end D+1)")
+    if not isinstance(through, date):
+        return None, True  # now
+    today = datetime.now(UTC).date()
+    if through > today:
+        raise UsageError(f"--through {through} is in the future (today is {today} UTC)")
+    return through + timedelta(days=1), False
+
+
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
     if value is None:
         return None
@@ -60,12 +86,27 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(str(exc)) from None
 
 
+def _timeout(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    seconds = _duration(ctx, param, value)
+    if seconds == 0:
+        raise click.BadParameter("must be longer than 0 (e.g. 30m)")
+    return seconds
+
+
 def range_options(f: Any) -> Any:
     f = click.option(
         "--end",
         callback=_date,
         metavar="YYYY-MM-DD",
-        help="First UTC day NOT exported (default: today, UTC).",
+        help="First UTC day NOT exported (default: today, UTC; tomorrow with --through now "
+        "or an hourly archive).",
+    )(f)
+    f = click.option(
+        "--through",
+        callback=_through,
+        metavar="now|YYYY-MM-DD",
+        help="Instead of --end: the last UTC day to export, or `now`: also the settled part of "
+        "today (and of any unsettled day), up to now minus --settle (default: destination.through).",
     )(f)
     f = click.option(
         "--start",
@@ -78,6 +119,13 @@ def range_options(f: Any) -> Any:
         callback=_duration,
         metavar="DURATION",
         help="Only export windows that ended this long ago (e.g. 12h, 30m, 0; default: the config's, 12h).",
+    )(f)
+    f = click.option(
+        "--pending-timeout",
+        callback=_timeout,
+        metavar="DURATION",
+        help="Cancel and retry a task still PENDING after this long (default: "
+        "destination.pending_timeout, 1h).",
     )(f)
     return f
 
@@ -167,6 +215,9 @@ def _execute(ctx: click.Context, config: Config, options: RunOptions, parallel: 
     metavar="N",
     help="Lanes (account-regions) worked at once.",
 )
+@click.option(
+    "--dry-run", is_flag=True, help="Show what the run would do (`plan`); create nothing."
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -174,18 +225,32 @@ def run(
     start: date | None,
     end: date | None,
     settle: int | None,
+    through: date | str | None,
+    pending_timeout: int | None,
     accounts: tuple[str, ...],
     regions: tuple[str, ...],
     parallel: int,
+    dry_run: bool,
 ) -> None:
     """Export every account and region of the config."""
     from .config import load_config
     from .engine import RunOptions
 
     config = load_config(config_path)
+    end, partial = through_range(end, through)
     options = RunOptions(
-        start=start, end=end, accounts=accounts, regions=regions, settle_seconds=settle
+        start=start,
+        end=end,
+        accounts=accounts,
+        regions=regions,
+        settle_seconds=settle,
+        partial=partial,
+        pending_timeout_seconds=pending_timeout,
     )
+    if dry_run:
+        from .cli_ops import show_plan
+
+        ctx.exit(show_plan(ctx, config, options))
     report = _execute(ctx, config, options, parallel)
     ctx.exit(report.exit_code)
 
@@ -213,6 +278,13 @@ EXPORT_FIELDS = {
 )
 @click.option("--external-id", metavar="ID", help="ExternalId for the last role.")
 @click.option("--region", metavar="REGION", help="Region of the log group (default: ambient).")
+@click.option(
+    "--period",
+    type=click.Choice(["day", "hour"]),
+    default="day",
+    show_default=True,
+    help="One task per UTC day or hour (destination.period); must match the archive's.",
+)
 @range_options
 @click.pass_context
 def export(
@@ -223,16 +295,19 @@ def export(
     roles: tuple[str, ...],
     external_id: str | None,
     region: str | None,
+    period: str,
     start: date | None,
     end: date | None,
     settle: int | None,
+    through: date | str | None,
+    pending_timeout: int | None,
 ) -> None:
     """Export one log group of one account, with the same layout and state as `run`."""
     from .config import parse_config
     from .engine import RunOptions
 
     data = {
-        "destination": {"bucket": bucket, "prefix": prefix},
+        "destination": {"bucket": bucket, "prefix": prefix, "period": period},
         "accounts": [
             {
                 "name": "export",
@@ -252,8 +327,14 @@ def export(
                 message = option + message[len(field) :]
                 break
         raise ConfigError(message) from None
+    end, partial = through_range(end, through)
     options = RunOptions(
-        start=start, end=end, settle_seconds=settle, regions=(region,) if region else ()
+        start=start,
+        end=end,
+        settle_seconds=settle,
+        partial=partial,
+        pending_timeout_seconds=pending_timeout,
+        regions=(region,) if region else (),
     )
     report = _execute(ctx, config, options, 1)
     for lane in report.lanes:
@@ -275,6 +356,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.Abort:
         click.echo("log-exporter: interrupted", err=True)
         code = 130
+    except click.UsageError as exc:  # bad option or argument: one line, like our own errors
+        where = exc.ctx.command_path if exc.ctx else "log-exporter"
+        message = exc.format_message().rstrip(".")
+        click.echo(f"log-exporter: error: {message} (see {where} --help)", err=True)
+        code = exc.exit_code
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code
@@ -298,3 +384,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # --- commands of other areas: each lives in its own module and registers itself here ---------
+from .cli_preflight import register as _register_preflight  # noqa: E402
+
+_register_preflight(cli)
+from .cli_ops import register as _register_ops  # noqa: E402
+
+_register_ops(cli)

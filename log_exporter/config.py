@@ -17,7 +17,6 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from .errors import ConfigError
@@ -132,6 +131,10 @@ class Destination(StrictModel):
     start: date | None = None
     settle: Seconds = Field(default=12 * 3600, description="how long a window must have ended")
     period: Literal["day", "hour"] = "day"
+    # `now`: every run also exports the settled part of unfinished periods (`run --through now`)
+    through: Literal["now"] | None = None
+    # a task still PENDING after this long is cancelled and tried again (`--pending-timeout`)
+    pending_timeout: Seconds = Field(default=3600, gt=0)
 
     _bucket = field_validator("bucket")(classmethod(lambda cls, v: check_bucket_name(v)))
     _prefix = field_validator("prefix")(classmethod(lambda cls, v: check_prefix(v)))
@@ -191,14 +194,18 @@ class Config(StrictModel):
     destination: Destination
     accounts: list[Account] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> Config:
-        seen: set[str] = set()
-        for account in self.accounts:
+    @field_validator("accounts")
+    @classmethod
+    def _unique_names(cls, accounts: list[Account]) -> list[Account]:
+        seen: dict[str, int] = {}
+        for i, account in enumerate(accounts):
             if account.name in seen:
-                raise ValueError(f"account name {account.name!r} is used twice")
-            seen.add(account.name)
-        return self
+                raise ValueError(
+                    f"account name {account.name!r} is used twice "
+                    f"(accounts[{seen[account.name]}] and accounts[{i}])"
+                )
+            seen[account.name] = i
+        return accounts
 
     def select(self, names: Sequence[str]) -> list[Account]:
         """The accounts named (all when `names` is empty); an unknown name is an error."""
@@ -253,8 +260,15 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{p}: no such file") from None
     except IsADirectoryError:
         raise ConfigError(f"{p}: is a directory, not a config file") from None
-    except (PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot be read ({exc.__class__.__name__})") from None
+    except PermissionError:
+        raise ConfigError(f"{p}: cannot be read (permission denied)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{p}: cannot be read: not UTF-8 text (byte {exc.object[exc.start]:#04x} "
+            f"at offset {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot be read ({exc.strerror or exc})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:

@@ -7,6 +7,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .progress import Reporter
@@ -14,7 +15,8 @@ from .windows import MS_PER_DAY, MS_PER_HOUR, from_ms, iso_ms
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.progress import Progress, TaskID
+    from rich.progress import Progress, ProgressColumn, Task, TaskID
+    from rich.text import Text
 
     from .engine import RunReport
     from .lane import LaneResult
@@ -149,37 +151,85 @@ class LogReporter(Reporter):
             )
 
 
+def eta_column(clock: Callable[[], float]) -> ProgressColumn:
+    """A column with the time left from the export tasks' observed durations, read from the
+    task's `eta` field (a `clock()` time), counting down between events. rich's own ETA follows
+    the speed of the bar, which empty days (no task) and retries make meaningless."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class EtaColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            deadline = task.fields.get("eta")
+            if task.finished:
+                left = 0
+            elif deadline is None:
+                return Text("-:--:--", style="progress.remaining")
+            else:
+                left = max(0, round(deadline - clock()))
+            text = f"{left // 3600}:{left % 3600 // 60:02d}:{left % 60:02d}"
+            return Text(text, style="progress.remaining")
+
+    return EtaColumn()
+
+
 class ProgressReporter(LogReporter):
-    """rich progress bars on a terminal: a total and one bar per busy lane, with ETAs."""
+    """rich progress bars on a terminal: a total and one bar per busy lane, with the lane's
+    windows done / to do, what it is doing now, and an ETA from the task durations seen.
 
-    def __init__(self, console: Console) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+    A lane's bar goes when the lane is done (a failed lane's stays, in red); log lines (warnings,
+    notices) are printed above the bars.
+    """
 
+    def __init__(self, console: Console, clock: Callable[[], float] = time.monotonic) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.clock = clock
         self.progress: Progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TimeRemainingColumn(),
+            eta_column(clock),
             TextColumn("{task.fields[current]}"),
             console=console,
             transient=False,
         )
         self._lock = threading.Lock()
-        self._total: TaskID = self.progress.add_task("total", total=0, current="")
+        self._total: TaskID = self.progress.add_task("total", total=0, current="", eta=None)
         self._lanes: dict[str, TaskID] = {}
+        self._left: dict[str, int] = {}  # windows a lane has still to do
+        self._seconds: dict[str, list[float]] = {}  # a lane's completed tasks' durations
+        self._deadline: dict[str, float | None] = {}
+        self._streams: list[tuple[logging.StreamHandler[Any], Any]] = []
 
     def __enter__(self) -> ProgressReporter:
         self.progress.start()
+        # Log lines written straight to the terminal would tear the bars: send them through
+        # the (redirected) sys.stderr, which prints them above the live display.
+        for h in logging.getLogger("log_exporter").handlers:
+            if isinstance(h, logging.StreamHandler) and h.stream is not sys.stderr:
+                self._streams.append((h, h.setStream(sys.stderr)))
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for h, stream in self._streams:
+            h.setStream(stream)
+        self._streams.clear()
         self.progress.stop()
+
+    def _mean(self, lane: str) -> float | None:
+        own = self._seconds.get(lane) or [s for v in self._seconds.values() for s in v]
+        return sum(own) / len(own) if own else None
+
+    def _estimate(self, lane: str) -> None:
+        """Re-time `lane` (its windows left times its mean task) and the total (the slowest
+        lane: lanes run in parallel). Call with the lock held."""
+        mean = self._mean(lane)
+        self._deadline[lane] = None if mean is None else self.clock() + self._left[lane] * mean
+        if lane in self._lanes:
+            self.progress.update(self._lanes[lane], eta=self._deadline[lane])
+        known = [d for d in self._deadline.values() if d is not None]
+        self.progress.update(self._total, eta=max(known) if known else None)
 
     def lane_planned(self, lane: str, plan: LanePlan) -> None:
         n = len(plan.items)
@@ -187,41 +237,66 @@ class ProgressReporter(LogReporter):
             total = self.progress.tasks[self._total].total or 0
             self.progress.update(self._total, total=total + n)
             if n:
-                self._lanes[lane] = self.progress.add_task(lane, total=n, current="")
+                self._lanes[lane] = self.progress.add_task(lane, total=n, current="", eta=None)
+                self._left[lane] = n
+                self._estimate(lane)
 
-    def _advance(self, lane: str, current: str = "") -> None:
+    def _status(self, lane: str, text: str) -> None:
+        with self._lock:
+            if lane in self._lanes:
+                self.progress.update(self._lanes[lane], current=text)
+
+    def _advance(self, lane: str, seconds: float | None = None) -> None:
         with self._lock:
             self.progress.advance(self._total)
             if lane in self._lanes:
-                self.progress.update(self._lanes[lane], advance=1, current=current)
+                self.progress.update(self._lanes[lane], advance=1)
+                self._left[lane] = max(0, self._left[lane] - 1)
+                first = seconds is not None and not self._seconds
+                if seconds is not None:
+                    self._seconds.setdefault(lane, []).append(seconds)
+                self._estimate(lane)
+                for other in self._left if first else ():  # the first duration times them all
+                    if other != lane and other in self._deadline:
+                        self._estimate(other)
 
     def task_created(self, lane: str, item: ExportItem, task_id: str) -> None:
-        with self._lock:
-            if lane in self._lanes:
-                self.progress.update(self._lanes[lane], current=f"{item.group} {_day(item)}")
+        self._status(lane, label(item))
 
     def task_finished(
         self, lane: str, item: ExportItem, task_id: str, status: str, seconds: float
     ) -> None:
         if status == "COMPLETED":
-            self._advance(lane)
+            self._advance(lane, seconds)
         else:
             super().task_finished(lane, item, task_id, status, seconds)
 
     def item_empty(self, lane: str, item: ExportItem) -> None:
         self._advance(lane)
 
+    def item_retry(self, lane: str, item: ExportItem, reason: str) -> None:
+        self._status(lane, f"[yellow]retrying {label(item)}")
+        super().item_retry(lane, item, reason)
+
+    def notice(self, lane: str, message: str) -> None:
+        self._status(lane, f"[yellow]{message}")
+        super().notice(lane, message)
+
     def lane_finished(self, result: LaneResult) -> None:
         with self._lock:
             failed = len(result.failed)
+            self._deadline.pop(result.name, None)
             if result.name in self._lanes:
-                self.progress.update(
-                    self._lanes[result.name],
-                    advance=failed,
-                    current="[red]failed" if result.error or failed else "[green]done",
-                )
+                bar = self._lanes[result.name]
+                if result.error or failed:
+                    why = result.error or f"{failed} failed"
+                    self.progress.update(bar, advance=failed, current=f"[red]failed: {why}")
+                else:
+                    self.progress.update(bar, current="[green]done", visible=False)
             if failed:
                 self.progress.advance(self._total, failed)
+            known = [d for d in self._deadline.values() if d is not None]
+            self.progress.update(self._total, eta=max(known) if known else None)
         if result.error:
             super().lane_finished(result)
 
@@ -232,10 +307,13 @@ def print_summary(console: Console, report: RunReport) -> None:
     from rich.table import Table
 
     table = Table(title="log-exporter run", title_justify="left")
-    for col in ("account", "region", "archived", "empty", "skipped", "failed", "tasks", "time"):
+    cols = ("account", "region", "archived", "empty", "skipped", "failed", "tasks", "retries", "time")
+    for col in cols:
         table.add_column(col, justify="right" if col not in ("account", "region") else "left")
     for r in report.lanes:
-        skipped = sum(1 for s in r.skipped)
+        skipped = sum(
+            (s.window.end // MS_PER_DAY) - (s.window.start // MS_PER_DAY) + 1 for s in r.skipped
+        )
         status = "[red]error" if r.error else str(len(r.failed))
         table.add_row(
             escape(r.account),
@@ -245,6 +323,7 @@ def print_summary(console: Console, report: RunReport) -> None:
             str(skipped),
             status,
             str(r.tasks_created),
+            str(r.retries),
             f"{r.seconds:.1f}s",
         )
     console.print(table)
@@ -262,4 +341,5 @@ def print_summary(console: Console, report: RunReport) -> None:
                 highlight=False,
             )
     verdict = "[green]everything asked for is archived" if report.ok else "[red]some work failed"
-    console.print(f"{verdict}[/] ({report.seconds:.1f}s)", highlight=False)
+    retries = f", {report.retries} retries" if report.retries else ""
+    console.print(f"{verdict}[/] ({report.seconds:.1f}s{retries})", highlight=False)

@@ -26,15 +26,35 @@ from .errors import BucketError, ConfigError, LogExporterError, UsageError
 from .lane import Lane, LaneResult, LaneSettings
 from .plan import PlanRange
 from .progress import Reporter
-from .state import StateStore
+from .state import StateStore, period_switch_message
 from .windows import to_ms, utc_day
 
 if TYPE_CHECKING:
+    from botocore.credentials import Credentials
     from mypy_boto3_s3 import S3Client
 
     from .aws import SessionFactory
 
 DEFAULT_MAX_PARALLEL = 1000
+LEASE_ENV = "LOG_EXPORTER_LEASE_SECONDS"
+
+
+def lease_seconds_from_env() -> float | None:
+    """The lane lease length from LOG_EXPORTER_LEASE_SECONDS (None when unset).
+
+    The lease (default 120 s, renewed every third of it) is how long a killed runner keeps the
+    next one waiting; tests and impatient operators shorten it here, the only place it is read.
+    """
+    raw = os.environ.get(LEASE_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0.3 <= value <= 86_400:
+        raise UsageError(f"{LEASE_ENV}={raw!r}: expected a number of seconds from 0.3 to 86400")
+    return value
 
 
 @dataclass(frozen=True)
@@ -42,13 +62,15 @@ class RunOptions:
     """What a run covers; None means "the config's value, else the default"."""
 
     start: date | None = None
-    end: date | None = None  # first day not exported; default today (UTC)
+    end: date | None = None  # first day not exported; default today, tomorrow if partial/hourly
     accounts: Sequence[str] = ()
     regions: Sequence[str] = ()
     settle_seconds: int | None = None
-    partial: bool = False  # also export the settled part of unfinished periods
+    # also export the settled part of unfinished periods (`--through now`); None: the config's
+    partial: bool | None = None
     deadline: float | None = None  # clock() time after which no task is created
     wait_for_lease: bool = True
+    pending_timeout_seconds: int | None = None  # None: destination.pending_timeout
 
 
 @dataclass(frozen=True)
@@ -65,6 +87,12 @@ class LaneSpec:
 class RunReport:
     lanes: list[LaneResult] = field(default_factory=list)
     seconds: float = 0.0
+    bucket_retries: int = 0  # botocore's retries on the archive bucket (and STS) calls
+
+    @property
+    def retries(self) -> int:
+        """Every retry the run made: botocore's and the lanes' own backoffs."""
+        return self.bucket_retries + sum(r.retries for r in self.lanes)
 
     @property
     def ok(self) -> bool:
@@ -83,7 +111,10 @@ def runner_id() -> str:
 def plan_range(config: Config, options: RunOptions, now: float) -> PlanRange:
     """Turn dates and the clock into the range a run plans over; bad dates are UsageErrors."""
     today = utc_day(int(now * 1000))
-    end = options.end or today
+    dest = config.destination
+    partial = (dest.through == "now") if options.partial is None else options.partial
+    # Whole days end before today; parts of today (and its settled hours) need today in range.
+    end = options.end or (today + timedelta(days=1) if partial or dest.period == "hour" else today)
     start = options.start or config.destination.start
     if start is not None and start >= end:
         raise UsageError(
@@ -102,7 +133,7 @@ def plan_range(config: Config, options: RunOptions, now: float) -> PlanRange:
         now_ms=int(now * 1000),
         settle_ms=settle * 1000,
         period=config.destination.period,
-        partial=options.partial,
+        partial=partial,
     )
 
 
@@ -131,7 +162,7 @@ class Engine:
         self.executor_cls = executor_cls
         self._lease_seconds = lease_seconds
         self._stuck = stuck_pending_seconds
-        self._sessions: dict[str, boto3.Session] = {}
+        self._credentials: dict[str, Credentials | None] = {}  # by account name; None: ambient
         self._session_errors: dict[str, LogExporterError] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
@@ -157,10 +188,11 @@ class Engine:
     def settings(self, options: RunOptions) -> LaneSettings:
         dest = self.config.destination
         kwargs: dict[str, float] = {}
-        if self._lease_seconds is not None:
-            kwargs["lease_seconds"] = self._lease_seconds
-        if self._stuck is not None:
-            kwargs["stuck_pending_seconds"] = self._stuck
+        lease = self._lease_seconds if self._lease_seconds is not None else lease_seconds_from_env()
+        if lease is not None:
+            kwargs["lease_seconds"] = lease
+        stuck = self._stuck if self._stuck is not None else options.pending_timeout_seconds
+        kwargs["stuck_pending_seconds"] = float(stuck if stuck is not None else dest.pending_timeout)
         return LaneSettings(
             bucket=dest.bucket,
             prefix=dest.prefix,
@@ -190,6 +222,14 @@ class Engine:
         region = headers.get("x-amz-bucket-region") or out.get("BucketRegion")
         return str(region) if region else None
 
+    def check_layout(self) -> None:
+        """Refuse, before any lane starts, to switch an existing archive between day and hour."""
+        dest = self.config.destination
+        archived = self.store().archived_period()
+        if archived is not None and archived != dest.period:
+            where = "/".join(p for p in (f"s3://{dest.bucket}", dest.prefix) if p)
+            raise ConfigError(period_switch_message(where, archived, dest.period))
+
     def store(self) -> StateStore:
         return StateStore(
             self._archive_s3(), self.config.destination.bucket, self.config.destination.prefix
@@ -201,26 +241,33 @@ class Engine:
         return self._s3
 
     # --- sessions ---------------------------------------------------------------------------------
-    def _account_session(self, account: Account) -> boto3.Session:
+    def account_session(self, account: Account) -> boto3.Session:
+        """A session in the member account; its role is assumed once and shared by its lanes."""
+        return self.factory.session_with(self._account_credentials(account))
+
+    def _account_credentials(self, account: Account) -> Credentials | None:
+        """The account's credentials (None: the ambient ones), assumed once per run: lanes get
+        clients signing with them, not a session each (a session is ~140 KiB)."""
         with self._locks_lock:
             lock = self._locks.setdefault(account.name, threading.Lock())
         with lock:
             if account.name in self._session_errors:
                 raise self._session_errors[account.name]
-            if account.name not in self._sessions:
+            if account.name not in self._credentials:
                 try:
-                    self._sessions[account.name] = self.factory.account_session(
+                    self._credentials[account.name] = self.factory.account_credentials(
                         account.role_chain, account.external_id
                     )
                 except LogExporterError as exc:
                     self._session_errors[account.name] = exc
                     raise
-            return self._sessions[account.name]
+            return self._credentials[account.name]
 
     def build_lane(self, spec: LaneSpec, rng: PlanRange, settings: LaneSettings) -> Lane:
-        session = self._account_session(spec.account)
-        account_id = self.factory.account_id(session, spec.account.role_chain)
-        clients = self.factory.account_clients(session, account_id, spec.region)
+        credentials = self._account_credentials(spec.account)
+        # without a role the lane works with the ambient credentials, so that is whose id it is
+        account_id = self.factory.account_id(self.factory.ambient, spec.account.role_chain)
+        clients = self.factory.lane_clients(credentials, account_id, spec.region)
         return Lane(
             account=spec.account.name,
             clients=clients,
@@ -238,9 +285,11 @@ class Engine:
     # --- running --------------------------------------------------------------------------------
     def run(self, options: RunOptions) -> RunReport:
         started = self.clock()
+        retries_before = self.factory.retries.count
         rng = plan_range(self.config, options, started)
         specs = self.lane_specs(options)
         bucket_region = self.bucket_region()
+        self.check_layout()
         settings = self.settings(options)
         report = RunReport()
 
@@ -267,4 +316,5 @@ class Engine:
             with self.executor_cls(min(self.max_parallel, len(specs))) as pool:
                 report.lanes = list(pool.map(one, specs))
         report.seconds = self.clock() - started
+        report.bucket_retries = self.factory.retries.count - retries_before
         return report

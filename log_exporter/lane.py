@@ -29,7 +29,7 @@ from .errors import (
 from .groups import LogGroups
 from .plan import ExportItem, GroupInfo, LanePlan, PlanRange, Skip, plan_lane
 from .progress import Reporter
-from .state import Intent, LaneState, StateStore
+from .state import Intent, LaneState, StateStore, period_switch_message
 from .tasks import ExportTasks, SlotBusy, TaskStatus, Throttled
 from .windows import Period, destination_prefix, task_name
 
@@ -61,6 +61,7 @@ class LaneResult:
     skipped: list[Skip] = field(default_factory=list)
     error: str | None = None  # the lane stopped early for this reason
     remaining: int = 0  # windows left for a later run (deadline reached)
+    busy: bool = False  # another runner holds (or took over) the lane: not a failure, try later
     groups: int = 0  # log groups the selector matched
     tasks_created: int = 0
     retries: int = 0
@@ -98,6 +99,7 @@ class Lane:
         self.account = account
         self.account_id = clients.account_id
         self.region = clients.region
+        self.clients = clients
         self.tasks = ExportTasks(clients.logs, clients.logs_create)
         self.groups = LogGroups(clients.logs)
         self.store = store
@@ -126,6 +128,7 @@ class Lane:
         self._deadline = deadline
         try:
             self._acquire()
+            self._check_period()  # before resuming: intents are found under the layout's folders
             self._resume()
             plan = self.plan()
             self.result.skipped = plan.skips
@@ -136,6 +139,10 @@ class Lane:
             self.result.remaining = len(self._queue) + len(self.state.intents)
         except StateConflictError:
             self.result.error = "another runner took over this lane; it will finish the work"
+            self.result.busy = True
+        except LaneBusyError as exc:
+            self.result.error = str(exc)
+            self.result.busy = True
         except LogExporterError as exc:
             self.result.error = str(exc)
         except Exception as exc:  # a bug or an unmapped SDK error: fail this lane, not the run
@@ -144,12 +151,13 @@ class Lane:
         finally:
             self._release()
             self.result.seconds = self.clock() - started
+            self.result.retries += self.clients.retries.count  # botocore's, on this lane's clients
             self.reporter.lane_finished(self.result)
         return self.result
 
     def plan(self) -> LanePlan:
         """What this lane would export now, given its state (read-only: no lease needed)."""
-        infos: list[GroupInfo] = self.groups.info(self.selector)
+        infos: list[GroupInfo] = self._call(lambda: self.groups.info(self.selector))
         self.result.groups = len(infos)
         self._check_period()
         busy = {(i.group, i.window) for i in self.state.intents}
@@ -221,9 +229,9 @@ class Lane:
         if self.state.period is None or not has_archive:
             self.state.period = self.settings.period
         elif self.state.period != self.settings.period:
+            where = f"{self.name} in s3://{self.settings.bucket}/{self.settings.prefix}"
             raise ConfigError(
-                f"the archive of {self.name} uses period '{self.state.period}', the config says "
-                f"'{self.settings.period}'; switching would mix layouts (use another prefix)"
+                period_switch_message(where.rstrip("/"), self.state.period, self.settings.period)
             )
 
     def _check_deadline(self) -> None:
@@ -379,7 +387,12 @@ class Lane:
             if not status.active:
                 seconds = self.clock() - created
                 if status.code == "COMPLETED":
-                    self.durations.observe(seconds)
+                    # AWS's own times when it gives them: a poll delayed by throttling must not
+                    # teach the schedule that tasks take longer than they do
+                    took = seconds
+                    if isinstance(status.created_ms, int) and isinstance(status.completed_ms, int):
+                        took = max(0.0, (status.completed_ms - status.created_ms) / 1000)
+                    self.durations.observe(took)
                 self.reporter.task_finished(self.name, item, task_id, status.code, seconds)
                 return status
             if (
@@ -388,7 +401,7 @@ class Lane:
                 and self.clock() - created > self.settings.stuck_pending_seconds
             ):
                 self.reporter.notice(self.name, f"task {task_id} stuck in PENDING; cancelling it")
-                self.tasks.cancel(task_id)
+                self._call(lambda: self.tasks.cancel(task_id))
                 cancelled = True
             self._check_deadline()
 

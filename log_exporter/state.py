@@ -156,6 +156,15 @@ class LaneState:
         )
 
 
+def period_switch_message(archive: str, archived: Period, configured: Period) -> str:
+    """The one line that refuses to add a second key layout (day vs hour folders) to an archive."""
+    return (
+        f"{archive} is archived by {archived}, but destination.period is {configured!r}; "
+        f"switching would mix two folder layouts in one archive: keep period {archived!r}, "
+        "or give the new layout its own destination.prefix"
+    )
+
+
 def state_key(prefix: str, account_id: str, region: str) -> str:
     parts = [prefix, STATE_FOLDER, account_id, f"{region}.json"]
     return "/".join(p for p in parts if p)
@@ -215,6 +224,34 @@ class StateStore:
                 ) from None
             raise self._bucket_error("write", key, exc) from None
         state.etag = out["ETag"]
+
+    def archived_period(self, max_reads: int = 20) -> Period | None:
+        """The period of the archive under the prefix, from the first lane state that has
+        archived something (one LIST and usually one GET); None for a new archive."""
+        folder = "/".join(p for p in (self.prefix, STATE_FOLDER) if p) + "/"
+        reads = 0
+        try:
+            pages = self._s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=folder, PaginationConfig={"PageSize": max_reads}
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    if not obj["Key"].endswith(".json"):
+                        continue
+                    try:
+                        body = self._s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"]
+                    except self._s3.exceptions.NoSuchKey:
+                        continue  # deleted since the listing
+                    data = json.loads(body.read())
+                    period = data.get("period")
+                    if period in ("day", "hour") and any(data.get("covered", {}).values()):
+                        return "hour" if period == "hour" else "day"
+                    reads += 1
+                    if reads >= max_reads:
+                        return None  # the lanes still check their own state
+        except ClientError as exc:
+            raise self._bucket_error("list", folder, exc) from None
+        return None
 
     def delete(self, account_id: str, region: str) -> None:
         self._s3.delete_object(Bucket=self.bucket, Key=self.key(account_id, region))

@@ -114,7 +114,16 @@ class ExportTasks:
                 destinationPrefix=dest_prefix,
             )
         except ClientError as exc:
-            raise map_client_error(exc, f"export of {group} {window}") from None
+            mapped = map_client_error(exc, f"export of {group} {window}")
+            if isinstance(mapped, BucketError) and POLICY_HINT in str(mapped):
+                region = self._create.meta.region_name
+                aws_says = str(exc.response.get("Error", {}).get("Message", "")).rstrip(".")
+                mapped = BucketError(
+                    f"export of {group} {window}: the policy of bucket {bucket} does not let "
+                    f"logs.{region}.amazonaws.com write exports (AWS: {aws_says}); {POLICY_HINT}",
+                    code=mapped.code,
+                )
+            raise mapped from None
         except BotoCoreError as exc:
             raise Throttled(str(exc)) from None
         return str(out["taskId"])
@@ -134,25 +143,27 @@ class ExportTasks:
         return None
 
     def active(self) -> list[TaskStatus]:
-        """The account-region's active tasks (normally at most one), ours or anybody's."""
-        found: list[TaskStatus] = []
-        for code in ("RUNNING", "PENDING"):
+        """The account-region's active tasks (normally at most one), ours or anybody's.
+
+        Asked status by status in the order a task goes through them, so a task that moves on
+        between two calls is seen twice (kept once), never missed."""
+        found: dict[str, TaskStatus] = {}
+        for code in ("PENDING", "RUNNING", "PENDING_CANCEL"):
             kwargs: dict[str, Any] = {"statusCode": code, "limit": 50}
             while True:
                 try:
                     out = self._logs.describe_export_tasks(**kwargs)
                 except ClientError as exc:
                     raise map_client_error(exc, "listing active export tasks") from None
-                found.extend(
-                    TaskStatus.from_api(t)
-                    for t in out.get("exportTasks", [])
-                    if str((t.get("status") or {}).get("code", "")).upper() == code
-                )
+                for t in out.get("exportTasks", []):
+                    if str((t.get("status") or {}).get("code", "")).upper() == code:
+                        status = TaskStatus.from_api(t)
+                        found[status.task_id] = status
                 token = out.get("nextToken")
                 if not token:
                     break
                 kwargs["nextToken"] = token
-        return found
+        return list(found.values())
 
     def cancel(self, task_id: str) -> bool:
         """Cancel an active task; False when it had already finished."""

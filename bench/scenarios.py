@@ -1,0 +1,177 @@
+"""The benchmark's worlds: how many accounts, groups and days, how long a task takes, and how
+each is seeded into the emulator (events, and for the rerun an archive state that covers it all)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from moto.s3.models import s3_backends
+from moto.utilities.utils import get_partition
+
+from emulator import seed
+from emulator.scenario import ARCHIVE_ACCOUNT, REGION, day_ms, role_arn
+from log_exporter.state import LaneState, state_key
+from log_exporter.windows import Intervals
+
+BUCKET = "bench-archive"
+PREFIX = "logs"
+FIRST_ACCOUNT = 300_000_000_000
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One row of the table: a world, the task duration the emulator gives it, and its target."""
+
+    name: str
+    accounts: int
+    groups: int
+    days: int
+    task_seconds: float  # PENDING + RUNNING, as the emulator's record measures it
+    summary: str
+    target: str
+    archived: bool = False  # the archive already holds every day: a rerun with nothing to do
+    pending_seconds: float = 0.05
+
+    @property
+    def windows(self) -> int:
+        return self.accounts * self.groups * self.days
+
+    def quick(self) -> Scenario:
+        """A smaller variant for development (`--quick`): same shape, a fraction of the size."""
+        return Scenario(
+            name=self.name,
+            accounts=max(1, self.accounts // 10),
+            groups=self.groups,
+            days=max(1, min(self.days, 30)) if self.archived else self.days,
+            task_seconds=min(self.task_seconds, 1.0),
+            summary=self.summary + " (quick)",
+            target=self.target,
+            archived=self.archived,
+            pending_seconds=min(self.pending_seconds, self.task_seconds / 5),
+        )
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "6x4x5",
+        accounts=6,
+        groups=4,
+        days=5,
+        task_seconds=0.25,
+        summary="6 accounts x 4 groups x 5 days, tasks of 0.25 s",
+        target="ratio <= 1.10",
+    ),
+    Scenario(
+        "200x3x3",
+        accounts=200,
+        groups=3,
+        days=3,
+        task_seconds=5.0,
+        summary="200 accounts x 3 groups x 3 days, tasks of 5 s",
+        target="ratio <= 1.10",
+        pending_seconds=0.5,
+    ),
+    Scenario(
+        "rerun",
+        accounts=1,
+        groups=100,
+        days=365,
+        task_seconds=0.25,
+        summary="rerun over 100 groups x 365 days already archived",
+        target="0 tasks, wall < 2 s, <= 5 state requests",
+        archived=True,
+    ),
+    Scenario(
+        "1000x1x1",
+        accounts=1000,
+        groups=1,
+        days=1,
+        task_seconds=2.0,
+        summary="1,000 accounts x 1 group x 1 day, tasks of 2 s",
+        target="RSS < 400 MB",
+        pending_seconds=0.2,
+    ),
+)
+
+
+def account_ids(n: int) -> list[str]:
+    return [str(FIRST_ACCOUNT + i) for i in range(n)]
+
+
+def group_names(n: int) -> list[str]:
+    return [f"/bench/app-{i:03d}" for i in range(n)]
+
+
+def days_of(s: Scenario, today: date) -> list[date]:
+    """The scenario's days: the `days` UTC days before today."""
+    return [today - timedelta(days=s.days - i) for i in range(s.days)]
+
+
+def seed_world(s: Scenario, today: date) -> None:
+    """Accounts, groups created on the first day, and a few events on every day of every group
+    (so no window is empty and every one needs a task)."""
+    seed.create_bucket(BUCKET, REGION, ARCHIVE_ACCOUNT)
+    days = days_of(s, today)
+    created = day_ms(days[0]) + 60_000
+    for account in account_ids(s.accounts):
+        for group in group_names(s.groups):
+            seed.create_group(account, REGION, group, created)
+            events = [
+                (day_ms(d) + h * 3_600_000 + 17, f"{group} {d} hour {h} request ok")
+                for d in days
+                for h in (0, 9, 23)
+            ]
+            seed.put_events(account, REGION, group, "i-0abc/app", events)
+    if s.archived:
+        for account in account_ids(s.accounts):
+            _write_full_state(account, s, days)
+
+
+def _write_full_state(account: str, s: Scenario, days: list[date]) -> None:
+    """The state object a finished run leaves: every day of every group covered."""
+    state = LaneState(account, REGION, period="day")
+    span = (day_ms(days[0]), day_ms(days[-1]) + 86_400_000 - 1)
+    for group in group_names(s.groups):
+        state.covered[group] = Intervals([span])
+    body = json.dumps(state.to_json(), separators=(",", ":")).encode()
+    backend = s3_backends[ARCHIVE_ACCOUNT][get_partition(REGION)]
+    backend.put_object(
+        bucket_name=BUCKET, key_name=state_key(PREFIX, account, REGION), value=body
+    )
+
+
+def state_path(account: str) -> str:
+    """The path of a lane's state object in a path-style S3 request."""
+    return f"/{BUCKET}/{state_key(PREFIX, account, REGION)}"
+
+
+def write_config(s: Scenario, path: Path) -> Path:
+    lines = [
+        "destination:",
+        f"  bucket: {BUCKET}",
+        f"  prefix: {PREFIX}",
+        '  settle: "0"',
+        "accounts:",
+    ]
+    for account in account_ids(s.accounts):
+        lines += [
+            f"  - name: acct-{account}",
+            f'    role: "{role_arn(account)}"',
+            f"    regions: [{REGION}]",
+            "    groups:",
+            '      - "/bench/*"',
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_args(s: Scenario, config: Path, today: date) -> list[str]:
+    first = days_of(s, today)[0]
+    return ["run", "--config", str(config), "--start", f"{first}", "--end", f"{today}"]
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()

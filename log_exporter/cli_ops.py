@@ -1,0 +1,379 @@
+"""The commands to operate an archive: `plan` (what a run would do; also `run --dry-run`),
+`status` (what is archived and what is missing, for people and monitors), `stats` (CloudWatch's
+own figures beside the archive's) and `sync` (the state rebuilt from the bucket's objects)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .cli import _date, range_options, through_range
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .config import Config
+    from .engine import Engine, RunOptions
+
+DEFAULT_PARALLEL = 32  # lanes read at once by these read-only commands
+
+EPILOG_PLAN = """\b
+Examples:
+  log-exporter plan --config config.yml
+  log-exporter plan --config config.yml --start 2026-01-01 --end 2026-02-01 --format json
+  log-exporter plan --config config.yml --account prod --probe
+  log-exporter run --config config.yml --dry-run     (the same as plan)
+
+Per account, region and group: the days a run would export (one task each), the
+days it would skip and why, and an estimate of the time it takes, from the export
+tasks the account finished recently. Nothing is created. With --probe, each day is
+also checked for events, as a run does before creating its task, so days without
+any event are told apart (one FilterLogEvents call per day).
+"""
+
+EPILOG_STATUS = """\b
+Examples:
+  log-exporter status --config config.yml
+  log-exporter status --config config.yml --account prod --group '/aws/lambda/*'
+  log-exporter status --config config.yml --format json | jq '.lanes[].groups[]'
+
+Per log group: first and last archived day, archived and empty days, gaps (settled
+days without an archive since the group's creation or destination.start, up to its
+last write), failed days with their last error, and tasks in flight. Exit 1 when
+there are gaps, failed days or lanes that cannot be read, so it can run in a monitor.
+"""
+
+EPILOG_STATS = """\b
+Examples:
+  log-exporter stats --config config.yml
+  log-exporter stats --config config.yml --day 2026-11-01 --format json
+  log-exporter stats --config config.yml --days 30 --group vpc-flow-logs
+
+For each group: CloudWatch's storedBytes and, per UTC day, its IncomingBytes metric
+(GetMetricData) beside the archive's objects and bytes for that day. A day where
+CloudWatch received data but the archive holds nothing (or under 2% of it) is
+flagged. CloudWatch keeps daily figures for 455 days.
+"""
+
+EPILOG_SYNC = """\b
+Examples:
+  log-exporter sync --config config.yml --dry-run
+  log-exporter sync --config config.yml --account prod
+
+Rebuilds each lane's state from the task folders in the bucket (for an archive
+copied in by hand, or a lost state object), without exporting or deleting anything.
+A folder's window comes from DescribeExportTasks while AWS still lists the task,
+else it is the folder's whole day (or hour). Days known to be empty, failures and
+tasks in flight are kept from the old state. Refuses a lane a runner is working on.
+"""
+
+
+def _filters(f: Any) -> Any:
+    f = click.option(
+        "--region",
+        "regions",
+        multiple=True,
+        metavar="REGION",
+        help="Only this region (repeatable); also the region of accounts without `regions`.",
+    )(f)
+    f = click.option(
+        "--account",
+        "accounts",
+        multiple=True,
+        metavar="NAME",
+        help="Only this account of the config (repeatable).",
+    )(f)
+    f = click.option(
+        "-c",
+        "--config",
+        "config_path",
+        required=True,
+        metavar="FILE",
+        help="YAML config: destination and accounts.",
+    )(f)
+    return f
+
+
+def _format(f: Any) -> Any:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help="A table for people, or one JSON document on stdout.",
+    )(f)
+
+
+def _groups(f: Any) -> Any:
+    return click.option(
+        "--group",
+        "group_patterns",
+        multiple=True,
+        metavar="PATTERN",
+        help="Only log groups matching (a name, a glob, or re:REGEX; repeatable).",
+    )(f)
+
+
+def _stdout() -> Console:
+    from rich.console import Console
+
+    out = Console()
+    return out if out.is_terminal else Console(width=160)
+
+
+def _engine(config: Config, regions: tuple[str, ...], parallel: int) -> Engine:
+    from .aws import SessionFactory
+    from .engine import Engine
+
+    return Engine(
+        config,
+        SessionFactory(region=regions[0] if regions else None),
+        max_parallel=parallel,
+    )
+
+
+def _emit_json(doc: dict[str, Any]) -> None:
+    click.echo(json.dumps(doc, indent=2))
+
+
+# --- plan -------------------------------------------------------------------------------------------
+def show_plan(
+    ctx: click.Context,
+    config: Config,
+    options: RunOptions,
+    *,
+    parallel: int = DEFAULT_PARALLEL,
+    probe: bool = False,
+    fmt: str = "table",
+) -> int:
+    """Plan every lane of `options` and render it; the exit code (1 if a lane could not be
+    planned). Used by `plan` and `run --dry-run`."""
+    from .forecast import forecast_lane
+    from .survey import survey
+    from .views import plan_json, print_plan
+
+    engine = _engine(config, tuple(options.regions), parallel)
+    outcomes = survey(
+        engine, options, lambda lane: forecast_lane(lane, probe=probe), debug=ctx.obj["debug"]
+    )
+    if fmt == "json":
+        _emit_json(plan_json(outcomes))
+    else:
+        print_plan(_stdout(), outcomes)
+    return 1 if any(o.error for o in outcomes) else 0
+
+
+@click.command(epilog=EPILOG_PLAN)
+@_filters
+@range_options
+@click.option("--probe", is_flag=True, help="Check each day for events, as a run does.")
+@_format
+@click.pass_context
+def plan(
+    ctx: click.Context,
+    /,
+    config_path: str,
+    accounts: tuple[str, ...],
+    regions: tuple[str, ...],
+    start: date | None,
+    end: date | None,
+    settle: int | None,
+    through: date | str | None,
+    probe: bool,
+    fmt: str,
+    **_run_only: Any,  # options of `run` that planning does not use (--pending-timeout)
+) -> None:
+    """Show what a run would do, per account, region and group; create nothing."""
+    from .config import load_config
+    from .engine import RunOptions
+
+    config = load_config(config_path)
+    end, partial = through_range(end, through)
+    options = RunOptions(
+        start=start,
+        end=end,
+        accounts=accounts,
+        regions=regions,
+        settle_seconds=settle,
+        partial=partial,
+    )
+    ctx.exit(show_plan(ctx, config, options, probe=probe, fmt=fmt))
+
+
+# --- status -----------------------------------------------------------------------------------------
+@click.command(epilog=EPILOG_STATUS)
+@_filters
+@_groups
+@_format
+@click.pass_context
+def status(
+    ctx: click.Context,
+    config_path: str,
+    accounts: tuple[str, ...],
+    regions: tuple[str, ...],
+    group_patterns: tuple[str, ...],
+    fmt: str,
+) -> None:
+    """Show what is archived, what is missing and what failed; exit 1 on gaps or failures."""
+    from .config import GroupSelector, load_config
+    from .engine import RunOptions
+    from .lane import Lane
+    from .plan import GroupInfo
+    from .status import GroupStatus, lane_status
+    from .survey import survey
+    from .views import print_status, status_json, status_ok
+
+    config = load_config(config_path)
+    only = GroupSelector(group_patterns) if group_patterns else None
+    # Whole settled days (or hours, for an hourly archive), like a run without --through.
+    options = RunOptions(accounts=accounts, regions=regions, partial=False)
+
+    def inspect(lane: Lane) -> list[GroupStatus]:
+        state = lane.load_state()
+        infos = [
+            GroupInfo(name, created, lane.groups.last_write_ms(name))
+            for name, created in lane.groups.matching(lane.selector)
+            if only is None or only.matches(name)
+        ]
+        out = lane_status(infos, state, lane.rng)
+        return [g for g in out if only is None or only.matches(g.group)]
+
+    engine = _engine(config, regions, DEFAULT_PARALLEL)
+    outcomes = survey(engine, options, inspect, debug=ctx.obj["debug"])
+    if fmt == "json":
+        _emit_json(status_json(outcomes))
+    else:
+        print_status(_stdout(), outcomes)
+    ctx.exit(0 if status_ok(outcomes) else 1)
+
+
+# --- stats ------------------------------------------------------------------------------------------
+@click.command(epilog=EPILOG_STATS)
+@_filters
+@_groups
+@click.option(
+    "--day", callback=_date, metavar="YYYY-MM-DD", help="Only this UTC day (default: --days)."
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 455),
+    default=7,
+    show_default=True,
+    metavar="N",
+    help="The N UTC days before today.",
+)
+@_format
+@click.pass_context
+def stats(
+    ctx: click.Context,
+    config_path: str,
+    accounts: tuple[str, ...],
+    regions: tuple[str, ...],
+    group_patterns: tuple[str, ...],
+    day: date | None,
+    days: int,
+    fmt: str,
+) -> None:
+    """Show CloudWatch's figures for each group beside what the archive holds, per day."""
+    from .config import GroupSelector, load_config
+    from .engine import RunOptions
+    from .errors import UsageError
+    from .lane import Lane
+    from .stats import GroupStats, group_stats
+    from .survey import survey
+    from .views import print_stats, stats_json
+
+    config = load_config(config_path)
+    today = datetime.now(UTC).date()
+    if day is not None and day > today:
+        raise UsageError(f"--day {day} is in the future (today is {today} UTC)")
+    wanted = [day] if day else [today - timedelta(days=n) for n in range(days, 0, -1)]
+    only = GroupSelector(group_patterns) if group_patterns else None
+    engine = _engine(config, regions, DEFAULT_PARALLEL)
+    accounts_by_name = {a.name: a for a in config.accounts}
+    s3 = engine.factory.s3()
+    dest = config.destination
+
+    def inspect(lane: Lane) -> list[GroupStats]:
+        session = engine.account_session(accounts_by_name[lane.account])
+        return group_stats(
+            logs=lane.clients.logs,
+            cloudwatch=engine.factory.cloudwatch(session, lane.region),
+            s3=s3,
+            bucket=dest.bucket,
+            prefix=dest.prefix,
+            account_id=lane.account_id,
+            selector=lane.selector,
+            days=wanted,
+            only=only,
+        )
+
+    outcomes = survey(
+        engine, RunOptions(accounts=accounts, regions=regions), inspect, debug=ctx.obj["debug"]
+    )
+    if fmt == "json":
+        _emit_json(stats_json(outcomes))
+    else:
+        print_stats(_stdout(), outcomes)
+    ctx.exit(1 if any(o.error for o in outcomes) else 0)
+
+
+# --- sync -------------------------------------------------------------------------------------------
+@click.command(epilog=EPILOG_SYNC)
+@_filters
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.pass_context
+def sync(
+    ctx: click.Context,
+    config_path: str,
+    accounts: tuple[str, ...],
+    regions: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Rebuild the state from the objects in the bucket, exporting nothing."""
+    from .config import load_config
+    from .engine import RunOptions
+    from .lane import Lane
+    from .survey import survey
+    from .sync import SyncResult, sync_lane
+    from .views import print_sync
+
+    config = load_config(config_path)
+    dest = config.destination
+    engine = _engine(config, regions, DEFAULT_PARALLEL)
+    engine.bucket_region()  # a missing bucket is one line, before anything else
+    engine.check_layout()  # an archive kept by hour is not read as one kept by day
+    s3 = engine.factory.s3()
+
+    def inspect(lane: Lane) -> SyncResult:
+        old = lane.load_state()
+        result = sync_lane(
+            old=old,
+            s3=s3,
+            logs=lane.clients.logs,
+            bucket=dest.bucket,
+            root="/".join(p for p in (dest.prefix, lane.account_id) if p) + "/",
+            groups=[name for name, _ in lane.groups.matching(lane.selector)],
+            period=dest.period,
+            owner=engine.owner,
+            now_ms=int(time.time() * 1000),
+        )
+        if not dry_run:
+            lane.store.save(result.state)
+        return result
+
+    outcomes = survey(
+        engine, RunOptions(accounts=accounts, regions=regions), inspect, debug=ctx.obj["debug"]
+    )
+    print_sync(_stdout(), outcomes, bucket=dest.bucket, dry_run=dry_run)
+    ctx.exit(1 if any(o.error for o in outcomes) else 0)
+
+
+def register(cli: click.Group) -> None:
+    for command in (plan, status, stats, sync):
+        cli.add_command(command)

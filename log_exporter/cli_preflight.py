@@ -1,0 +1,314 @@
+"""The commands that find mistakes before a run: `validate` (the config alone, no AWS call),
+`check` (per account and region, can a run work?) and `policy` (the IAM policies to set up)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .config import Account, Config
+    from .engine import Engine, LaneSpec
+
+EPILOG_VALIDATE = """\b
+Examples:
+  log-exporter validate --config config.yml
+  log-exporter validate --config config.yml --region eu-west-1
+
+Reads the file only (no AWS call): exit 0 and what a run would cover, or one line
+naming the place of the first mistake and exit 2.
+"""
+
+EPILOG_CHECK = """\b
+Examples:
+  log-exporter check --config config.yml
+  log-exporter check --config config.yml --account prod --region eu-west-1
+
+For each account and region: the role can be assumed, log groups can be listed
+(and how many match), the export slot, the bucket's region, and whether the bucket
+policy lets CloudWatch Logs write for that account and region. Creates nothing.
+Exit 0 only when every row is OK.
+"""
+
+EPILOG_POLICY = """\b
+Examples:
+  log-exporter policy --config config.yml
+  log-exporter policy --config config.yml --only bucket > bucket-policy.json
+  aws s3api put-bucket-policy --bucket my-archive --policy file://bucket-policy.json
+  log-exporter policy --config config.yml --only member --account prod
+
+Prints the archive bucket's policy (CloudWatch Logs of each configured account and
+region may write exports under the prefix), the member role's IAM policy, and the
+policy of the credentials that run log-exporter. No `*` actions. Accounts without a
+role are looked up with sts:GetCallerIdentity; nothing else calls AWS.
+"""
+
+
+def _filters(f: Any) -> Any:
+    f = click.option(
+        "--region",
+        "regions",
+        multiple=True,
+        metavar="REGION",
+        help="Only this region (repeatable); also the region of accounts without `regions`.",
+    )(f)
+    f = click.option(
+        "--account",
+        "accounts",
+        multiple=True,
+        metavar="NAME",
+        help="Only this account of the config (repeatable).",
+    )(f)
+    f = click.option(
+        "-c",
+        "--config",
+        "config_path",
+        required=True,
+        metavar="FILE",
+        help="YAML config: destination and accounts.",
+    )(f)
+    return f
+
+
+def _stdout() -> Console:
+    from rich.console import Console
+
+    out = Console()
+    # Not a terminal: never wrap, so each row stays one line for grep and logs.
+    return out if out.is_terminal else Console(width=1000)
+
+
+def _engine(config: Config, regions: tuple[str, ...]) -> Engine:
+    from .aws import SessionFactory
+    from .engine import Engine
+
+    return Engine(config, SessionFactory(region=regions[0] if regions else None))
+
+
+def _specs(engine: Engine, accounts: tuple[str, ...], regions: tuple[str, ...]) -> list[LaneSpec]:
+    from .engine import RunOptions
+
+    return engine.lane_specs(RunOptions(accounts=accounts, regions=regions))
+
+
+def _ambient_region(regions: tuple[str, ...]) -> str | None:
+    """The region of accounts without `regions`, from --region or the AWS config (no call)."""
+    if regions:
+        return regions[0]
+    import botocore.session
+
+    region = botocore.session.get_session().get_config_variable("region")
+    return str(region) if region else None
+
+
+@click.command(epilog=EPILOG_VALIDATE)
+@_filters
+def validate(config_path: str, accounts: tuple[str, ...], regions: tuple[str, ...]) -> None:
+    """Check the config file alone and show what a run would cover."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .config import load_config
+
+    config = load_config(config_path)
+    selected = config.select(accounts)
+    dest = config.destination
+    ambient = _ambient_region(regions)
+    for account in selected:
+        if not (account.regions or ambient):
+            raise UsageError(
+                f"accounts[{account.name}]: no region: set `regions` in the config, --region, "
+                "or AWS_REGION"
+            )
+    out = _stdout()
+    where = "/".join(p for p in (f"s3://{dest.bucket}", dest.prefix) if p)
+    start = dest.start.isoformat() if dest.start else "each group's creation day"
+    out.print(f"{escape(config_path)}: valid", highlight=False)
+    out.print(
+        f"archive: {escape(where)}/ (one task per {dest.period}, from {start}, "
+        f"exported {_duration(dest.settle)} after it ended)",
+        highlight=False,
+    )
+    table = Table(title_justify="left")
+    for col in ("account", "account id", "role", "regions", "groups", "exclude"):
+        table.add_column(col)
+    lanes = 0
+    shown = 0
+    for account in selected:
+        chosen = _regions_of(account, regions, ambient)
+        if not chosen:
+            continue  # none of its regions is among --region
+        lanes += len(chosen)
+        shown += 1
+        table.add_row(
+            escape(account.name),
+            account.role_chain[-1].split(":")[4] if account.role_chain else "(ambient)",
+            escape(_role_text(account)),
+            escape(", ".join(chosen)),
+            escape(", ".join(account.groups)),
+            escape(", ".join(account.exclude)) or "-",
+        )
+    out.print(table)
+    out.print(
+        f"{_count(shown, 'account')}, {_count(lanes, 'account-region')} (lanes); "
+        "nothing was called in AWS",
+        highlight=False,
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _regions_of(account: Account, regions: tuple[str, ...], ambient: str | None) -> list[str]:
+    chosen = list(account.regions or regions or ([ambient] if ambient else []))
+    if regions:
+        chosen = [r for r in chosen if r in regions]
+    return chosen
+
+
+def _role_text(account: Account) -> str:
+    if not account.role_chain:
+        return "ambient credentials"
+    text = " -> ".join(account.role_chain)
+    return text + (" (with ExternalId)" if account.external_id else "")
+
+
+@click.command(epilog=EPILOG_CHECK)
+@_filters
+@click.pass_context
+def check(
+    ctx: click.Context, config_path: str, accounts: tuple[str, ...], regions: tuple[str, ...]
+) -> None:
+    """Preflight: can a run work, for each account and region? (creates nothing)"""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .config import load_config
+    from .preflight import Preflight
+
+    config = load_config(config_path)
+    engine = _engine(config, regions)
+    specs = _specs(engine, accounts, regions)
+    debug = bool(ctx.obj and ctx.obj.get("debug"))
+    report = Preflight(engine, max_parallel=1 if debug else 16).run(specs)
+    out = _stdout()
+    table = Table(title="log-exporter check", title_justify="left")
+    for col in ("account", "region", "check", "status", "detail"):
+        table.add_column(col, overflow="fold")
+    colour = {"OK": "green", "FAIL": "red", "SKIP": "yellow"}
+    for row in report.rows:
+        table.add_row(
+            escape(row.account),
+            row.region,
+            row.check,
+            f"[{colour[row.status]}]{row.status}[/]",
+            escape(row.detail),
+        )
+    out.print(table)
+    if report.ok:
+        out.print(f"[green]all {len(report.rows)} checks OK[/]", highlight=False)
+    else:
+        out.print(
+            f"[red]{len(report.failed)} of {len(report.rows)} checks not OK[/]", highlight=False
+        )
+    ctx.exit(report.exit_code)
+
+
+@click.command(epilog=EPILOG_POLICY)
+@_filters
+@click.option(
+    "--only",
+    type=click.Choice(["bucket", "member", "runner"]),
+    help="Print just this document, as plain JSON (member: needs one account).",
+)
+def policy(
+    config_path: str, accounts: tuple[str, ...], regions: tuple[str, ...], only: str | None
+) -> None:
+    """Print the bucket policy and IAM policies the configured accounts need."""
+    from .config import load_config
+    from .policy import Target, bucket_policy, member_role_policy, runner_policy
+
+    config = load_config(config_path)
+    dest = config.destination
+    engine = _engine(config, regions)
+    specs = _specs(engine, accounts, regions)
+    if only == "member" and len({s.account.name for s in specs}) != 1:
+        names = ", ".join(a.name for a in config.select(accounts))
+        raise UsageError(
+            f"--only member prints one account's policy: add --account (one of: {names})"
+        )
+    ids: dict[str, str] = {}
+    for spec in specs:
+        account = spec.account
+        if account.name not in ids:
+            chain = account.role_chain
+            ids[account.name] = (
+                chain[-1].split(":")[4]
+                if chain
+                else engine.factory.account_id(engine.factory.ambient, [])
+            )
+    targets = sorted({Target(ids[s.account.name], s.region) for s in specs})
+    first_region = targets[0].region
+    documents: list[tuple[str, dict[str, Any]]] = []
+    if only in (None, "bucket"):
+        documents.append(
+            (
+                f"Archive bucket policy: aws s3api put-bucket-policy --bucket {dest.bucket} "
+                "--policy file://bucket-policy.json",
+                bucket_policy(dest.bucket, dest.prefix, targets),
+            )
+        )
+    if only in (None, "member"):
+        seen: list[str] = []
+        for spec in specs:
+            account = spec.account
+            if account.name in seen:
+                continue
+            seen.append(account.name)
+            account_regions = [s.region for s in specs if s.account.name == account.name]
+            role = account.role_chain[-1] if account.role_chain else "the ambient credentials"
+            documents.append(
+                (
+                    f"Member role policy of account {account.name} ({ids[account.name]}), "
+                    f"for {role}",
+                    member_role_policy(
+                        account, ids[account.name], account_regions, dest.bucket, dest.prefix
+                    ),
+                )
+            )
+    if only in (None, "runner"):
+        documents.append(
+            (
+                "Runner policy: the credentials that run log-exporter (archive state, "
+                "first role of each chain)",
+                runner_policy(config, first_region),
+            )
+        )
+    if only is not None:
+        click.echo(json.dumps(documents[0][1], indent=2))
+        return
+    for i, (title, document) in enumerate(documents):
+        if i:
+            click.echo()
+        click.echo(f"# {title}")
+        click.echo(json.dumps(document, indent=2))
+
+
+def register(cli: click.Group) -> None:
+    """Add validate, check and policy to the `log-exporter` group."""
+    for command in (validate, check, policy):
+        cli.add_command(command)

@@ -1,0 +1,75 @@
+"""Read-only passes over the config's lanes (for `plan`, `status`, `stats`, `sync`): each lane is
+built and inspected in parallel, and a lane that cannot be reached fails alone."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from .engine import Engine, LaneSpec, RunOptions, plan_range
+from .errors import LogExporterError
+from .lane import Lane
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LaneOutcome(Generic[T]):
+    """What inspecting one lane gave: a value, or the one-line reason it could not."""
+
+    spec: LaneSpec
+    account_id: str = ""
+    value: T | None = None
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def survey(
+    engine: Engine,
+    options: RunOptions,
+    inspect: Callable[[Lane], T],
+    *,
+    debug: bool = False,
+) -> list[LaneOutcome[T]]:
+    """Build every lane `options` selects (without running it) and call `inspect` on it.
+
+    The archive bucket is checked first (a missing bucket is one error for the whole command);
+    a lane whose role cannot be assumed, or whose `inspect` raises one of our errors, gets an
+    `error`. With `debug`, lanes are inspected one at a time and unexpected errors propagate.
+    """
+    rng = plan_range(engine.config, options, engine.clock())
+    specs = engine.lane_specs(options)
+    bucket_region = engine.bucket_region()
+    settings = engine.settings(options)
+
+    def one(spec: LaneSpec) -> LaneOutcome[T]:
+        out: LaneOutcome[T] = LaneOutcome(spec)
+        if bucket_region and spec.region != bucket_region:
+            out.error = (
+                f"archive bucket {settings.bucket} is in {bucket_region}, but CloudWatch Logs "
+                f"exports only to a bucket in the log group's region ({spec.region})"
+            )
+            return out
+        try:
+            lane = engine.build_lane(spec, rng, settings)
+            out.account_id = lane.account_id
+            out.value = inspect(lane)
+        except LogExporterError as exc:
+            out.error = str(exc)
+        except Exception as exc:
+            if debug:
+                raise
+            log.debug("lane %s crashed", spec.name, exc_info=True)
+            out.error = f"unexpected {type(exc).__name__}: {exc}"
+        return out
+
+    if debug or len(specs) <= 1:
+        return [one(s) for s in specs]
+    with engine.executor_cls(min(engine.max_parallel, len(specs))) as pool:
+        return list(pool.map(one, specs))

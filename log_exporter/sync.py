@@ -1,0 +1,267 @@
+"""Rebuilding a lane's state from the archive bucket itself, for an archive copied in by hand or a
+lost state object: nothing is exported and nothing is deleted.
+
+Each task folder `<prefix>/<account_id>/<group>/<YYYY>/<MM>/<DD>[/<HH>]/<taskId>/` is one export.
+Its exact window comes from DescribeExportTasks in the member account when AWS still lists the
+task; otherwise the folder's whole period is taken as archived. A folder of a FAILED or CANCELLED
+task holds partial output: it is reported, not counted. A task still running becomes an intent,
+which the next run adopts. The listing skips the rest of a task folder once it has seen one of
+its objects, so a day with thousands of streams costs one request, not one per thousand objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from .archive import PROBE_OBJECT
+from .errors import BucketError, LaneBusyError
+from .state import Intent, LaneState
+from .status import DaySpan, day_spans, days_touched
+from .tasks import ExportTasks, TaskStatus, map_client_error
+from .windows import Intervals, Period, Window, group_key, period_window, to_ms
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_s3 import S3Client
+
+BY_ID_MAX = 50  # up to this many folders, each task is described by id; beyond, all are listed
+
+
+@dataclass(frozen=True, order=True)
+class TaskFolder:
+    """One task's output folder: `<dest>/<task_id>/`, `dest` holding the period's folder."""
+
+    group: str
+    period: Window  # the day (or hour) the folder is filed under
+    task_id: str
+    dest: str
+
+
+@dataclass
+class Listing:
+    folders: list[TaskFolder] = field(default_factory=list)
+    stray: list[str] = field(default_factory=list)  # a few keys no known group's layout explains
+    strays: int = 0  # how many such keys there are
+    requests: int = 0
+
+
+def _folder_of(
+    key: str, root: str, group_keys: Mapping[str, str], period: Period
+) -> TaskFolder | None:
+    """The task folder `key` lies in, or None (a probe object, or not this layout)."""
+    parts = key[len(root) :].split("/")
+    tail = 5 if period == "hour" else 4  # YYYY MM DD [HH] taskId, then at least one more part
+    for i in range(1, len(parts) - tail):
+        name = group_keys.get("/".join(parts[:i]))
+        if name is None:
+            continue
+        y, m, d = parts[i : i + 3]
+        if not (len(y) == 4 and len(m) == 2 and len(d) == 2 and (y + m + d).isdigit()):
+            continue
+        try:
+            start = to_ms(date(int(y), int(m), int(d)))
+        except ValueError:
+            continue
+        if period == "hour":
+            h = parts[i + 3]
+            if not (len(h) == 2 and h.isdigit() and int(h) < 24):
+                continue
+            start += int(h) * 3_600_000
+        task_id = parts[i + tail - 1]
+        if not task_id or task_id == PROBE_OBJECT or (len(task_id) == 2 and task_id.isdigit()):
+            continue  # a probe object, or an hour folder where a day's task folder should be
+        dest = root + "/".join(parts[: i + tail - 1])
+        return TaskFolder(name, period_window(start, period), task_id, dest)
+    return None
+
+
+def list_task_folders(
+    s3: S3Client,
+    bucket: str,
+    root: str,
+    groups: Iterable[str],
+    period: Period,
+    page_size: int = 1000,
+) -> Listing:
+    """Every task folder under `root` (`<prefix>/<account_id>/`) of one of `groups`.
+
+    Keys that are neither a task's output nor a probe object of one of `groups` are counted in
+    `strays`, and the first few kept in `stray` as examples.
+    """
+    group_keys = {group_key(g): g for g in groups}
+    out = Listing()
+    seen: set[TaskFolder] = set()
+    after = ""
+    while True:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": root, "MaxKeys": page_size}
+        if after:
+            kwargs["StartAfter"] = after
+        try:
+            page = s3.list_objects_v2(**kwargs)
+        except ClientError as exc:
+            raise BucketError(f"cannot list s3://{bucket}/{root}: {exc}") from None
+        out.requests += 1
+        contents = page.get("Contents", [])
+        folder: TaskFolder | None = None
+        for obj in contents:
+            folder = _folder_of(obj["Key"], root, group_keys, period)
+            if folder is not None and folder not in seen:
+                seen.add(folder)
+                out.folders.append(folder)
+            elif folder is None and obj["Key"].rsplit("/", 1)[-1] != PROBE_OBJECT:
+                out.strays += 1
+                if len(out.stray) < 5:
+                    out.stray.append(obj["Key"])
+        if not contents or not page.get("IsTruncated"):
+            break
+        last = contents[-1]["Key"]
+        # Skip the rest of the last key's task folder: '0' is the character after '/'.
+        after = f"{folder.dest}/{folder.task_id}0" if folder is not None else last
+    out.folders.sort()
+    return out
+
+
+def describe_tasks(
+    logs: CloudWatchLogsClient, task_ids: Iterable[str], by_id_max: int = BY_ID_MAX
+) -> dict[str, TaskStatus]:
+    """The export tasks AWS still lists among `task_ids`: one call per id for a few, else one
+    listing of the account-region's tasks (50 a page) that stops once all are found."""
+    wanted = set(task_ids)
+    found: dict[str, TaskStatus] = {}
+    if len(wanted) <= by_id_max:
+        tasks = ExportTasks(logs, logs)
+        for task_id in sorted(wanted):
+            status = tasks.describe(task_id)
+            if status is not None:
+                found[task_id] = status
+        return found
+    kwargs: dict[str, Any] = {"limit": 50}
+    while wanted - found.keys():
+        try:
+            out = logs.describe_export_tasks(**kwargs)
+        except ClientError as exc:
+            raise map_client_error(exc, "listing export tasks") from None
+        for t in out.get("exportTasks", []):
+            if t.get("taskId") in wanted:
+                found[str(t["taskId"])] = TaskStatus.from_api(t)
+        token = out.get("nextToken")
+        if not token:
+            break
+        kwargs["nextToken"] = token
+    return found
+
+
+@dataclass
+class GroupChange:
+    group: str
+    added: list[DaySpan]  # days archived per the bucket that the old state lacked
+    dropped: list[DaySpan]  # days the old state had that the bucket does not hold
+
+
+@dataclass
+class SyncResult:
+    """The rebuilt state and what was found on the way."""
+
+    state: LaneState
+    listing: Listing = field(default_factory=Listing)
+    described: int = 0  # folders whose window came from DescribeExportTasks
+    whole_period: int = 0  # folders taken as their whole period (AWS no longer lists the task)
+    partial: list[tuple[TaskFolder, TaskStatus]] = field(default_factory=list)  # FAILED/CANCELLED
+    running: list[TaskFolder] = field(default_factory=list)  # still active: now intents
+    doubled: list[tuple[str, Window]] = field(default_factory=list)  # periods in >1 folder
+    changes: list[GroupChange] = field(default_factory=list)
+    had_state: bool = False
+
+
+def rebuild(
+    old: LaneState,
+    listing: Listing,
+    tasks: Mapping[str, TaskStatus],
+    period: Period,
+    now_ms: int,
+) -> SyncResult:
+    """A new state from the task folders (pure). What the bucket cannot tell is kept from `old`:
+    the windows known to be empty, failures not archived since, intents, the lease, the ETag."""
+    new = LaneState(old.account_id, old.region, period=period, etag=old.etag)
+    out = SyncResult(new, listing, had_state=old.etag is not None)
+    per_period: dict[tuple[str, Window], int] = {}
+    for f in listing.folders:
+        status = tasks.get(f.task_id)
+        if status is not None and status.group not in ("", f.group):
+            status = None  # not this folder's task after all
+        if status is None:
+            new.coverage(f.group).add(f.period)
+            out.whole_period += 1
+        elif status.code == "COMPLETED":
+            new.coverage(f.group).add(status.window or f.period)
+            out.described += 1
+        elif status.active:
+            window = status.window or f.period
+            new.add_intent(Intent(f.group, window, status.name, status.task_id, now_ms))
+            out.running.append(f)
+            continue
+        else:
+            out.partial.append((f, status))
+            continue
+        per_period[(f.group, f.period)] = per_period.get((f.group, f.period), 0) + 1
+    out.doubled = sorted(k for k, n in per_period.items() if n > 1)
+    for group, iv in old.empty.items():
+        for a, b in iv.spans:
+            new.mark_done(group, Window(a, b), empty=True)
+    new.failures = [
+        f for f in old.failures if not new.covered.get(f.group, Intervals()).covers(f.window)
+    ]
+    for intent in old.intents:
+        if not any(i.group == intent.group and i.window == intent.window for i in new.intents):
+            new.intents.append(intent)
+    new.lease_owner, new.lease_expires_ms = old.lease_owner, old.lease_expires_ms
+    out.changes = changes(old, new)
+    return out
+
+
+def _days(state: LaneState, group: str) -> set[date]:
+    iv = state.covered.get(group, Intervals())
+    return days_touched(Window(a, b) for a, b in iv.spans)
+
+
+def changes(old: LaneState, new: LaneState) -> list[GroupChange]:
+    """Per group, the days the rebuild adds to and drops from the old state."""
+    out: list[GroupChange] = []
+    for group in sorted(set(old.covered) | set(new.covered)):
+        before, after = _days(old, group), _days(new, group)
+        if before != after:
+            out.append(GroupChange(group, day_spans(after - before), day_spans(before - after)))
+    return out
+
+
+def sync_lane(
+    *,
+    old: LaneState,
+    s3: S3Client,
+    logs: CloudWatchLogsClient,
+    bucket: str,
+    root: str,
+    groups: Iterable[str],
+    period: Period,
+    owner: str,
+    now_ms: int,
+) -> SyncResult:
+    """List the lane's task folders, ask AWS about their tasks and rebuild the state from them.
+
+    `groups` are the names the folders may belong to (the selected groups, and those the old
+    state knows). Refuses (LaneBusyError) while another runner holds the lane's lease: it would
+    overwrite the state a moment later. Saving is the caller's, so a dry run is this call alone.
+    """
+    if old.leased_by_other(owner, now_ms):
+        raise LaneBusyError(
+            f"{old.account_id}/{old.region}: runner {old.lease_owner} holds it; sync when it is done"
+        )
+    names = set(groups) | set(old.covered) | set(old.empty)
+    listing = list_task_folders(s3, bucket, root, names, period)
+    tasks = describe_tasks(logs, {f.task_id for f in listing.folders})
+    return rebuild(old, listing, tasks, period, now_ms)

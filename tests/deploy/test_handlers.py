@@ -1,0 +1,318 @@
+"""The Lambda handlers in-process against the emulator: dispatcher, then workers drained from the
+queue, give the CLI's exactly-once archive; deadlines, busy lanes and failures are handled."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.s3.models import s3_backends
+
+from emulator import Emulator
+from emulator.scenario import REGION, config_yaml, role_arn, sample_world
+from log_exporter.aws_lambda import LaneMessage
+from log_exporter.errors import ConfigError
+from log_exporter.lane import LaneResult
+from log_exporter.state import state_key
+
+from .conftest import (
+    SELECTED,
+    Context,
+    Exporter,
+    archive_of,
+    drain,
+    make_app,
+    metric,
+    metric_sum,
+    queued,
+    sqs_event,
+    stdout_json,
+    tasks_per_window,
+)
+
+A, B = "111111111111", "222222222222"
+
+
+def write(tmp_path: Path, text: str, name: str = "config.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_dispatch_then_workers_archive_exactly_once_like_the_cli(
+    queue_url: str,
+    emu: Emulator,
+    exporter: Exporter,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    world = sample_world(accounts=(A, B), days=3)
+    app = make_app(write(tmp_path, config_yaml(world.bucket, [A, B])), queue_url, world.bucket)
+
+    dispatched = app.dispatch({}, None)
+
+    assert dispatched == {
+        "dispatched": [f"acct-{A}/{REGION}", f"acct-{B}/{REGION}"],
+        "skipped": [],
+    }
+    assert sorted(m["account"] for m in queued(queue_url)) == [f"acct-{A}", f"acct-{B}"]
+    drained = drain(app, queue_url)
+
+    assert drained.invocations == 2 and drained.failures == []
+    expected = world.expected(groups=SELECTED)
+    assert archive_of(world.bucket, "logs") == expected  # nothing lost, nothing twice
+    windows = tasks_per_window(emu)
+    assert len(windows) == 2 * 3 * 3 and set(windows.values()) == {1}
+    assert all(t.status == "COMPLETED" for t in emu.tasks)
+
+    # The CLI over the same world, into another prefix, archives the very same events.
+    cli = exporter(
+        "run",
+        "--config",
+        str(write(tmp_path, config_yaml(world.bucket, [A, B], prefix="cli"), "cli.yml")),
+    )
+    assert cli.code == 0, cli.output
+    assert archive_of(world.bucket, "cli") == archive_of(world.bucket, "logs")
+
+    logs, metrics = stdout_json(capsys.readouterr().out)
+    assert metric_sum(metrics, "LanesDispatched") == 2
+    assert metric_sum(metrics, "TasksCreated") == 18
+    assert metric_sum(metrics, "DaysArchived") == 18
+    assert metric_sum(metrics, "DaysFailed") == 0
+    lanes = [m for m in metrics if "TasksCreated" in m]
+    assert sorted(m["lane"] for m in lanes) == [f"acct-{A}/{REGION}", f"acct-{B}/{REGION}"]
+    assert all(metric(m, "Backlog") == 0 and metric(m, "LagSeconds") < 86_400 for m in lanes)
+    assert all(m["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "LogExporter" for m in lanes)
+    # structured logs: the core's task events come out as JSON lines with their fields
+    started = [r for r in logs if r.get("status") == "STARTED"]
+    assert len(started) == 18
+    assert {r["lane"] for r in started} == {f"acct-{A}/{REGION}", f"acct-{B}/{REGION}"}
+    assert all(r["level"] == "INFO" and r["service"].startswith("log-exporter") for r in started)
+
+
+def days_in_state(bucket: str, key: str) -> int:
+    """Days the lane state object in the emulator's S3 records as archived."""
+    partition, owner = s3_backends.bucket_accounts[bucket]
+    obj = s3_backends[owner][partition].get_bucket(bucket).keys.get(key)
+    if obj is None or not hasattr(obj, "value"):
+        return 0
+    covered = json.loads(obj.value)["covered"]
+    return sum((b - a + 1) // 86_400_000 for spans in covered.values() for a, b in spans)
+
+
+class JumpingClock:
+    """The real clock, 10 minutes ahead while `armed` and `passed()` hold: a deadline 60 s away
+    passes at a chosen point of the lane's work."""
+
+    def __init__(self, passed: Callable[[], bool]) -> None:
+        self.passed = passed
+        self.armed = True
+
+    def __call__(self) -> float:
+        return time.time() + (600.0 if self.armed and self.passed() else 0.0)
+
+
+@pytest.mark.parametrize("where", ["task in flight", "intent recorded, task not created"])
+def test_worker_stops_at_its_deadline_and_the_next_invocation_finishes_the_lane(
+    queue_url: str, emu: Emulator, tmp_path: Path, where: str
+) -> None:
+    world = sample_world(accounts=(A,), days=3)
+    cfg = write(tmp_path, config_yaml(world.bucket, [A]))
+    key = state_key("logs", A, REGION)
+    if where == "task in flight":  # the deadline passes while the first task runs
+        emu.task_timing(base=0.5)
+        clock = JumpingClock(lambda: len(emu.tasks) >= 1)
+    else:  # ... once the state records 2 days archived (and the third one's intent)
+        clock = JumpingClock(lambda: days_in_state(world.bucket, key) >= 2)
+    app = make_app(cfg, queue_url, world.bucket, clock=clock)
+    app.dispatch({}, None)
+    sqs = boto3.client("sqs")
+    first = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1)["Messages"]
+
+    # 120 s left and stop 60 s before: the deadline passes when the clock jumps.
+    response = app.work(sqs_event(first), Context(remaining_ms=120_000))
+    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=first[0]["ReceiptHandle"])
+
+    assert response == {"batchItemFailures": []}
+    assert queued(queue_url) == [{"account": f"acct-{A}", "region": REGION, "busy": 0}]
+    state = app.engine_factory(app.config()).store().load(A, REGION)
+    assert state.lease_owner is None  # released for the next invocation
+    if where == "task in flight":
+        assert len(emu.tasks) == 1 and days_in_state(world.bucket, key) == 0
+        assert [i.task_id for i in state.intents] == [emu.tasks[0].task_id]
+    else:
+        assert len(emu.tasks) == 2 and days_in_state(world.bucket, key) == 2
+        assert [i.task_id for i in state.intents] == [None]  # created nothing after it
+    clock.armed = False
+    emu.task_timing(base=0.05)
+
+    drained = drain(app, queue_url)
+
+    assert drained.invocations == 1 and drained.failures == []
+    assert archive_of(world.bucket, "logs") == world.expected(groups=SELECTED)
+    windows = tasks_per_window(emu)
+    assert len(windows) == 3 * 3 and set(windows.values()) == {1}  # nothing twice
+    assert all(t.status == "COMPLETED" for t in emu.tasks)  # the one in flight was adopted
+
+
+def test_a_worker_finding_its_lane_busy_sends_it_back_and_creates_nothing(
+    queue_url: str, emu: Emulator, tmp_path: Path
+) -> None:
+    world = sample_world(accounts=(A,), days=3)
+    emu.task_timing(base=0.3)  # the lane takes seconds: the second worker comes while it runs
+    app = make_app(write(tmp_path, config_yaml(world.bucket, [A])), queue_url, world.bucket)
+    message = LaneMessage(f"acct-{A}", REGION)
+    deadline = time.time() + 600
+    results: list[LaneResult | None] = []
+    runner = threading.Thread(target=lambda: results.append(app.advance(message, deadline).result))
+    runner.start()
+    wait_for(lambda: len(emu.tasks) >= 1)
+
+    second = app.advance(message, deadline)
+
+    assert second.action == "requeued" and second.reason == "busy"
+    assert second.result is not None and second.result.busy and second.result.tasks_created == 0
+    assert queued(queue_url) == [{"account": f"acct-{A}", "region": REGION, "busy": 1}]
+    runner.join(timeout=60)
+    assert results and results[0] is not None and results[0].tasks_created == 9
+    drained = drain(app, queue_url)  # the busy message comes back: nothing left to do
+    assert drained.invocations == 1 and drained.failures == []
+    windows = tasks_per_window(emu)
+    assert len(windows) == 9 and set(windows.values()) == {1}
+    assert archive_of(world.bucket, "logs") == world.expected(groups=SELECTED)
+
+
+def test_two_workers_started_together_on_one_lane_create_no_duplicate(
+    queue_url: str, emu: Emulator, tmp_path: Path
+) -> None:
+    world = sample_world(accounts=(A,), days=2)
+    app = make_app(write(tmp_path, config_yaml(world.bucket, [A])), queue_url, world.bucket)
+    message = LaneMessage(f"acct-{A}", REGION)
+    start = threading.Barrier(2)
+    results: list[LaneResult] = []
+
+    def worker() -> None:
+        start.wait()
+        advance = app.advance(message, time.time() + 600)
+        assert advance.result is not None
+        results.append(advance.result)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert len(results) == 2
+    assert sorted(r.tasks_created for r in results) == [0, 6]  # one did it all, once
+    drain(app, queue_url)
+    windows = tasks_per_window(emu)
+    assert len(windows) == 3 * 2 and set(windows.values()) == {1}
+    assert archive_of(world.bucket, "logs") == world.expected(groups=SELECTED)
+
+
+def test_a_failing_lane_goes_back_to_sqs_and_the_others_are_archived(
+    queue_url: str, emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = sample_world(accounts=(A, B), days=1)
+    emu.deny_role(role_arn(A))
+    app = make_app(write(tmp_path, config_yaml(world.bucket, [A, B])), queue_url, world.bucket)
+    app.dispatch({}, None)
+
+    drained = drain(app, queue_url)
+
+    assert len(drained.failures) == 1  # A's message: SQS retries it, then the DLQ keeps it
+    assert archive_of(world.bucket, "logs") == world.expected(groups=SELECTED, accounts=[B])
+    logs, metrics = stdout_json(capsys.readouterr().out)
+    assert metric_sum(metrics, "LaneErrors") == 1
+    errors = [r for r in logs if r["level"] == "ERROR"]
+    assert errors and all(role_arn(A) in r["message"] for r in errors)
+
+
+def test_dispatch_reads_the_config_from_s3_and_takes_a_subset_from_the_event(
+    queue_url: str, emu: Emulator
+) -> None:
+    world = sample_world(accounts=(A, B), days=1)
+    boto3.client("s3").put_object(
+        Bucket=world.bucket, Key="conf/config.yml", Body=config_yaml(world.bucket, [A, B])
+    )
+    app = make_app(f"s3://{world.bucket}/conf/config.yml", queue_url, world.bucket)
+
+    out = app.dispatch({"accounts": [f"acct-{B}"]}, None)
+
+    assert out["dispatched"] == [f"acct-{B}/{REGION}"]
+    assert queued(queue_url) == [{"account": f"acct-{B}", "region": REGION, "busy": 0}]
+
+
+def test_dispatch_skips_a_lane_whose_region_cannot_export_to_the_bucket(
+    queue_url: str, emu: Emulator, tmp_path: Path
+) -> None:
+    world = sample_world(accounts=(A,), days=1)
+    text = config_yaml(world.bucket, [A]) + "\n".join(
+        [
+            f"  - name: acct-{B}",
+            f'    role: "{role_arn(B)}"',
+            "    regions: [eu-west-1]",
+            '    groups: ["*"]',
+        ]
+    )
+    app = make_app(write(tmp_path, text), queue_url, world.bucket)
+
+    out = app.dispatch({}, None)
+
+    assert out == {"dispatched": [f"acct-{A}/{REGION}"], "skipped": [f"acct-{B}/eu-west-1"]}
+
+
+@pytest.mark.parametrize(
+    ("deployed", "message"),
+    [
+        (
+            {"bucket": "other-bucket"},
+            "destination.bucket is 'custodian-log-archive', but this stack was deployed for 'other-bucket'",
+        ),
+        (
+            {"prefix": "archive"},
+            "destination.prefix is 'logs', but this stack was deployed for 'archive'",
+        ),
+    ],
+)
+def test_a_config_that_the_stack_was_not_deployed_for_is_refused(
+    queue_url: str, emu: Emulator, tmp_path: Path, deployed: dict[str, str], message: str
+) -> None:
+    world = sample_world(accounts=(A,), days=1)
+    cfg = write(tmp_path, config_yaml(world.bucket, [A]))
+    app = make_app(
+        cfg, queue_url, deployed.get("bucket", world.bucket), prefix=deployed.get("prefix", "logs")
+    )
+
+    with pytest.raises(ConfigError, match=message):
+        app.dispatch({}, None)
+    assert queued(queue_url) == []
+
+
+def test_a_message_for_an_account_no_longer_in_the_config_is_dropped(
+    queue_url: str, emu: Emulator, tmp_path: Path
+) -> None:
+    world = sample_world(accounts=(A,), days=1)
+    app = make_app(write(tmp_path, config_yaml(world.bucket, [A])), queue_url, world.bucket)
+    sqs = boto3.client("sqs")
+    sqs.send_message(QueueUrl=queue_url, MessageBody=LaneMessage("gone", REGION).body())
+    sqs.send_message(QueueUrl=queue_url, MessageBody="not json")
+
+    drained = drain(app, queue_url)
+
+    assert drained.invocations == 2
+    assert len(drained.failures) == 1  # the malformed one: it ends in the dead-letter queue
+    assert emu.tasks == []
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
