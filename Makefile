@@ -44,6 +44,10 @@ unit: setup
 e2e: setup
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile tests/e2e
 
+SOAK_TRIALS ?= 200
+soak: setup  ## the fault-injection suite, long: SOAK_TRIALS (200) seeded SIGKILL trials, tally printed
+	LOG_EXPORTER_FAULT_TRIALS=$(SOAK_TRIALS) $(BIN)/pytest -q -s tests/faults
+
 deploy: setup  ## package CONFIG with the functions and deploy template.yaml with the SAM CLI
 	@command -v $(SAM) >/dev/null 2>&1 || { echo "make deploy needs the AWS SAM CLI (sam): pip install aws-sam-cli" >&2; exit 2; }
 	$(PY) deploy/stage.py --config $(CONFIG) --out $(LAMBDA_BUILD) --parameters .build/parameters.txt $(if $(CONFIG_OBJECT),--config-object $(CONFIG_OBJECT))

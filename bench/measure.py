@@ -39,6 +39,10 @@ def run_exporter(args: list[str], env: dict[str, str], timeout: float = 900.0) -
         killer.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # interrupted: do not leave the exporter running on its own
+            proc.kill()
+            proc.wait()
+            raise
         finally:
             killer.cancel()
         wall = time.perf_counter() - started

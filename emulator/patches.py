@@ -182,15 +182,20 @@ def _assume_role(
 
 # -- S3 ------------------------------------------------------------------------------------------
 
-_CONDITIONAL_PUT = threading.Lock()
+_CONDITIONAL_PUT = threading.Lock()  # guards _OBJECT_LOCKS
+_OBJECT_LOCKS: dict[tuple[str, str], threading.Lock] = {}
 
 
 def _s3_put_object(self: S3Response) -> Any:
     """S3 checks If-Match / If-None-Match and writes in one step; moto checks, then writes, so
-    two racing conditional PUTs could both succeed. Serialise the conditional ones."""
+    two racing conditional PUTs could both succeed. Serialise the conditional ones, per object
+    (one lock for all would make every lane's state write wait for every other's)."""
     original = _originals[(S3Response, "put_object")]
     if "If-Match" in self.headers or "If-None-Match" in self.headers:
+        key = (str(getattr(self, "bucket_name", "")), str(self.parse_key_name()))
         with _CONDITIONAL_PUT:
+            lock = _OBJECT_LOCKS.setdefault(key, threading.Lock())
+        with lock:
             return original(self)
     return original(self)
 

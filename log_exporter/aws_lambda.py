@@ -243,7 +243,10 @@ class LambdaReporter(LogReporter):
     def lane_finished(self, result: LaneResult) -> None:
         if result.busy:
             logging.getLogger("log_exporter").info(
-                "%s: held by another runner: %s", result.name, result.error
+                "%s: held by another runner: %s",
+                result.name,
+                result.error,
+                extra={"lane": result.name, "status": "BUSY"},
             )
         elif result.error is None and result.remaining:
             logging.getLogger("log_exporter").info(
@@ -253,6 +256,7 @@ class LambdaReporter(LogReporter):
                 len(result.empty),
                 len(result.failed),
                 result.remaining,
+                extra={"lane": result.name, "status": "STOPPED", "remaining": result.remaining},
             )
         else:
             super().lane_finished(result)

@@ -1,8 +1,10 @@
-"""Waiting well: jittered exponential backoff for retries, and adaptive polling of a task."""
+"""Waiting well: jittered exponential backoff for retries, and polling a task where it is likely
+to end, from the durations seen so far."""
 
 from __future__ import annotations
 
 import random
+import threading
 
 
 class Backoff:
@@ -26,32 +28,45 @@ class Backoff:
 class PollSchedule:
     """When to ask again whether a task has finished.
 
-    With no history it starts sub-second and doubles. Once the lane has seen tasks finish, it
-    first asks at 80% of the expected duration (a smoothed mean of past ones), then every
-    twentieth of it, growing by half each time, so a task is noticed within a few percent of
-    its end with a handful of calls.
+    With an expected duration E, and the relative error `error` of past expectations (10% until
+    one is known), it first asks at E * (1 - 2 * error) (at least half of E), then in steps of
+    E * error / 2 (from 0.5% to 5% of E), each a fifth longer than the last: a task that ends
+    when expected is noticed within about error / 2 of its end in a handful of calls, and one
+    that takes far longer costs a few calls more. Without any expectation it waits a quarter of
+    the time elapsed so far: a task is noticed within 25% of its end, in about a dozen calls for
+    a task of minutes. Every wait stays within [minimum, maximum]; the maximum keeps the lane
+    waking up to renew its lease.
     """
 
-    def __init__(self, expected: float | None, *, minimum: float = 0.02, maximum: float = 30.0):
+    def __init__(
+        self,
+        expected: float | None,
+        *,
+        error: float = 0.1,
+        minimum: float = 0.005,
+        maximum: float = 30.0,
+    ):
         self.minimum = minimum
         self.maximum = maximum
         self._expected = expected
         self._calls = 0
-        self._step = max(minimum, (expected or 0.0) * 0.05)
+        self._first = 0.0 if expected is None else expected * max(0.5, 1 - 2 * error)
+        self._step = 0.0 if expected is None else expected * min(0.05, max(0.005, error / 2))
 
     def next(self, elapsed: float) -> float:
         self._calls += 1
         if self._expected is None:
-            return min(self.maximum, self.minimum * 2.0 ** (self._calls - 1))
-        if self._calls == 1 and elapsed < self._expected * 0.8:
-            return min(self.maximum, max(self.minimum, self._expected * 0.8 - elapsed))
-        step = self._step
-        self._step = min(self.maximum, self._step * 1.5)
-        return min(self.maximum, step)
+            wait = elapsed / 4
+        elif self._calls == 1 and elapsed < self._first:
+            wait = self._first - elapsed
+        else:
+            wait = self._step
+            self._step *= 1.2
+        return min(self.maximum, max(self.minimum, wait))
 
 
 class DurationEstimate:
-    """An exponentially smoothed mean of observed task durations (seconds)."""
+    """An exponentially smoothed mean of observed values (task durations in seconds)."""
 
     def __init__(self, alpha: float = 0.3) -> None:
         self.alpha = alpha
@@ -62,3 +77,68 @@ class DurationEstimate:
             self.value = seconds
         else:
             self.value = self.alpha * seconds + (1 - self.alpha) * self.value
+
+
+class RunDurations:
+    """What the lanes of a run have seen of their tasks, for a lane that has not seen one of its
+    own yet: the smoothed mean duration, and the smoothed relative error of the lanes'
+    expectations. Lanes share it from their threads."""
+
+    def __init__(self, alpha: float = 0.3) -> None:
+        self._lock = threading.Lock()
+        self._mean = DurationEstimate(alpha)
+        self._error = DurationEstimate(alpha)
+
+    def observe(self, seconds: float, expected: float | None) -> None:
+        with self._lock:
+            self._mean.observe(seconds)
+            if expected:
+                self._error.observe(abs(seconds - expected) / expected)
+
+    def expect(self) -> tuple[float | None, float | None]:
+        """(mean duration, relative error of expectations), None where nothing is known."""
+        with self._lock:
+            return self._mean.value, self._error.value
+
+
+class TaskDurations:
+    """What a lane expects its next task to take, and how far off such expectations have been.
+
+    The groups of a lane can differ by orders of magnitude while a group's days are alike, so
+    the expectation is the smoothed mean of the group's own past tasks, else of the lane's, else
+    of the run's; the error is the lane's own, else the run's, else 10%.
+    """
+
+    DEFAULT_ERROR = 0.1
+
+    def __init__(self, run: RunDurations | None = None, alpha: float = 0.3) -> None:
+        self.alpha = alpha
+        self._run = run
+        self._groups: dict[str, DurationEstimate] = {}
+        self._lane = DurationEstimate(alpha)
+        self._error = DurationEstimate(alpha)
+
+    @property
+    def value(self) -> float | None:
+        """The smoothed mean duration of the lane's tasks (None before the first one ends)."""
+        return self._lane.value
+
+    def expect(self, group: str) -> tuple[float | None, float]:
+        """(expected seconds or None, relative error) for the next task of `group`."""
+        own = self._groups.get(group)
+        expected = own.value if own is not None else self._lane.value
+        error = self._error.value
+        if self._run is not None and (expected is None or error is None):
+            run_mean, run_error = self._run.expect()
+            expected = run_mean if expected is None else expected
+            error = run_error if error is None else error
+        return expected, self.DEFAULT_ERROR if error is None else error
+
+    def observe(self, group: str, seconds: float, expected: float | None) -> None:
+        """A task of `group` took `seconds`, where `expected` was expected (None: nothing was)."""
+        self._groups.setdefault(group, DurationEstimate(self.alpha)).observe(seconds)
+        self._lane.observe(seconds)
+        if expected:
+            self._error.observe(abs(seconds - expected) / expected)
+        if self._run is not None:
+            self._run.observe(seconds, expected)

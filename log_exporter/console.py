@@ -307,8 +307,8 @@ def print_summary(console: Console, report: RunReport) -> None:
     from rich.table import Table
 
     table = Table(title="log-exporter run", title_justify="left")
-    cols = ("account", "region", "archived", "empty", "skipped", "failed", "tasks", "retries", "time")
-    for col in cols:
+    cols = ("account", "region", "archived", "empty", "skipped", "failed", "tasks", "retries")
+    for col in (*cols, "time"):
         table.add_column(col, justify="right" if col not in ("account", "region") else "left")
     for r in report.lanes:
         skipped = sum(

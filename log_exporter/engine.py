@@ -6,12 +6,13 @@ The concurrency is injectable (`executor_cls`), so `--debug` and tests can run l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -21,6 +22,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .archive import ArchiveBucket
+from .backoff import RunDurations
 from .config import Account, Config
 from .errors import BucketError, ConfigError, LogExporterError, UsageError
 from .lane import Lane, LaneResult, LaneSettings
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from .aws import SessionFactory
 
 DEFAULT_MAX_PARALLEL = 1000
+START_PLACES = 16  # lanes setting up at once (see StartGate)
 LEASE_ENV = "LOG_EXPORTER_LEASE_SECONDS"
 
 
@@ -55,6 +58,40 @@ def lease_seconds_from_env() -> float | None:
     if not 0.3 <= value <= 86_400:
         raise UsageError(f"{LEASE_ENV}={raw!r}: expected a number of seconds from 0.3 to 86400")
     return value
+
+
+class StartGate:
+    """Lets a few lanes set up at a time.
+
+    Setting a lane up (assuming its role, building its client, reading its state, listing its
+    groups, creating its first task) is CPU work here and requests to AWS. With hundreds of
+    lanes doing it at once, their threads only take turns, and every first task starts when all
+    lanes are set up; in turn, the first lanes start their tasks early and the last ones no
+    later. A lane holds a place from its start until it first has to wait (its first task runs,
+    or it waits for a lease or a busy slot).
+    """
+
+    def __init__(self, places: int) -> None:
+        self._places = threading.Semaphore(max(1, places))
+
+    @contextlib.contextmanager
+    def place(self) -> Iterator[Callable[[], None]]:
+        """Hold a place; the function yielded gives it back early (once; later calls do nothing)."""
+        self._places.acquire()
+        held = True
+        lock = threading.Lock()
+
+        def give_back() -> None:
+            nonlocal held
+            with lock:
+                if held:
+                    held = False
+                    self._places.release()
+
+        try:
+            yield give_back
+        finally:
+            give_back()
 
 
 @dataclass(frozen=True)
@@ -163,6 +200,8 @@ class Engine:
         self._lease_seconds = lease_seconds
         self._stuck = stuck_pending_seconds
         self._credentials: dict[str, Credentials | None] = {}  # by account name; None: ambient
+        self.run_durations = RunDurations()  # task durations seen by every lane, for new lanes
+        self.start_places = START_PLACES
         self._session_errors: dict[str, LogExporterError] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
@@ -192,7 +231,7 @@ class Engine:
         if lease is not None:
             kwargs["lease_seconds"] = lease
         stuck = self._stuck if self._stuck is not None else options.pending_timeout_seconds
-        kwargs["stuck_pending_seconds"] = float(stuck if stuck is not None else dest.pending_timeout)
+        kwargs["stuck_pending_seconds"] = stuck if stuck is not None else dest.pending_timeout
         return LaneSettings(
             bucket=dest.bucket,
             prefix=dest.prefix,
@@ -263,7 +302,14 @@ class Engine:
                     raise
             return self._credentials[account.name]
 
-    def build_lane(self, spec: LaneSpec, rng: PlanRange, settings: LaneSettings) -> Lane:
+    def build_lane(
+        self,
+        spec: LaneSpec,
+        rng: PlanRange,
+        settings: LaneSettings,
+        *,
+        sleep: Callable[[float], None] | None = None,
+    ) -> Lane:
         credentials = self._account_credentials(spec.account)
         # without a role the lane works with the ambient credentials, so that is whose id it is
         account_id = self.factory.account_id(self.factory.ambient, spec.account.role_chain)
@@ -279,7 +325,8 @@ class Engine:
             owner=self.owner,
             reporter=self.reporter,
             clock=self.clock,
-            sleep=self.sleep,
+            sleep=sleep or self.sleep,
+            run_durations=self.run_durations,
         )
 
     # --- running --------------------------------------------------------------------------------
@@ -292,6 +339,7 @@ class Engine:
         self.check_layout()
         settings = self.settings(options)
         report = RunReport()
+        gate = StartGate(self.start_places)
 
         def one(spec: LaneSpec) -> LaneResult:
             if bucket_region and spec.region != bucket_region:
@@ -302,13 +350,19 @@ class Engine:
                 )
                 self.reporter.lane_finished(result)
                 return result
-            try:
-                lane = self.build_lane(spec, rng, settings)
-            except LogExporterError as exc:
-                result = LaneResult(spec.account.name, "", spec.region, error=str(exc))
-                self.reporter.lane_finished(result)
-                return result
-            return lane.run(options.deadline)
+            with gate.place() as set_up:
+
+                def sleep(seconds: float) -> None:
+                    set_up()  # the lane waits: its place goes to the next lane
+                    self.sleep(seconds)
+
+                try:
+                    lane = self.build_lane(spec, rng, settings, sleep=sleep)
+                except LogExporterError as exc:
+                    result = LaneResult(spec.account.name, "", spec.region, error=str(exc))
+                    self.reporter.lane_finished(result)
+                    return result
+                return lane.run(options.deadline)
 
         if self.max_parallel == 1 or len(specs) <= 1:
             report.lanes = [one(s) for s in specs]

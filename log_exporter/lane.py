@@ -17,9 +17,10 @@ from typing import TypeVar
 
 from .archive import ArchiveBucket
 from .aws import AccountClients
-from .backoff import Backoff, DurationEstimate, PollSchedule
+from .backoff import Backoff, PollSchedule, RunDurations, TaskDurations
 from .config import GroupSelector
 from .errors import (
+    AWSError,
     ConfigError,
     LaneBusyError,
     LogExporterError,
@@ -95,6 +96,7 @@ class Lane:
         reporter: Reporter | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        run_durations: RunDurations | None = None,  # what the run's other lanes have seen
     ) -> None:
         self.account = account
         self.account_id = clients.account_id
@@ -113,13 +115,14 @@ class Lane:
         self.sleep = sleep
         self.name = f"{account}/{self.region}"
         self.result = LaneResult(account, self.account_id, self.region)
-        self.durations = DurationEstimate()
+        self.durations = TaskDurations(run_durations)
         self.state = LaneState(self.account_id, self.region)
         self._deadline: float | None = None
         self._last_save = 0.0
         self._dirty = False
         self._attempts: Counter[ExportItem] = Counter()
         self._queue: deque[ExportItem] = deque()
+        self._ahead: Intent | None = None  # the next window's intent, saved before its turn
 
     # --- public ----------------------------------------------------------------------------
     def run(self, deadline: float | None = None) -> LaneResult:
@@ -136,6 +139,7 @@ class Lane:
             self._queue = deque(plan.items)
             self._export_all(self._queue)
         except LaneStopped:
+            self._drop_ahead()
             self.result.remaining = len(self._queue) + len(self.state.intents)
         except StateConflictError:
             self.result.error = "another runner took over this lane; it will finish the work"
@@ -149,6 +153,7 @@ class Lane:
             log.debug("lane %s crashed", self.name, exc_info=True)
             self.result.error = f"unexpected {type(exc).__name__}: {exc}"
         finally:
+            self._drop_ahead()
             self._release()
             self.result.seconds = self.clock() - started
             self.result.retries += self.clients.retries.count  # botocore's, on this lane's clients
@@ -258,17 +263,15 @@ class Lane:
                 queue.popleft()
                 continue
             self._check_deadline()
-            if self.settings.probe_empty and not self._has_events(item, gone):
+            ahead = self._ahead
+            probed = ahead is not None and (ahead.group, ahead.window) == (item.group, item.window)
+            if not probed and self.settings.probe_empty and not self._has_events(item, gone):
                 queue.popleft()
-                if item.group not in gone:
-                    self.state.mark_done(item.group, item.window, empty=True)
-                    self._dirty = True
-                    self.result.empty.append(item)
-                    self.reporter.item_empty(self.name, item)
+                self._skip_empty(item, gone)
                 continue
             queue.popleft()
             try:
-                status = self._export(item, next_items=queue)
+                status = self._export(item, next_items=queue, gone=gone)
             except ResourceNotFoundError as exc:
                 gone.add(item.group)
                 self.state.drop_intent(item.group, item.window)
@@ -276,8 +279,15 @@ class Lane:
                 self.reporter.notice(self.name, f"log group {item.group} was deleted; skipping it")
                 continue
             self._settle(item, status, queue)
-        if self._dirty:
-            self._save()
+        # what is left unsaved is saved when the lease is released, in the same write
+
+    def _skip_empty(self, item: ExportItem, gone: set[str]) -> None:
+        """`item`'s window holds no event: archived without a task."""
+        if item.group not in gone:
+            self.state.mark_done(item.group, item.window, empty=True)
+            self._dirty = True
+            self.result.empty.append(item)
+            self.reporter.item_empty(self.name, item)
 
     def _has_events(self, item: ExportItem, gone: set[str]) -> bool:
         try:
@@ -285,6 +295,7 @@ class Lane:
         except ResourceNotFoundError:
             gone.add(item.group)
             self._record_failure(item, f"log group {item.group} no longer exists")
+            self.reporter.notice(self.name, f"log group {item.group} was deleted; skipping it")
             return False
 
     def _record_failure(self, item: ExportItem, error: str) -> None:
@@ -292,16 +303,60 @@ class Lane:
         self._dirty = True
         self.result.failed.append((item, error))
 
-    def _export(self, item: ExportItem, next_items: deque[ExportItem]) -> TaskStatus:
-        """Create the task for `item` (after recording the intent) and wait for it to end."""
-        intent = Intent(item.group, item.window, self._name(item), None, self._now_ms())
-        self.state.add_intent(intent)
-        self._save()  # the intent, the previous window's outcome and the lease in one write
-        created = self.clock()
-        task_id = self._create(item, intent.name)
+    def _export(
+        self, item: ExportItem, next_items: deque[ExportItem], gone: set[str]
+    ) -> TaskStatus:
+        """Create the task for `item` and wait for it to end.
+
+        Its intent is saved before the task is created: usually it already was, while the
+        previous task ran. While this task runs, the next window is probed and its intent saved,
+        with this task's id and the previous window's outcome, in one write; so the slot is idle
+        only from a task's end to the next CreateExportTask."""
+        intent = self._ahead
+        if intent is None or (intent.group, intent.window) != (item.group, item.window):
+            self._drop_ahead()
+            intent = Intent(item.group, item.window, self._name(item), None, self._now_ms())
+            self.state.add_intent(intent)
+            self._save()  # the intent, the previous window's outcome and the lease in one write
+        elif self.clock() - self._last_save >= self.settings.lease_seconds / 2:
+            # The intent was saved a while ago: our lease may have run out meanwhile (a stalled
+            # process) and another runner exported this window; a write proves we still hold it.
+            self._save()
+        self._ahead = None
+        try:
+            task_id = self._create(item, intent.name)
+        except AWSError:  # refused: no task exists, so the state must not claim one may
+            self.state.drop_intent(item.group, item.window)
+            self._dirty = True
+            raise
+        created = self.clock()  # after any wait for a busy slot: the task's age starts now
         intent.task_id = task_id
         self.reporter.task_created(self.name, item, task_id)
-        return self._wait(item, task_id, created)
+        return self._wait(item, task_id, created, then=lambda: self._prepare_next(next_items, gone))
+
+    def _prepare_next(self, queue: deque[ExportItem], gone: set[str]) -> None:
+        """While a task runs: probe the next windows until one holds events (the empty ones are
+        archived as such), record that one's intent, and save it all in one write."""
+        while queue:
+            item = queue[0]
+            if item.group in gone:
+                queue.popleft()
+                continue
+            if self.settings.probe_empty and not self._has_events(item, gone):
+                queue.popleft()
+                self._skip_empty(item, gone)
+                continue
+            self._ahead = Intent(item.group, item.window, self._name(item), None, self._now_ms())
+            self.state.add_intent(self._ahead)
+            break
+        self._save()
+
+    def _drop_ahead(self) -> None:
+        """Forget the next window's saved intent when its task will not be asked for now."""
+        if self._ahead is not None:
+            self.state.drop_intent(self._ahead.group, self._ahead.window)
+            self._dirty = True
+            self._ahead = None
 
     def _create(self, item: ExportItem, name: str) -> str:
         throttle = Backoff(base=0.2, cap=20.0)
@@ -358,14 +413,35 @@ class Lane:
             if status is None or not status.active:
                 return
 
-    def _wait(self, item: ExportItem, task_id: str, created: float) -> TaskStatus:
-        schedule = PollSchedule(self.durations.value)
+    def _wait(
+        self,
+        item: ExportItem,
+        task_id: str,
+        created: float,
+        then: Callable[[], None] | None = None,
+    ) -> TaskStatus:
+        """Poll the task until it ends; run `then` once, halfway through the first wait (away
+        from the moments when tasks end and the next ones are created, which are what the
+        lanes' slots wait on)."""
+        expected, error = self.durations.expect(item.group)
+        schedule = PollSchedule(expected, error=error)
         missing = 0
         cancelled = False
         while True:
             self._heartbeat()
             elapsed = self.clock() - created
-            self.sleep(schedule.next(elapsed))
+            if expected is None:  # another lane may have seen a task end meanwhile
+                expected, error = self.durations.expect(item.group)
+                if expected is not None:
+                    schedule = PollSchedule(expected, error=error)
+            wait = schedule.next(elapsed)
+            if then is not None:
+                until = self.clock() + wait
+                self.sleep(wait / 2)
+                then()
+                then = None
+                wait = max(0.0, until - self.clock())
+            self.sleep(wait)
             status = self._call(lambda: self.tasks.describe(task_id))
             if status is None:
                 # Right after creation a task may not be visible yet; a few misses are normal.
@@ -384,7 +460,7 @@ class Lane:
                         None,
                     )
                 continue
-            if not status.active:
+            if status.ended:
                 seconds = self.clock() - created
                 if status.code == "COMPLETED":
                     # AWS's own times when it gives them: a poll delayed by throttling must not
@@ -392,12 +468,12 @@ class Lane:
                     took = seconds
                     if isinstance(status.created_ms, int) and isinstance(status.completed_ms, int):
                         took = max(0.0, (status.completed_ms - status.created_ms) / 1000)
-                    self.durations.observe(took)
+                    self.durations.observe(item.group, took, expected)
                 self.reporter.task_finished(self.name, item, task_id, status.code, seconds)
                 return status
             if (
                 not cancelled
-                and status.code == "PENDING"
+                and status.code in ("PENDING", "UNKNOWN")  # UNKNOWN: answers without a status
                 and self.clock() - created > self.settings.stuck_pending_seconds
             ):
                 self.reporter.notice(self.name, f"task {task_id} stuck in PENDING; cancelling it")
@@ -438,7 +514,7 @@ class Lane:
                 self.state.drop_intent(intent.group, intent.window)
                 self._dirty = True
                 continue
-            if status.active:
+            if not status.ended:  # running, or an answer without a status: wait for its end
                 self.reporter.task_created(self.name, item, status.task_id)
                 intent.task_id = status.task_id
                 created = (status.created_ms or self._now_ms()) / 1000

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
 
 ACTIVE = ("PENDING", "RUNNING", "PENDING_CANCEL")
+ENDED = ("COMPLETED", "FAILED", "CANCELLED")  # any other code (or none) says nothing yet
 FINISHED_OK = "COMPLETED"
 THROTTLING_CODES = {
     "ThrottlingException",
@@ -50,6 +51,11 @@ class TaskStatus:
     @property
     def active(self) -> bool:
         return self.code in ACTIVE
+
+    @property
+    def ended(self) -> bool:
+        """The task is over; False for an answer without a known status (ask again)."""
+        return self.code in ENDED
 
     @classmethod
     def from_api(cls, t: Any) -> TaskStatus:
@@ -138,8 +144,9 @@ class ExportTasks:
             raise mapped from None
         tasks = out.get("exportTasks") or []
         for t in tasks:
-            if t.get("taskId") == task_id:
-                return TaskStatus.from_api(t)
+            # asked by id: an answer that lacks the id is still about this task
+            if t.get("taskId", task_id) == task_id:
+                return replace(TaskStatus.from_api(t), task_id=task_id)
         return None
 
     def active(self) -> list[TaskStatus]:

@@ -8,6 +8,7 @@ Everything here is pure: times are integer milliseconds since the epoch, UTC, an
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -149,12 +150,20 @@ class Intervals:
         return f"Intervals({self._spans!r})"
 
 
-def group_key(group: str) -> str:
-    """A log group name as a key segment: without its leading '/'.
+_ODD_SEGMENT = re.compile(r"#*\.{0,2}")  # "", ".", "..", or one of those already escaped
 
-    Log group names are 1-512 of `[.-_/#A-Za-z0-9]`, so they are safe in S3 keys.
+
+def group_key(group: str) -> str:
+    """A log group name as key segments: without its leading '/'.
+
+    Log group names are 1-512 of `[.-_/#A-Za-z0-9]`, safe in S3 keys, but a name may hold
+    segments that tools syncing the archive to disk trip over: empty (`a//b`, `a/`), `.` and
+    `..` (`/../x`). Those become `#`, `#.`, `#..`, and a segment that already looks like that
+    gets one more `#`, so distinct names keep distinct folders (except `/x` and `x`: the layout
+    drops the leading '/').
     """
-    return group.lstrip("/")
+    body = group[1:] if group.startswith("/") else group
+    return "/".join("#" + s if _ODD_SEGMENT.fullmatch(s) else s for s in body.split("/"))
 
 
 def destination_prefix(

@@ -15,9 +15,13 @@ from moto.s3.models import s3_backends
 
 from emulator import Emulator
 from emulator.scenario import REGION, config_yaml, role_arn, sample_world
-from log_exporter.aws_lambda import LaneMessage
+from log_exporter.aws import SessionFactory
+from log_exporter.aws_lambda import LambdaReporter, LaneMessage
+from log_exporter.config import Config
+from log_exporter.engine import Engine
 from log_exporter.errors import ConfigError
 from log_exporter.lane import LaneResult
+from log_exporter.plan import ExportItem
 from log_exporter.state import state_key
 
 from .conftest import (
@@ -105,36 +109,55 @@ def days_in_state(bucket: str, key: str) -> int:
     return sum((b - a + 1) // 86_400_000 for spans in covered.values() for a, b in spans)
 
 
-class JumpingClock:
-    """The real clock, 10 minutes ahead while `armed` and `passed()` hold: a deadline 60 s away
-    passes at a chosen point of the lane's work."""
+class Tripwire(LambdaReporter):
+    """The worker's reporter, and its clock: the clock runs 10 minutes ahead from the lane's
+    `count`-th `event` on, so the deadline passes at a chosen point of the lane's work."""
 
-    def __init__(self, passed: Callable[[], bool]) -> None:
-        self.passed = passed
-        self.armed = True
+    def __init__(self, event: str, count: int) -> None:
+        self.event = event
+        self.count = count
+        self.seen = 0
 
-    def __call__(self) -> float:
-        return time.time() + (600.0 if self.armed and self.passed() else 0.0)
+    def clock(self) -> float:
+        return time.time() + (600.0 if self.seen >= self.count else 0.0)
+
+    def task_created(self, lane: str, item: ExportItem, task_id: str) -> None:
+        super().task_created(lane, item, task_id)
+        self.seen += self.event == "created"
+
+    def task_finished(
+        self, lane: str, item: ExportItem, task_id: str, status: str, seconds: float
+    ) -> None:
+        super().task_finished(lane, item, task_id, status, seconds)
+        self.seen += self.event == "finished"
 
 
-@pytest.mark.parametrize("where", ["task in flight", "intent recorded, task not created"])
+@pytest.mark.parametrize(
+    ("where", "event", "count"),
+    [("task in flight", "created", 1), ("between tasks", "finished", 2)],
+)
 def test_worker_stops_at_its_deadline_and_the_next_invocation_finishes_the_lane(
-    queue_url: str, emu: Emulator, tmp_path: Path, where: str
+    queue_url: str, emu: Emulator, tmp_path: Path, where: str, event: str, count: int
 ) -> None:
     world = sample_world(accounts=(A,), days=3)
     cfg = write(tmp_path, config_yaml(world.bucket, [A]))
-    key = state_key("logs", A, REGION)
-    if where == "task in flight":  # the deadline passes while the first task runs
-        emu.task_timing(base=0.5)
-        clock = JumpingClock(lambda: len(emu.tasks) >= 1)
-    else:  # ... once the state records 2 days archived (and the third one's intent)
-        clock = JumpingClock(lambda: days_in_state(world.bucket, key) >= 2)
-    app = make_app(cfg, queue_url, world.bucket, clock=clock)
+    emu.task_timing(base=1.0 if where == "task in flight" else 0.05)
+    trip = Tripwire(event, count)
+    sessions = SessionFactory()
+
+    def engine(config: Config) -> Engine:
+        # the jump would make polls wait their 30 s maximum: keep real waits short
+        short = lambda seconds: time.sleep(min(seconds, 0.05))  # noqa: E731
+        return Engine(config, sessions, reporter=trip, clock=trip.clock, sleep=short)
+
+    app = make_app(
+        cfg, queue_url, world.bucket, sessions=sessions, engine_factory=engine, clock=trip.clock
+    )
     app.dispatch({}, None)
     sqs = boto3.client("sqs")
     first = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1)["Messages"]
 
-    # 120 s left and stop 60 s before: the deadline passes when the clock jumps.
+    # 120 s left and stop 60 s before: the deadline passes when the clock jumps 10 minutes.
     response = app.work(sqs_event(first), Context(remaining_ms=120_000))
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=first[0]["ReceiptHandle"])
 
@@ -142,22 +165,25 @@ def test_worker_stops_at_its_deadline_and_the_next_invocation_finishes_the_lane(
     assert queued(queue_url) == [{"account": f"acct-{A}", "region": REGION, "busy": 0}]
     state = app.engine_factory(app.config()).store().load(A, REGION)
     assert state.lease_owner is None  # released for the next invocation
+    key = state_key("logs", A, REGION)
+    created = [t.task_id for t in emu.tasks]
+    recorded = {i.task_id for i in state.intents if i.task_id}
     if where == "task in flight":
-        assert len(emu.tasks) == 1 and days_in_state(world.bucket, key) == 0
-        assert [i.task_id for i in state.intents] == [emu.tasks[0].task_id]
+        assert len(created) == 1 and days_in_state(world.bucket, key) == 0
+        assert recorded == set(created)  # the task in flight, with its id
     else:
-        assert len(emu.tasks) == 2 and days_in_state(world.bucket, key) == 2
-        assert [i.task_id for i in state.intents] == [None]  # created nothing after it
-    clock.armed = False
+        assert len(created) == 2 and days_in_state(world.bucket, key) == 2
+        assert recorded == set()  # nothing in flight, no task created after the deadline
     emu.task_timing(base=0.05)
 
-    drained = drain(app, queue_url)
+    drained = drain(make_app(cfg, queue_url, world.bucket), queue_url)
 
     assert drained.invocations == 1 and drained.failures == []
     assert archive_of(world.bucket, "logs") == world.expected(groups=SELECTED)
     windows = tasks_per_window(emu)
     assert len(windows) == 3 * 3 and set(windows.values()) == {1}  # nothing twice
     assert all(t.status == "COMPLETED" for t in emu.tasks)  # the one in flight was adopted
+    assert [t.task_id for t in emu.tasks][: len(created)] == created
 
 
 def test_a_worker_finding_its_lane_busy_sends_it_back_and_creates_nothing(

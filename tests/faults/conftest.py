@@ -20,9 +20,20 @@ from moto.s3.models import s3_backends
 
 from emulator import Emulator, EmulatorServer, seed
 from emulator.scenario import REGION, World, archived, day_ms, edge_events, misplaced
+from tests.deploy.conftest import _restore_core_logger, aws, queue_url
 from tests.e2e.conftest import EXPORTER, Exporter, Result, exporter, server
 
-__all__ = ["EXPORTER", "Exporter", "Result", "exporter", "server"]
+# the end-to-end fixtures, and the Lambda suite's (boto3 in this process talks to the emulator)
+__all__ = [
+    "EXPORTER",
+    "Exporter",
+    "Result",
+    "_restore_core_logger",
+    "aws",
+    "exporter",
+    "queue_url",
+    "server",
+]
 
 GROUPS = ("/aws/lambda/api", "vpc-flow-logs")
 LEASE = "1"  # seconds: a killed run's lease blocks the next run this long (default 120)
@@ -78,9 +89,7 @@ def task_folders(bucket: str, prefix: str) -> Counter[tuple[str, str, str]]:
     return Counter((a, g, d) for a, g, d, _ in seen)
 
 
-def tasks_per_window(
-    emu: Emulator, accounts: Sequence[str]
-) -> Counter[tuple[str, str, int, int]]:
+def tasks_per_window(emu: Emulator, accounts: Sequence[str]) -> Counter[tuple[str, str, int, int]]:
     """How many export tasks were created for each (account, group, from, to)."""
     return Counter(
         (t.account_id, t.group, t.from_ms, t.to_ms)

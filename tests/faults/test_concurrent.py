@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import random
 import signal
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from emulator import Emulator
-from emulator.scenario import World, config_yaml
+from emulator.scenario import REGION, World, config_yaml
+from log_exporter.aws_lambda import Advance, LaneMessage
+from tests.deploy.conftest import drain, make_app
 
 from .conftest import (
     GROUPS,
     LEASE,
     Exporter,
+    Result,
     account_ids,
     assert_complete,
     read_state,
@@ -102,3 +109,63 @@ def test_a_stalled_runner_that_lost_its_lease_stops_without_duplicating(
     assert_complete(world, "stall", accounts, emu=emu)
     assert set(tasks_per_window(emu, accounts).values()) == {1}
     assert read_state(BUCKET, "stall", accounts[0])["lease"]["owner"] is None
+
+
+@pytest.mark.parametrize("first", ["worker", "cli"])
+def test_a_cli_run_overlapping_a_lambda_worker_on_the_same_lane(
+    emu: Emulator,
+    exporter: Exporter,
+    aws: None,
+    queue_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    first: str,
+) -> None:
+    """The Lambda worker (in this process) and a CLI run work one lane at once, either one
+    first; the worker stops at its invocation's deadline and is sent back to the queue."""
+    monkeypatch.setenv("LOG_EXPORTER_LEASE_SECONDS", LEASE)
+    (account,) = account_ids(730_000_000_000 + (0 if first == "worker" else 100), 1)
+    prefix = f"overlap-{first}"
+    world = seed_world(BUCKET, [account], days=3)
+    cfg = exporter.config(config_yaml(BUCKET, [account], prefix=prefix))
+    app = make_app(cfg, queue_url, BUCKET, prefix=prefix)
+    emu.task_timing(base=0.3)
+    advanced: list[Advance] = []
+
+    def worker() -> None:
+        message = LaneMessage(f"acct-{account}", REGION)
+        advanced.append(app.advance(message, deadline=time.time() + 2.0))
+
+    def started() -> bool:
+        return any(t.account_id == account for t in emu.tasks)
+
+    if first == "worker":
+        thread = threading.Thread(target=worker)
+        thread.start()
+        _until(started)
+        cli = exporter("run", "--config", str(cfg), LOG_EXPORTER_LEASE_SECONDS=LEASE)
+        thread.join(timeout=60)
+    else:
+        proc = exporter.popen("run", "--config", str(cfg), LOG_EXPORTER_LEASE_SECONDS=LEASE)
+        _until(started)
+        worker()
+        out, err = proc.communicate(timeout=60)
+        cli = Result(proc.returncode, out, err)
+
+    assert cli.code == 0, cli.output
+    assert advanced and advanced[0].action in ("requeued", "done"), advanced
+    if first == "cli":
+        assert advanced[0].result is not None and advanced[0].result.busy
+    else:
+        assert "waiting for runner" in cli.output  # the worker's lease was honoured
+    drained = drain(app, queue_url)
+    assert not drained.failures
+    assert_complete(world, prefix, [account], emu=emu)
+    assert set(tasks_per_window(emu, [account]).values()) == {1}
+    assert read_state(BUCKET, prefix, account)["lease"]["owner"] is None
+
+
+def _until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)

@@ -1,6 +1,7 @@
 """SIGKILL at seeded random moments of a multi-account run: the next run finishes the archive with
-no event lost, none twice and no second task for any day; a task the killed run left running is
-adopted, one that completed meanwhile is recorded from its output.
+no event lost, none twice and no second task for any day (but the retry of a task that FAILED:
+every third trial has one, so kills land in its clean-up too); a task the killed run left running
+is adopted, one that completed meanwhile is recorded from its output.
 
 `LOG_EXPORTER_FAULT_TRIALS` sets the number of random trials (20 here, 200 under `make soak`),
 `LOG_EXPORTER_FAULT_SEED` their seed; each failing trial is reported with its number and seed.
@@ -55,7 +56,9 @@ class Outcome:
     kinds: Counter[str] = field(default_factory=Counter)
 
 
-def _wait_for_tasks(emu: Emulator, accounts: list[str], n: int, proc: subprocess.Popen[str]) -> None:
+def _wait_for_tasks(
+    emu: Emulator, accounts: list[str], n: int, proc: subprocess.Popen[str]
+) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         if sum(1 for t in emu.tasks if t.account_id in accounts) >= n:
@@ -87,6 +90,9 @@ def _trial(i: int, emu: Emulator, exporter: Exporter, world: World) -> Outcome:
     prefix = f"k{i:03d}"
     cfg = exporter.config(config_yaml(BUCKET, accounts, prefix=prefix), f"{prefix}.yml")
     out = Outcome()
+    failing = i % 3 == 2  # every third trial: the first task of its first account FAILS, with
+    if failing:  # partial output, so kills also land in the clean-up and the retry
+        emu.fail_tasks(1, account_id=accounts[0], partial=True)
     proc = exporter.popen("run", "--config", str(cfg), LOG_EXPORTER_LEASE_SECONDS=LEASE)
     try:
         if rng.random() < 0.25:  # anywhere from start-up on: lease, resume, planning, first task
@@ -109,8 +115,15 @@ def _trial(i: int, emu: Emulator, exporter: Exporter, world: World) -> Outcome:
     assert "Traceback" not in second.output
     assert_complete(world, prefix, accounts, emu=emu)
     per_window = tasks_per_window(emu, accounts)
+    failed = Counter(
+        (t.account_id, t.group, t.from_ms, t.to_ms)
+        for t in emu.tasks
+        if t.account_id in accounts and t.status == "FAILED"
+    )
+    assert sum(failed.values()) == (1 if failing else 0)
     assert len(per_window) == WINDOWS
-    assert set(per_window.values()) == {1}, {k: v for k, v in per_window.items() if v != 1}
+    extra = per_window - Counter(set(per_window))  # tasks beyond one per window
+    assert extra == failed, {k: v for k, v in per_window.items() if v != 1}
     for account in accounts:
         state = read_state(BUCKET, prefix, account)
         assert state["intents"] == [] and state["failures"] == []

@@ -6,7 +6,13 @@ import random
 
 import pytest
 
-from log_exporter.backoff import Backoff, DurationEstimate, PollSchedule
+from log_exporter.backoff import (
+    Backoff,
+    DurationEstimate,
+    PollSchedule,
+    RunDurations,
+    TaskDurations,
+)
 
 
 def test_backoff_grows_jittered_and_capped() -> None:
@@ -18,9 +24,48 @@ def test_backoff_grows_jittered_and_capped() -> None:
     assert len(set(waits)) == len(waits)  # jittered
 
 
-def test_poll_without_history_starts_sub_second_and_doubles() -> None:
+def test_poll_without_history_starts_sub_second_and_waits_a_quarter_of_the_time_so_far() -> None:
     p = PollSchedule(None, minimum=0.05, maximum=1.0)
-    assert [p.next(0) for _ in range(6)] == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8, 1.0])
+    assert [p.next(t) for t in (0, 0.1, 0.4, 2.0, 10.0)] == pytest.approx(
+        [0.05, 0.05, 0.1, 0.5, 1.0]
+    )
+
+
+@pytest.mark.parametrize("actual", [0.3, 5.0, 100.0])
+def test_poll_without_history_notices_the_end_within_a_quarter(actual: float) -> None:
+    p = PollSchedule(None, minimum=0.01, maximum=30.0)
+    t, calls = 0.0, 0
+    while t < actual:
+        t += p.next(t)
+        calls += 1
+    assert t - actual <= max(0.25 * actual, 0.01)
+    assert calls <= 40
+
+
+def test_poll_learning_a_small_error_polls_close_to_the_expected_end() -> None:
+    """Once expectations have proved right (1% off), a task ending on time is noticed within
+    about 1% of its end, in a few calls."""
+    p = PollSchedule(5.0, error=0.01, minimum=0.01, maximum=30.0)
+    t, calls = 0.0, 0
+    while t < 5.0:
+        t += p.next(t)
+        calls += 1
+    assert t - 5.0 <= 0.05
+    assert calls <= 5
+
+
+def test_task_durations_expect_the_group_then_the_lane_then_the_run() -> None:
+    run = RunDurations()
+    lane = TaskDurations(run)
+    assert lane.expect("/a") == (None, TaskDurations.DEFAULT_ERROR)
+    other = TaskDurations(run)
+    other.observe("/x", 10.0, None)
+    assert lane.expect("/a") == (10.0, TaskDurations.DEFAULT_ERROR)  # the run's
+    lane.observe("/a", 2.0, 10.0)
+    assert lane.expect("/a") == (2.0, pytest.approx(0.8))  # its own, and how far off 10 s was
+    assert lane.expect("/b")[0] == 2.0  # the lane's, for a group it has not seen
+    lane.observe("/b", 100.0, 2.0)
+    assert lane.expect("/a")[0] == 2.0  # a big group does not skew a small one
 
 
 @pytest.mark.parametrize("expected", [0.25, 5.0, 600.0])
