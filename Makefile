@@ -46,7 +46,8 @@ e2e: setup
 
 SOAK_TRIALS ?= 200
 soak: setup  ## the fault-injection suite, long: SOAK_TRIALS (200) seeded SIGKILL trials, tally printed
-	LOG_EXPORTER_FAULT_TRIALS=$(SOAK_TRIALS) $(BIN)/pytest -q -s tests/faults
+	LOG_EXPORTER_FAULT_TRIALS=$(SOAK_TRIALS) $(BIN)/pytest -q -s --timeout 3600 tests/faults/test_kill.py
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile tests/faults --deselect tests/faults/test_kill.py
 
 deploy: setup  ## package CONFIG with the functions and deploy template.yaml with the SAM CLI
 	@command -v $(SAM) >/dev/null 2>&1 || { echo "make deploy needs the AWS SAM CLI (sam): pip install aws-sam-cli" >&2; exit 2; }

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import moto.backends
 import moto.core.responses
+import moto.iam.models
 from moto.cloudwatch.models import CloudWatchBackend
 from moto.core.exceptions import AccessDeniedError
 from moto.logs.models import LogGroup, LogsBackend, LogStream
@@ -224,6 +225,27 @@ def _method_names_from_class(clazz: type) -> list[str]:
     return names
 
 
+_ACCOUNT_OF_KEY: dict[str, str] = {}
+
+
+def _get_account_id_from(access_key: str) -> str:
+    """moto finds the account of a request's access key by scanning every account's IAM keys, on
+    every request: with a thousand accounts that is most of the server's time. Remember where
+    each key was found (and check it is still there); a key found nowhere (the ambient
+    `testing` one) belongs to the default account, as moto says."""
+    account_id = _ACCOUNT_OF_KEY.get(access_key)
+    default = moto.iam.models.DEFAULT_ACCOUNT_ID
+    if account_id == default:
+        return account_id
+    if account_id is not None:
+        backends = moto.iam.models.iam_backends[account_id]
+        if any(access_key in backends[p].access_keys for p in moto.iam.models.PARTITION_NAMES):
+            return account_id
+    account_id = str(_originals[(moto.iam.models, "get_account_id_from")](access_key))
+    _ACCOUNT_OF_KEY[access_key] = account_id
+    return account_id
+
+
 _PATCHES: list[tuple[Any, str, Any]] = [  # (class or module, attribute, replacement)
     (LogsBackend, "create_export_task", _create_export_task),
     (LogsBackend, "describe_export_tasks", _describe_export_tasks),
@@ -236,5 +258,6 @@ _PATCHES: list[tuple[Any, str, Any]] = [  # (class or module, attribute, replace
     (S3Response, "put_object", _s3_put_object),
     (moto.backends, "list_of_moto_modules", _list_of_moto_modules),
     (moto.core.responses, "method_names_from_class", _method_names_from_class),
+    (moto.iam.models, "get_account_id_from", _get_account_id_from),
     (CloudWatchBackend, "get_metric_data", metrics.get_metric_data),  # AWS/Logs metrics
 ]

@@ -26,6 +26,7 @@ from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.loaders import Loader
 from botocore.retries import quota, standard
+from botocore.utils import determine_content_length
 
 from .errors import AccessDeniedError, AWSError
 
@@ -155,6 +156,18 @@ def retry_all_but_create(client: Any, max_attempts: int) -> None:
     client.meta.events.register(f"needs-retry.{service}", needs_retry)
 
 
+SMALL_BODY = 64 * 1024
+
+
+def no_continue_for_small_bodies(params: dict[str, Any], **kwargs: Any) -> None:
+    """botocore asks S3 for a `100 Continue` before it sends any PUT body: a round trip more on
+    every lane state write, which only pays off for big bodies."""
+    body = params.get("body")
+    size = determine_content_length(body) if body is not None else None
+    if size is not None and size <= SMALL_BODY:
+        params.get("headers", {}).pop("Expect", None)
+
+
 @dataclass(frozen=True)
 class AccountClients:
     """The clients one lane (account and region) uses to read its log groups and export them."""
@@ -217,6 +230,7 @@ class SessionFactory:
             "s3", region_name=region or self.default_region, config=self._config()
         )
         self.retries.watch(client)
+        client.meta.events.register_last("before-call.s3", no_continue_for_small_bodies)
         return client
 
     def sts(self, session: boto3.Session | None = None, region: str | None = None) -> STSClient:

@@ -81,13 +81,25 @@ class DurationEstimate:
 
 class RunDurations:
     """What the lanes of a run have seen of their tasks, for a lane that has not seen one of its
-    own yet: the smoothed mean duration, and the smoothed relative error of the lanes'
-    expectations. Lanes share it from their threads."""
+    own yet: the smoothed mean duration, the smoothed relative error of the lanes'
+    expectations, and, before any task has ended, how long one has been seen running. Lanes
+    share it from their threads."""
 
     def __init__(self, alpha: float = 0.3) -> None:
         self._lock = threading.Lock()
         self._mean = DurationEstimate(alpha)
         self._error = DurationEstimate(alpha)
+        self._running = 0.0
+
+    def still_running(self, seconds: float) -> None:
+        """A task was seen still running `seconds` after it was created."""
+        with self._lock:
+            self._running = max(self._running, seconds)
+
+    @property
+    def running_at_least(self) -> float:
+        """How long tasks of this run have been seen running (0.0 when no one has looked)."""
+        return self._running
 
     def observe(self, seconds: float, expected: float | None) -> None:
         with self._lock:
@@ -133,6 +145,16 @@ class TaskDurations:
             expected = run_mean if expected is None else expected
             error = run_error if error is None else error
         return expected, self.DEFAULT_ERROR if error is None else error
+
+    def still_running(self, seconds: float) -> None:
+        """This lane's task is still running `seconds` after it was created."""
+        if self._run is not None:
+            self._run.still_running(seconds)
+
+    def running_at_least(self) -> float:
+        """How long the run's tasks have been seen running: before any has ended, a lane need
+        not ask about its own task before that (0.0 when nothing is known)."""
+        return self._run.running_at_least if self._run is not None else 0.0
 
     def observe(self, group: str, seconds: float, expected: float | None) -> None:
         """A task of `group` took `seconds`, where `expected` was expected (None: nothing was)."""

@@ -336,7 +336,9 @@ class Lane:
 
     def _prepare_next(self, queue: deque[ExportItem], gone: set[str]) -> None:
         """While a task runs: probe the next windows until one holds events (the empty ones are
-        archived as such), record that one's intent, and save it all in one write."""
+        archived as such), record that one's intent, and save it all in one write. With no next
+        window, what changed is saved with the lease's renewal or release instead (a run killed
+        meanwhile finds the running task by its name)."""
         while queue:
             item = queue[0]
             if item.group in gone:
@@ -348,8 +350,8 @@ class Lane:
                 continue
             self._ahead = Intent(item.group, item.window, self._name(item), None, self._now_ms())
             self.state.add_intent(self._ahead)
+            self._save()
             break
-        self._save()
 
     def _drop_ahead(self) -> None:
         """Forget the next window's saved intent when its task will not be asked for now."""
@@ -435,6 +437,9 @@ class Lane:
                 if expected is not None:
                     schedule = PollSchedule(expected, error=error)
             wait = schedule.next(elapsed)
+            if expected is None:  # the run's tasks take at least as long as one seen running
+                floor = self.durations.running_at_least() * 0.9 - elapsed
+                wait = min(schedule.maximum, max(wait, floor))
             if then is not None:
                 until = self.clock() + wait
                 self.sleep(wait / 2)
@@ -471,6 +476,8 @@ class Lane:
                     self.durations.observe(item.group, took, expected)
                 self.reporter.task_finished(self.name, item, task_id, status.code, seconds)
                 return status
+            if expected is None:
+                self.durations.still_running(self.clock() - created)
             if (
                 not cancelled
                 and status.code in ("PENDING", "UNKNOWN")  # UNKNOWN: answers without a status

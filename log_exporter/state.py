@@ -219,11 +219,25 @@ class StateStore:
             code = exc.response.get("Error", {}).get("Code", "")
             status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
             if code in CONFLICT_CODES or status in ("412", "409"):
+                etag = self._stored_etag(key, body)
+                if etag is not None:
+                    state.etag = etag
+                    return
                 raise StateConflictError(
                     f"the state of {state.account_id}/{state.region} was changed by another runner"
                 ) from None
             raise self._bucket_error("write", key, exc) from None
         state.etag = out["ETag"]
+
+    def _stored_etag(self, key: str, body: bytes) -> str | None:
+        """The ETag of `key` if it holds exactly `body`: a write of ours that S3 stored but whose
+        answer was lost, so botocore sent it again and S3 refused the repeat. The body names our
+        lease and its expiry to the millisecond, so no other runner writes the same bytes."""
+        try:
+            obj = self._s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError:
+            return None
+        return str(obj["ETag"]) if obj["Body"].read() == body else None
 
     def archived_period(self, max_reads: int = 20) -> Period | None:
         """The period of the archive under the prefix, from the first lane state that has

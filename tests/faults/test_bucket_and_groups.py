@@ -7,13 +7,16 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from moto.logs.models import logs_backends
 from moto.s3.models import s3_backends
 
 from emulator import Emulator, seed
+from emulator.faults import FaultMiddleware
 from emulator.scenario import REGION, World, archived, config_yaml, day_ms, edge_events
 from log_exporter.policy import Target, bucket_policy
 
@@ -184,3 +187,39 @@ def test_a_group_with_thousands_of_streams(emu: Emulator, exporter: Exporter) ->
     assert tasks_per_window(emu, [account]) == {
         (account, group, day_ms(day), day_ms(day) + 86_399_999): 2
     }
+
+
+def test_a_state_write_whose_answer_is_lost(
+    emu: Emulator, exporter: Exporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 stores a conditional PUT of the lane's state but the answer never arrives (500, as
+    after a broken connection); botocore sends it again and S3 refuses the repeat (412: the
+    ETag changed, by that very write). The lane must see its own write, not another runner."""
+    bucket, prefix = "lost-archive", "lost"
+    accounts = account_ids(975_000_000_000, 1)
+    world = seed_world(bucket, accounts, days=3)
+    cfg = exporter.config(config_yaml(bucket, accounts, prefix=prefix))
+    original = FaultMiddleware.__call__
+    state_puts: list[str] = []
+
+    def losing_answers(
+        self: FaultMiddleware, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") == "PUT" and "/.log-exporter/" in path:
+            state_puts.append(path)
+            if len(state_puts) in (3, 6):  # the write lands, its answer is lost
+                b"".join(original(self, environ, lambda *a: lambda data: None))
+                start_response("500 Internal Server Error", [("Content-Type", "application/xml")])
+                return [b"<Error><Code>InternalError</Code><Message>lost</Message></Error>"]
+        return original(self, environ, start_response)
+
+    monkeypatch.setattr(FaultMiddleware, "__call__", losing_answers)
+
+    result = exporter("run", "--config", str(cfg), LOG_EXPORTER_LEASE_SECONDS=LEASE)
+
+    assert result.code == 0, result.output
+    assert len(state_puts) > 6
+    assert_complete(world, prefix, accounts, emu=emu)
+    assert set(tasks_per_window(emu, accounts).values()) == {1}
+    assert read_state(bucket, prefix, accounts[0])["lease"]["owner"] is None

@@ -125,7 +125,7 @@ def test_a_cli_run_overlapping_a_lambda_worker_on_the_same_lane(
     monkeypatch.setenv("LOG_EXPORTER_LEASE_SECONDS", LEASE)
     (account,) = account_ids(730_000_000_000 + (0 if first == "worker" else 100), 1)
     prefix = f"overlap-{first}"
-    world = seed_world(BUCKET, [account], days=3)
+    world = seed_world(BUCKET, [account], days=5)  # more work than the worker's deadline allows
     cfg = exporter.config(config_yaml(BUCKET, [account], prefix=prefix))
     app = make_app(cfg, queue_url, BUCKET, prefix=prefix)
     emu.task_timing(base=0.3)
@@ -133,7 +133,7 @@ def test_a_cli_run_overlapping_a_lambda_worker_on_the_same_lane(
 
     def worker() -> None:
         message = LaneMessage(f"acct-{account}", REGION)
-        advanced.append(app.advance(message, deadline=time.time() + 2.0))
+        advanced.append(app.advance(message, deadline=time.time() + 4.0))
 
     def started() -> bool:
         return any(t.account_id == account for t in emu.tasks)

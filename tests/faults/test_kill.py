@@ -191,6 +191,7 @@ def _kill_when_running(emu: Emulator, exporter: Exporter, cfg: Any, accounts: li
 
 def test_a_task_left_running_by_a_killed_run_is_adopted(emu: Emulator, exporter: Exporter) -> None:
     world, accounts, cfg = _slow_world(emu, exporter, 600_000_000_000)
+    emu.task_timing(base=4.0)  # still running when the next run looks, even on a busy machine
     task_id = _kill_when_running(emu, exporter, cfg, accounts)
 
     second = exporter("run", "--config", str(cfg), LOG_EXPORTER_LEASE_SECONDS=LEASE)
@@ -229,14 +230,14 @@ def test_the_next_run_waits_for_a_killed_runs_lease(emu: Emulator, exporter: Exp
     """With the default lease a killed run's lease is honoured, not stolen; the knob shortens it."""
     world, accounts, cfg = _slow_world(emu, exporter, 620_000_000_000)
     emu.task_timing(base=0.05)
-    proc = exporter.popen("run", "--config", str(cfg), LOG_EXPORTER_LEASE_SECONDS="3")
+    proc = exporter.popen("run", "--config", str(cfg), LOG_EXPORTER_LEASE_SECONDS="6")
     _wait_for_tasks(emu, accounts, 1, proc)
     proc.kill()
     proc.communicate(timeout=30)
     state = read_state(BUCKET, "slow", accounts[0])
     assert state["lease"]["owner"]  # the killed run still holds it
 
-    second = exporter("run", "--config", str(cfg), LOG_EXPORTER_LEASE_SECONDS="3")
+    second = exporter("run", "--config", str(cfg), LOG_EXPORTER_LEASE_SECONDS="6")
 
     assert second.code == 0, second.output
     assert f"waiting for runner {state['lease']['owner']}" in second.output

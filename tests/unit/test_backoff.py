@@ -68,6 +68,15 @@ def test_task_durations_expect_the_group_then_the_lane_then_the_run() -> None:
     assert lane.expect("/a")[0] == 2.0  # a big group does not skew a small one
 
 
+def test_run_durations_remember_how_long_a_task_was_seen_running() -> None:
+    run = RunDurations()
+    lane, other = TaskDurations(run), TaskDurations(run)
+    assert lane.running_at_least() == 0.0
+    other.still_running(12.0)
+    other.still_running(3.0)
+    assert lane.running_at_least() == 12.0
+
+
 @pytest.mark.parametrize("expected", [0.25, 5.0, 600.0])
 def test_poll_with_history_finds_the_end_quickly_and_with_few_calls(expected: float) -> None:
     """Simulate a task lasting `actual`: the first poll after its end comes within 15% of it (or
