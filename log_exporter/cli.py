@@ -10,13 +10,21 @@ from __future__ import annotations
 import gc
 import logging
 import sys
-from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+import traceback
+from datetime import date
+from typing import TYPE_CHECKING
 
 import click
 
 from . import __version__
-from .errors import ConfigError, LogExporterError, UsageError
+from .cli_options import (
+    DEFAULT_PARALLEL,
+    build_engine,
+    lane_filters,
+    range_options,
+    through_range,
+)
+from .errors import ConfigError, LogExporterError
 
 if TYPE_CHECKING:
     from .config import Config
@@ -42,93 +50,6 @@ Examples:
   log-exporter export --group vpc-flow-logs --bucket my-archive --prefix logs \\
       --role arn:aws:iam::111111111111:role/LogExporter --external-id s3cr3t
 """
-
-
-def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from None
-
-
-def _through(ctx: click.Context, param: click.Parameter, value: str | None) -> date | str | None:
-    if value is None or value.strip().lower() == "now":
-        return None if value is None else "now"
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is neither `now` nor a date YYYY-MM-DD") from None
-
-
-def through_range(end: date | None, through: date | str | None) -> tuple[date | None, bool | None]:
-    """(--end, partial) for RunOptions from --end and --through (None: the config's)."""
-    if through is None:
-        return end, None
-    if end is not None:
-        raise UsageError("give --end or --through, not both (--through D is --end D+1)")
-    if not isinstance(through, date):
-        return None, True  # now
-    today = datetime.now(UTC).date()
-    if through > today:
-        raise UsageError(f"--through {through} is in the future (today is {today} UTC)")
-    return through + timedelta(days=1), False
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    from .config import parse_duration
-
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def _timeout(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    seconds = _duration(ctx, param, value)
-    if seconds == 0:
-        raise click.BadParameter("must be longer than 0 (e.g. 30m)")
-    return seconds
-
-
-def range_options(f: Any) -> Any:
-    f = click.option(
-        "--end",
-        callback=_date,
-        metavar="YYYY-MM-DD",
-        help="First UTC day NOT exported (default: today, UTC; tomorrow with --through now "
-        "or an hourly archive).",
-    )(f)
-    f = click.option(
-        "--through",
-        callback=_through,
-        metavar="now|YYYY-MM-DD",
-        help="Instead of --end: the last UTC day to export, or `now`: also the settled part of "
-        "today (and of any unsettled day), up to now minus --settle (default: destination.through).",
-    )(f)
-    f = click.option(
-        "--start",
-        callback=_date,
-        metavar="YYYY-MM-DD",
-        help="First UTC day to export (default: destination.start, else each group's creation day).",
-    )(f)
-    f = click.option(
-        "--settle",
-        callback=_duration,
-        metavar="DURATION",
-        help="Only export windows that ended this long ago (e.g. 12h, 30m, 0; default: the config's, 12h).",
-    )(f)
-    f = click.option(
-        "--pending-timeout",
-        callback=_timeout,
-        metavar="DURATION",
-        help="Cancel and retry a task still PENDING after this long (default: "
-        "destination.pending_timeout, 1h).",
-    )(f)
-    return f
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -159,19 +80,14 @@ def cli(ctx: click.Context, debug: bool, log_format: str, verbose: bool, quiet: 
 def _execute(ctx: click.Context, config: Config, options: RunOptions, parallel: int) -> RunReport:
     from rich.console import Console
 
-    from .aws import SessionFactory
     from .console import LogReporter, ProgressReporter, print_summary
-    from .engine import Engine
 
     debug = ctx.obj["debug"]
     err = Console(stderr=True)
     use_bars = err.is_terminal and ctx.obj["log_format"] == "text" and not ctx.obj["quiet"]
     reporter = ProgressReporter(err) if use_bars else LogReporter()
-    engine = Engine(
-        config,
-        SessionFactory(region=options.regions[0] if options.regions else None),
-        reporter=reporter,
-        max_parallel=1 if debug else parallel,
+    engine = build_engine(
+        config, tuple(options.regions), 1 if debug else parallel, reporter=reporter
     )
     if isinstance(reporter, ProgressReporter):
         with reporter:
@@ -186,32 +102,11 @@ def _execute(ctx: click.Context, config: Config, options: RunOptions, parallel: 
 
 
 @cli.command(epilog=EPILOG_RUN)
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    required=True,
-    metavar="FILE",
-    help="YAML config: destination and accounts.",
-)
+@lane_filters
 @range_options
 @click.option(
-    "--account",
-    "accounts",
-    multiple=True,
-    metavar="NAME",
-    help="Only this account of the config (repeatable).",
-)
-@click.option(
-    "--region",
-    "regions",
-    multiple=True,
-    metavar="REGION",
-    help="Only this region (repeatable); also the region of accounts without `regions`.",
-)
-@click.option(
     "--parallel",
-    default=1000,
+    default=DEFAULT_PARALLEL,
     show_default=True,
     metavar="N",
     help="Lanes (account-regions) worked at once.",
@@ -367,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
         code = exc.exit_code
     except LogExporterError as exc:
         if debug:
-            raise
+            traceback.print_exc()
         click.echo(f"log-exporter: error: {exc}", err=True)
         code = exc.exit_code
     except KeyboardInterrupt:
@@ -375,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
         code = 130
     except Exception as exc:
         if debug:
-            raise
+            traceback.print_exc()
         click.echo(
             f"log-exporter: unexpected error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
             err=True,

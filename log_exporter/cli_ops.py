@@ -11,13 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli import _date, range_options, through_range
+from .cli_options import (
+    build_engine,
+    format_option,
+    lane_filters,
+    parse_date,
+    range_options,
+    stdout_console,
+    through_range,
+)
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from .config import Config
-    from .engine import Engine, RunOptions
+    from .engine import RunOptions
 
 DEFAULT_PARALLEL = 32  # lanes read at once by these read-only commands
 
@@ -72,43 +78,6 @@ tasks in flight are kept from the old state. Refuses a lane a runner is working 
 """
 
 
-def _filters(f: Any) -> Any:
-    f = click.option(
-        "--region",
-        "regions",
-        multiple=True,
-        metavar="REGION",
-        help="Only this region (repeatable); also the region of accounts without `regions`.",
-    )(f)
-    f = click.option(
-        "--account",
-        "accounts",
-        multiple=True,
-        metavar="NAME",
-        help="Only this account of the config (repeatable).",
-    )(f)
-    f = click.option(
-        "-c",
-        "--config",
-        "config_path",
-        required=True,
-        metavar="FILE",
-        help="YAML config: destination and accounts.",
-    )(f)
-    return f
-
-
-def _format(f: Any) -> Any:
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["table", "json"]),
-        default="table",
-        show_default=True,
-        help="A table for people, or one JSON document on stdout.",
-    )(f)
-
-
 def _groups(f: Any) -> Any:
     return click.option(
         "--group",
@@ -117,24 +86,6 @@ def _groups(f: Any) -> Any:
         metavar="PATTERN",
         help="Only log groups matching (a name, a glob, or re:REGEX; repeatable).",
     )(f)
-
-
-def _stdout() -> Console:
-    from rich.console import Console
-
-    out = Console()
-    return out if out.is_terminal else Console(width=160)
-
-
-def _engine(config: Config, regions: tuple[str, ...], parallel: int) -> Engine:
-    from .aws import SessionFactory
-    from .engine import Engine
-
-    return Engine(
-        config,
-        SessionFactory(region=regions[0] if regions else None),
-        max_parallel=parallel,
-    )
 
 
 def _emit_json(doc: dict[str, Any]) -> None:
@@ -157,22 +108,22 @@ def show_plan(
     from .survey import survey
     from .views import plan_json, print_plan
 
-    engine = _engine(config, tuple(options.regions), parallel)
+    engine = build_engine(config, tuple(options.regions), parallel)
     outcomes = survey(
         engine, options, lambda lane: forecast_lane(lane, probe=probe), debug=ctx.obj["debug"]
     )
     if fmt == "json":
         _emit_json(plan_json(outcomes))
     else:
-        print_plan(_stdout(), outcomes)
+        print_plan(stdout_console(), outcomes)
     return 1 if any(o.error for o in outcomes) else 0
 
 
 @click.command(epilog=EPILOG_PLAN)
-@_filters
+@lane_filters
 @range_options
 @click.option("--probe", is_flag=True, help="Check each day for events, as a run does.")
-@_format
+@format_option
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -207,9 +158,9 @@ def plan(
 
 # --- status -----------------------------------------------------------------------------------------
 @click.command(epilog=EPILOG_STATUS)
-@_filters
+@lane_filters
 @_groups
-@_format
+@format_option
 @click.pass_context
 def status(
     ctx: click.Context,
@@ -243,21 +194,21 @@ def status(
         out = lane_status(infos, state, lane.rng)
         return [g for g in out if only is None or only.matches(g.group)]
 
-    engine = _engine(config, regions, DEFAULT_PARALLEL)
+    engine = build_engine(config, regions, DEFAULT_PARALLEL)
     outcomes = survey(engine, options, inspect, debug=ctx.obj["debug"])
     if fmt == "json":
         _emit_json(status_json(outcomes))
     else:
-        print_status(_stdout(), outcomes)
+        print_status(stdout_console(), outcomes)
     ctx.exit(0 if status_ok(outcomes) else 1)
 
 
 # --- stats ------------------------------------------------------------------------------------------
 @click.command(epilog=EPILOG_STATS)
-@_filters
+@lane_filters
 @_groups
 @click.option(
-    "--day", callback=_date, metavar="YYYY-MM-DD", help="Only this UTC day (default: --days)."
+    "--day", callback=parse_date, metavar="YYYY-MM-DD", help="Only this UTC day (default: --days)."
 )
 @click.option(
     "--days",
@@ -267,7 +218,7 @@ def status(
     metavar="N",
     help="The N UTC days before today.",
 )
-@_format
+@format_option
 @click.pass_context
 def stats(
     ctx: click.Context,
@@ -294,7 +245,7 @@ def stats(
         raise UsageError(f"--day {day} is in the future (today is {today} UTC)")
     wanted = [day] if day else [today - timedelta(days=n) for n in range(days, 0, -1)]
     only = GroupSelector(group_patterns) if group_patterns else None
-    engine = _engine(config, regions, DEFAULT_PARALLEL)
+    engine = build_engine(config, regions, DEFAULT_PARALLEL)
     accounts_by_name = {a.name: a for a in config.accounts}
     s3 = engine.factory.s3()
     dest = config.destination
@@ -319,13 +270,13 @@ def stats(
     if fmt == "json":
         _emit_json(stats_json(outcomes))
     else:
-        print_stats(_stdout(), outcomes)
+        print_stats(stdout_console(), outcomes)
     ctx.exit(1 if any(o.error for o in outcomes) else 0)
 
 
 # --- sync -------------------------------------------------------------------------------------------
 @click.command(epilog=EPILOG_SYNC)
-@_filters
+@lane_filters
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 @click.pass_context
 def sync(
@@ -345,7 +296,7 @@ def sync(
 
     config = load_config(config_path)
     dest = config.destination
-    engine = _engine(config, regions, DEFAULT_PARALLEL)
+    engine = build_engine(config, regions, DEFAULT_PARALLEL)
     engine.bucket_region()  # a missing bucket is one line, before anything else
     engine.check_layout()  # an archive kept by hour is not read as one kept by day
     s3 = engine.factory.s3()
@@ -370,7 +321,7 @@ def sync(
     outcomes = survey(
         engine, RunOptions(accounts=accounts, regions=regions), inspect, debug=ctx.obj["debug"]
     )
-    print_sync(_stdout(), outcomes, bucket=dest.bucket, dry_run=dry_run)
+    print_sync(stdout_console(), outcomes, bucket=dest.bucket, dry_run=dry_run)
     ctx.exit(1 if any(o.error for o in outcomes) else 0)
 
 

@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .cli_options import build_engine, lane_filters, stdout_console
 from .errors import UsageError
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
-    from .config import Account, Config
+    from .config import Account
     from .engine import Engine, LaneSpec
 
 EPILOG_VALIDATE = """\b
@@ -50,47 +49,6 @@ role are looked up with sts:GetCallerIdentity; nothing else calls AWS.
 """
 
 
-def _filters(f: Any) -> Any:
-    f = click.option(
-        "--region",
-        "regions",
-        multiple=True,
-        metavar="REGION",
-        help="Only this region (repeatable); also the region of accounts without `regions`.",
-    )(f)
-    f = click.option(
-        "--account",
-        "accounts",
-        multiple=True,
-        metavar="NAME",
-        help="Only this account of the config (repeatable).",
-    )(f)
-    f = click.option(
-        "-c",
-        "--config",
-        "config_path",
-        required=True,
-        metavar="FILE",
-        help="YAML config: destination and accounts.",
-    )(f)
-    return f
-
-
-def _stdout() -> Console:
-    from rich.console import Console
-
-    out = Console()
-    # Not a terminal: never wrap, so each row stays one line for grep and logs.
-    return out if out.is_terminal else Console(width=1000)
-
-
-def _engine(config: Config, regions: tuple[str, ...]) -> Engine:
-    from .aws import SessionFactory
-    from .engine import Engine
-
-    return Engine(config, SessionFactory(region=regions[0] if regions else None))
-
-
 def _specs(engine: Engine, accounts: tuple[str, ...], regions: tuple[str, ...]) -> list[LaneSpec]:
     from .engine import RunOptions
 
@@ -108,7 +66,7 @@ def _ambient_region(regions: tuple[str, ...]) -> str | None:
 
 
 @click.command(epilog=EPILOG_VALIDATE)
-@_filters
+@lane_filters
 def validate(config_path: str, accounts: tuple[str, ...], regions: tuple[str, ...]) -> None:
     """Check the config file alone and show what a run would cover."""
     from rich.markup import escape
@@ -126,7 +84,7 @@ def validate(config_path: str, accounts: tuple[str, ...], regions: tuple[str, ..
                 f"accounts[{account.name}]: no region: set `regions` in the config, --region, "
                 "or AWS_REGION"
             )
-    out = _stdout()
+    out = stdout_console()
     where = "/".join(p for p in (f"s3://{dest.bucket}", dest.prefix) if p)
     start = dest.start.isoformat() if dest.start else "each group's creation day"
     out.print(f"{escape(config_path)}: valid", highlight=False)
@@ -188,7 +146,7 @@ def _role_text(account: Account) -> str:
 
 
 @click.command(epilog=EPILOG_CHECK)
-@_filters
+@lane_filters
 @click.pass_context
 def check(
     ctx: click.Context, config_path: str, accounts: tuple[str, ...], regions: tuple[str, ...]
@@ -201,11 +159,11 @@ def check(
     from .preflight import Preflight
 
     config = load_config(config_path)
-    engine = _engine(config, regions)
+    engine = build_engine(config, regions)
     specs = _specs(engine, accounts, regions)
     debug = bool(ctx.obj and ctx.obj.get("debug"))
     report = Preflight(engine, max_parallel=1 if debug else 16).run(specs)
-    out = _stdout()
+    out = stdout_console()
     table = Table(title="log-exporter check", title_justify="left")
     for col in ("account", "region", "check", "status", "detail"):
         table.add_column(col, overflow="fold")
@@ -229,7 +187,7 @@ def check(
 
 
 @click.command(epilog=EPILOG_POLICY)
-@_filters
+@lane_filters
 @click.option(
     "--only",
     type=click.Choice(["bucket", "member", "runner"]),
@@ -244,7 +202,7 @@ def policy(
 
     config = load_config(config_path)
     dest = config.destination
-    engine = _engine(config, regions)
+    engine = build_engine(config, regions)
     specs = _specs(engine, accounts, regions)
     if only == "member" and len({s.account.name for s in specs}) != 1:
         names = ", ".join(a.name for a in config.select(accounts))

@@ -245,3 +245,15 @@ def test_the_next_run_waits_for_a_killed_runs_lease(emu: Emulator, exporter: Exp
     assert datetime.now(UTC) >= expires  # it waited for the lease, it did not steal it
     assert_complete(world, "slow", accounts, groups=("vpc-flow-logs",))
     assert set(tasks_per_window(emu, accounts).values()) == {1}
+
+
+def test_a_bad_lease_setting_is_refused(emu: Emulator, exporter: Exporter) -> None:
+    accounts = account_ids(630_000_000_000, 1)
+    seed_world(BUCKET, accounts, days=1)
+    cfg = exporter.config(config_yaml(BUCKET, accounts, prefix="badlease"))
+
+    result = exporter("run", "--config", str(cfg), LOG_EXPORTER_LEASE_SECONDS="soon")
+
+    assert result.code == 2, result.output
+    assert "LOG_EXPORTER_LEASE_SECONDS='soon': expected a number of seconds" in result.stderr
+    assert not emu.tasks

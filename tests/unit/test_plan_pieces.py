@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import pytest
 
-from log_exporter.cli import through_range
+from log_exporter.cli_options import through_range
 from log_exporter.config import Config, parse_config
 from log_exporter.engine import RunOptions, plan_range
 from log_exporter.errors import ConfigError, UsageError

@@ -1,0 +1,170 @@
+"""Options and argument parsing shared by the click commands, and the engine they all build."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .config import Config
+    from .engine import Engine
+
+DEFAULT_PARALLEL = 1000
+
+
+def parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def parse_through(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> date | str | None:
+    if value is None or value.strip().lower() == "now":
+        return None if value is None else "now"
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither `now` nor a date YYYY-MM-DD") from None
+
+
+def through_range(end: date | None, through: date | str | None) -> tuple[date | None, bool | None]:
+    """(--end, partial) for RunOptions from --end and --through (None: the config's)."""
+    if through is None:
+        return end, None
+    if end is not None:
+        raise UsageError("give --end or --through, not both (--through D is --end D+1)")
+    if not isinstance(through, date):
+        return None, True  # now
+    today = datetime.now(UTC).date()
+    if through > today:
+        raise UsageError(f"--through {through} is in the future (today is {today} UTC)")
+    return through + timedelta(days=1), False
+
+
+def parse_duration_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> int | None:
+    if value is None:
+        return None
+    from .config import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def parse_timeout(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    seconds = parse_duration_option(ctx, param, value)
+    if seconds == 0:
+        raise click.BadParameter("must be longer than 0 (e.g. 30m)")
+    return seconds
+
+
+def range_options(f: Any) -> Any:
+    """--start, --end, --through, --settle and --pending-timeout."""
+    f = click.option(
+        "--end",
+        callback=parse_date,
+        metavar="YYYY-MM-DD",
+        help="First UTC day NOT exported (default: today, UTC; tomorrow with --through now "
+        "or an hourly archive).",
+    )(f)
+    f = click.option(
+        "--through",
+        callback=parse_through,
+        metavar="now|YYYY-MM-DD",
+        help="Instead of --end: the last UTC day to export, or `now`: also the settled part of "
+        "today (and of any unsettled day), up to now minus --settle (default: destination.through).",
+    )(f)
+    f = click.option(
+        "--start",
+        callback=parse_date,
+        metavar="YYYY-MM-DD",
+        help="First UTC day to export (default: destination.start, else each group's creation day).",
+    )(f)
+    f = click.option(
+        "--settle",
+        callback=parse_duration_option,
+        metavar="DURATION",
+        help="Only export windows that ended this long ago (e.g. 12h, 30m, 0; default: the config's, 12h).",
+    )(f)
+    f = click.option(
+        "--pending-timeout",
+        callback=parse_timeout,
+        metavar="DURATION",
+        help="Cancel and retry a task still PENDING after this long (default: "
+        "destination.pending_timeout, 1h).",
+    )(f)
+    return f
+
+
+def lane_filters(f: Any) -> Any:
+    """--config (required), --account and --region."""
+    f = click.option(
+        "--region",
+        "regions",
+        multiple=True,
+        metavar="REGION",
+        help="Only this region (repeatable); also the region of accounts without `regions`.",
+    )(f)
+    f = click.option(
+        "--account",
+        "accounts",
+        multiple=True,
+        metavar="NAME",
+        help="Only this account of the config (repeatable).",
+    )(f)
+    f = click.option(
+        "-c",
+        "--config",
+        "config_path",
+        required=True,
+        metavar="FILE",
+        help="YAML config: destination and accounts.",
+    )(f)
+    return f
+
+
+def format_option(f: Any) -> Any:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help="A table for people, or one JSON document on stdout.",
+    )(f)
+
+
+def stdout_console() -> Console:
+    """rich on stdout; not a terminal: never wrap, so each row stays one line for grep and logs."""
+    from rich.console import Console
+
+    out = Console()
+    return out if out.is_terminal else Console(width=1000)
+
+
+def build_engine(
+    config: Config,
+    regions: tuple[str, ...] | list[str],
+    parallel: int = DEFAULT_PARALLEL,
+    **kwargs: Any,
+) -> Engine:
+    """The engine every command uses; `--region` also names the ambient region."""
+    from .aws import SessionFactory
+    from .engine import Engine
+
+    region = regions[0] if regions else None
+    return Engine(config, SessionFactory(region=region), max_parallel=parallel, **kwargs)
