@@ -36,6 +36,14 @@ class ArchiveBucket:
             raise BucketError(f"cannot list s3://{self.bucket}/{dest_prefix}/: {exc}") from None
         return ids
 
+    def has_objects(self, prefix: str) -> bool:
+        """Whether anything is stored under `prefix` (one LIST of one key)."""
+        try:
+            out = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
+        except ClientError as exc:
+            raise BucketError(f"cannot list s3://{self.bucket}/{prefix}: {exc}") from None
+        return bool(out.get("KeyCount") or out.get("Contents"))
+
     def delete_task_output(self, dest_prefix: str, task_id: str) -> int:
         """Delete everything a (failed or cancelled) task wrote; returns the number of objects."""
         prefix = f"{dest_prefix}/{task_id}/"

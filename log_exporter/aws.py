@@ -1,13 +1,14 @@
 """The one place that builds AWS sessions, role chains and clients; the core only receives them.
 
-Every client uses botocore's `standard` retry mode, except the one that creates export tasks:
-botocore counts `LimitExceededException` as throttling and would retry it for up to 20 s, while
-the lane knows the slot stays busy until a task ends, so that client does not retry and the lane
-handles both cases itself. Every client counts the retries botocore made for it, so a run can
+Every client uses botocore's `standard` retry mode, except for CreateExportTask: botocore counts
+its `LimitExceededException` as throttling and would retry it for up to 20 s, while the lane
+knows the slot stays busy until a task ends, so the lanes' logs client does not retry that call
+(`retry_all_but_create`) and the lane handles both cases itself. Every client counts the retries botocore made for it, so a run can
 say how many retries throttling cost.
 
-A lane costs one logs client, and nothing else here: member accounts share one botocore session
-and one client class per service (see `MemberClients`), so 1,000 lanes fit in a few hundred MB.
+A lane costs one logs client and nothing else here: member accounts share one botocore session,
+and the clients of a service share their class, model and caches (see `MemberClients`), so 1,000
+lanes fit in a few hundred MB.
 """
 
 from __future__ import annotations
@@ -76,13 +77,13 @@ class MemberClients(botocore.session.Session):
     """One botocore session that builds every member account's clients, each signing with the
     credentials it is built with.
 
-    A botocore session per account costs ~140 KiB (its own event handlers and config), and every
-    client gets its own class with a method and a docstring per operation (~130 KiB): with 1,000
-    lanes that was most of the process. Here the accounts share the session, and each service's
-    client class is built once; a client then costs ~150 KiB and ~3 ms. The clients also share
-    the service model (and the operation shapes it builds as calls are made) and the cache of
-    event-name aliases, which each new client would otherwise rebuild on its first calls
-    (~70 KiB and ~15 ms of CPU a lane).
+    A botocore session per account costs ~140 KiB (its own event handlers and config), and each
+    client builds its own class (a method and a docstring per operation, ~130 KiB), its own model
+    of the service (which then builds its own copy of each operation's shapes, ~70 KiB) and its
+    own cache of event-name aliases (~15 ms of CPU over its first calls): with 1,000 lanes that
+    was most of the process. Here the accounts share the session, and the clients of a service
+    share one class, one model and one alias cache; a lane's client then costs ~170 KiB and
+    ~3 ms to build.
     """
 
     def __init__(self, loader: Loader) -> None:
@@ -113,8 +114,6 @@ class MemberClients(botocore.session.Session):
         events = client.meta.events
         if isinstance(getattr(events, "_alias_name_cache", None), dict):
             events._alias_name_cache = self._aliases  # type: ignore[attr-defined]
-        # Every client also gets its own model of the service, which then builds its own copy
-        # of each operation's shapes (~70 KiB a lane): give it the first client's instead.
         model = self._models.setdefault(service, client.meta.service_model)
         resolver = getattr(client, "_ruleset_resolver", None)
         if model is not client.meta.service_model and hasattr(client.meta, "_service_model"):

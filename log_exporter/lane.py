@@ -183,6 +183,8 @@ class Lane:
         announced = False
         while True:
             state = self.store.load(self.account_id, self.region)
+            if state.etag is None:
+                self._guard_lost_state()  # before our first write creates the state object
             now = self._now_ms()
             if state.leased_by_other(self.owner, now):
                 if not self.settings.wait_for_lease:
@@ -205,6 +207,24 @@ class Lane:
             self.state = state
             self._last_save = self.clock()
             return
+
+    def _guard_lost_state(self) -> None:
+        """Refuse to start from nothing over an archive that already holds this account's days.
+
+        With no state object for any region of the account but exports under its folder, the
+        state was lost (or the archive copied in by hand): a run would export those days again.
+        `sync` rebuilds the state from the objects. Costs two LISTs, for a lane's first run only
+        (and after each lost lease race on a new lane).
+        """
+        folder = "/".join(p for p in (self.settings.prefix, self.account_id) if p) + "/"
+        if self.archive.has_objects(self.store.account_folder(self.account_id)):
+            return  # another region of the account has a state: the folder is shared with it
+        if self.archive.has_objects(folder):
+            raise LogExporterError(
+                f"s3://{self.settings.bucket}/{folder} already holds exports, but there is no "
+                f"state for account {self.account_id}: run `log-exporter sync --config FILE "
+                f"--account {self.account}` first (a run would export those days again)"
+            )
 
     def _save(self) -> None:
         self.state.lease_owner = self.owner
@@ -447,11 +467,16 @@ class Lane:
                 then = None
                 wait = max(0.0, until - self.clock())
             self.sleep(wait)
-            status = self._call(lambda: self.tasks.describe(task_id))
+            status = self._call(lambda tid=task_id: self.tasks.describe(tid))  # type: ignore[misc]
             if status is None:
                 # Right after creation a task may not be visible yet; a few misses are normal.
                 missing += 1
-                if missing >= 5:
+                if missing < 5:
+                    continue
+                # Still unknown by its id: look for it by name and by its output before calling
+                # it gone, since a retry of a task that does exist would archive its day twice.
+                found = self._find(Intent(item.group, item.window, self._name(item)), item)
+                if found is None:
                     return TaskStatus(
                         task_id,
                         "",
@@ -464,7 +489,7 @@ class Lane:
                         None,
                         None,
                     )
-                continue
+                task_id, missing, status = found.task_id, 0, found
             if status.ended:
                 seconds = self.clock() - created
                 if status.code == "COMPLETED":
@@ -484,7 +509,7 @@ class Lane:
                 and self.clock() - created > self.settings.stuck_pending_seconds
             ):
                 self.reporter.notice(self.name, f"task {task_id} stuck in PENDING; cancelling it")
-                self._call(lambda: self.tasks.cancel(task_id))
+                self._call(lambda tid=task_id: self.tasks.cancel(tid))  # type: ignore[misc]
                 cancelled = True
             self._check_deadline()
 

@@ -267,6 +267,10 @@ class StateStore:
             raise self._bucket_error("list", folder, exc) from None
         return None
 
+    def account_folder(self, account_id: str) -> str:
+        """Where the states of an account's lanes (one per region) are kept."""
+        return "/".join(p for p in (self.prefix, STATE_FOLDER, account_id) if p) + "/"
+
     def delete(self, account_id: str, region: str) -> None:
         self._s3.delete_object(Bucket=self.bucket, Key=self.key(account_id, region))
 

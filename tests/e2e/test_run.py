@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from moto.s3.models import s3_backends
 
 from emulator import Emulator, seed
 from emulator.scenario import (
@@ -231,3 +232,28 @@ def test_export_of_a_missing_group_says_so(exporter: Exporter, emu: Emulator) ->
     assert result.code == 1
     assert "log group /nope does not exist" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_lost_state_is_refused_rather_than_exported_again(
+    exporter: Exporter, emu: Emulator
+) -> None:
+    world = sample_world(accounts=(A,), days=2)
+    cfg = exporter.config(config_yaml(world.bucket, [A]))
+    assert exporter("run", "--config", str(cfg)).code == 0
+    created = len(emu.tasks)
+    s3_backends[seed.DEFAULT_ACCOUNT]["aws"].delete_object(
+        world.bucket, f"logs/.log-exporter/{A}/{REGION}.json"
+    )
+
+    refused = exporter("run", "--config", str(cfg))
+
+    assert refused.code == 1
+    assert "log-exporter sync" in refused.output and "Traceback" not in refused.output
+    assert len(emu.tasks) == created  # nothing exported twice
+
+    assert exporter("sync", "--config", str(cfg)).code == 0
+    again = exporter("run", "--config", str(cfg))
+    assert again.code == 0, again.output
+    assert len(emu.tasks) == created
+    got, _ = archived(world.bucket, "logs")
+    assert got == world.expected(groups=SELECTED)
