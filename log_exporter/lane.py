@@ -35,6 +35,7 @@ from .tasks import ExportTasks, SlotBusy, TaskStatus, Throttled
 from .windows import Period, destination_prefix, task_name
 
 T = TypeVar("T")
+MAX_THROTTLED = 20  # tries of one call in a row; with backoff capped at 20 s, about 5 minutes
 log = logging.getLogger(__name__)
 
 
@@ -396,9 +397,8 @@ class Lane:
                 )
                 self.result.tasks_created += 1
                 return task_id
-            except Throttled:
-                self.result.retries += 1
-                self.sleep(throttle.next())
+            except Throttled as exc:
+                self._throttled(throttle, exc)
             except SlotBusy:
                 active = self._call(self.tasks.active)
                 mine = [t for t in active if t.name == name]
@@ -419,9 +419,17 @@ class Lane:
         while True:
             try:
                 return fn()
-            except Throttled:
-                self.result.retries += 1
-                self.sleep(backoff.next())
+            except Throttled as exc:
+                self._throttled(backoff, exc)
+
+    def _throttled(self, backoff: Backoff, exc: Throttled) -> None:
+        """Wait before trying a throttled (or unreachable) call again; give up after
+        MAX_THROTTLED tries in a row (several minutes), so an endpoint that is gone for good
+        fails the lane instead of holding it forever."""
+        if backoff.attempt >= MAX_THROTTLED:
+            raise AWSError(f"{self.name}: AWS still refuses after {MAX_THROTTLED} tries: {exc}")
+        self.result.retries += 1
+        self.sleep(backoff.next())
 
     def _wait_foreign(self, task: TaskStatus) -> None:
         """Wait, without creating anything, until somebody else's task leaves the slot."""
