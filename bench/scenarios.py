@@ -40,7 +40,10 @@ class Scenario:
 
     @property
     def summary(self) -> str:
-        world = f"{self.accounts:,} accounts x {self.groups} groups x {self.days} days"
+        world = " x ".join(
+            f"{n:,} {word}{'' if n == 1 else 's'}"
+            for n, word in ((self.accounts, "account"), (self.groups, "group"), (self.days, "day"))
+        )
         if self.archived:
             return f"a rerun over {world}, all archived already"
         return f"{world}, tasks of {self.task_seconds:g} s"

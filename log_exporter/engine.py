@@ -7,6 +7,7 @@ The concurrency is injectable (`executor_cls`), so `--debug` and tests can run l
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 import threading
@@ -338,6 +339,11 @@ class Engine:
         bucket_region = self.bucket_region()
         self.check_layout()
         settings = self.settings(options)
+        dest = self.config.destination
+        archive = ArchiveBucket(self._archive_s3(), dest.bucket)
+        if not archive.has_objects(f"{dest.prefix}/" if dest.prefix else ""):
+            # An empty archive cannot have lost a state: spare every new lane the check's LISTs.
+            settings = dataclasses.replace(settings, guard_lost_state=False)
         report = RunReport()
         gate = StartGate(self.start_places)
 

@@ -50,6 +50,7 @@ class LaneSettings:
     deadline_margin_seconds: float = 0.0  # stop creating tasks this long before the deadline
     probe_empty: bool = True
     wait_for_lease: bool = True
+    guard_lost_state: bool = True  # False when the run saw nothing at all under the prefix
 
 
 @dataclass
@@ -184,7 +185,7 @@ class Lane:
         announced = False
         while True:
             state = self.store.load(self.account_id, self.region)
-            if state.etag is None:
+            if state.etag is None and self.settings.guard_lost_state:
                 self._guard_lost_state()  # before our first write creates the state object
             now = self._now_ms()
             if state.leased_by_other(self.owner, now):
