@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import yaml
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .aws import SessionFactory
-from .config import Config, load_config, parse_config
+from .config import Config, load_config, parse_config_text
 from .console import LogReporter
 from .engine import Engine, LaneSpec, RunOptions, plan_range
 from .errors import AWSError, ConfigError, LogExporterError
@@ -119,15 +118,7 @@ def load_lambda_config(location: str, s3: Callable[[], S3Client]) -> Config:
         ) from None
     except BotoCoreError as exc:
         raise ConfigError(f"{location}: cannot be read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(f"{location}: YAML syntax error at {where}{exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{location}: YAML error: {exc}") from None
-    return parse_config(data, location)
+    return parse_config_text(text, location)
 
 
 def check_destination(config: Config, settings: LambdaSettings) -> None:

@@ -22,7 +22,7 @@ from .cli_options import (
     build_engine,
     lane_filters,
     range_options,
-    through_range,
+    run_options,
 )
 from .errors import ConfigError, LogExporterError
 
@@ -130,18 +130,16 @@ def run(
 ) -> None:
     """Export every account and region of the config."""
     from .config import load_config
-    from .engine import RunOptions
 
     config = load_config(config_path)
-    end, partial = through_range(end, through)
-    options = RunOptions(
+    options = run_options(
         start=start,
         end=end,
+        through=through,
+        settle=settle,
         accounts=accounts,
         regions=regions,
-        settle_seconds=settle,
-        partial=partial,
-        pending_timeout_seconds=pending_timeout,
+        pending_timeout=pending_timeout,
     )
     if dry_run:
         from .cli_ops import show_plan
@@ -200,7 +198,6 @@ def export(
 ) -> None:
     """Export one log group of one account, with the same layout and state as `run`."""
     from .config import parse_config
-    from .engine import RunOptions
 
     data = {
         "destination": {"bucket": bucket, "prefix": prefix, "period": period},
@@ -223,14 +220,13 @@ def export(
                 message = option + message[len(field) :]
                 break
         raise ConfigError(message) from None
-    end, partial = through_range(end, through)
-    options = RunOptions(
+    options = run_options(
         start=start,
         end=end,
-        settle_seconds=settle,
-        partial=partial,
-        pending_timeout_seconds=pending_timeout,
+        through=through,
+        settle=settle,
         regions=(region,) if region else (),
+        pending_timeout=pending_timeout,
     )
     report = _execute(ctx, config, options, 1)
     for lane in report.lanes:

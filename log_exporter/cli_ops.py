@@ -17,8 +17,8 @@ from .cli_options import (
     lane_filters,
     parse_date,
     range_options,
+    run_options,
     stdout_console,
-    through_range,
 )
 
 if TYPE_CHECKING:
@@ -141,17 +141,10 @@ def plan(
 ) -> None:
     """Show what a run would do, per account, region and group; create nothing."""
     from .config import load_config
-    from .engine import RunOptions
 
     config = load_config(config_path)
-    end, partial = through_range(end, through)
-    options = RunOptions(
-        start=start,
-        end=end,
-        accounts=accounts,
-        regions=regions,
-        settle_seconds=settle,
-        partial=partial,
+    options = run_options(
+        start=start, end=end, through=through, settle=settle, accounts=accounts, regions=regions
     )
     ctx.exit(show_plan(ctx, config, options, probe=probe, fmt=fmt))
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from .config import Config
-    from .engine import Engine
+    from .engine import Engine, RunOptions
 
 DEFAULT_PARALLEL = 1000
 
@@ -50,6 +50,31 @@ def through_range(end: date | None, through: date | str | None) -> tuple[date | 
     if through > today:
         raise UsageError(f"--through {through} is in the future (today is {today} UTC)")
     return through + timedelta(days=1), False
+
+
+def run_options(
+    *,
+    start: date | None,
+    end: date | None,
+    through: date | str | None,
+    settle: int | None,
+    accounts: tuple[str, ...] = (),
+    regions: tuple[str, ...] = (),
+    pending_timeout: int | None = None,
+) -> RunOptions:
+    """RunOptions from the range options and the lane filters of a command."""
+    from .engine import RunOptions
+
+    end, partial = through_range(end, through)
+    return RunOptions(
+        start=start,
+        end=end,
+        accounts=accounts,
+        regions=regions,
+        settle_seconds=settle,
+        partial=partial,
+        pending_timeout_seconds=pending_timeout,
+    )
 
 
 def parse_duration_option(

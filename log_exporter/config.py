@@ -269,12 +269,17 @@ def load_config(path: str | Path) -> Config:
         ) from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+    return parse_config_text(text, str(p))
+
+
+def parse_config_text(text: str | bytes, source: str) -> Config:
+    """Parse YAML text and validate it; `source` names the file or object in every error."""
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(f"{p}: YAML syntax error at {where}{exc.problem}") from None
+        raise ConfigError(f"{source}: YAML syntax error at {where}{exc.problem}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: YAML error: {exc}") from None
-    return parse_config(data, str(p))
+        raise ConfigError(f"{source}: YAML error: {exc}") from None
+    return parse_config(data, source)
