@@ -50,7 +50,8 @@ def main() -> int:
         keys: dict[str, set[str]] = defaultdict(set)
         for e in events:
             days[f"{e.account_id}/{e.group}"][e.day][e.task_id] += 1
-            keys[f"{e.account_id}/{e.group}/{e.day}"].add(e.key.split("/", 7)[-1])
+            # what AWS wrote under the task's folder: <stream>/000000.gz
+            keys[f"{e.account_id}/{e.group}/{e.day}"].add(e.key.split(f"/{e.task_id}/", 1)[1])
         for group_path in sorted(days):
             branch = tree.add(group_path + "/")
             for day in sorted(days[group_path]):
@@ -62,6 +63,11 @@ def main() -> int:
                 for key in sorted(keys[f"{group_path}/{day}"]):
                     leaf.add(f"[dim]{key}")
         console.print(tree)
+        if events:
+            example = sorted(e.key for e in events)[0]
+            console.print(
+                f"a full key: s3://{world.bucket}/{example}", highlight=False, markup=False
+            )
         expected = world.expected(groups=["/aws/lambda/api", "/aws/lambda/worker", "vpc-flow-logs"])
         verdict = got == expected and not misplaced(events)
         console.print(
