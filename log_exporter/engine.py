@@ -26,7 +26,7 @@ from .archive import ArchiveBucket
 from .backoff import RunDurations
 from .config import Account, Config
 from .errors import BucketError, ConfigError, LogExporterError, UsageError
-from .lane import Lane, LaneResult, LaneSettings
+from .lane import Lane, LaneResult, LaneSettings, LaneStopped
 from .plan import PlanRange
 from .progress import Reporter
 from .state import StateStore, period_switch_message
@@ -207,6 +207,7 @@ class Engine:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
         self._s3: S3Client | None = None
+        self._stop = threading.Event()  # set on Ctrl-C: lanes stop at their next wait
 
     # --- what to run ---------------------------------------------------------------------------
     def lane_specs(self, options: RunOptions) -> list[LaneSpec]:
@@ -360,7 +361,12 @@ class Engine:
 
                 def sleep(seconds: float) -> None:
                     set_up()  # the lane waits: its place goes to the next lane
-                    self.sleep(seconds)
+                    if self.sleep is time.sleep:
+                        self._stop.wait(seconds)  # woken at once by an interrupt
+                    else:
+                        self.sleep(seconds)
+                    if self._stop.is_set():
+                        raise LaneStopped()  # the lane saves its state and lets go of its lease
 
                 try:
                     lane = self.build_lane(spec, rng, settings, sleep=sleep)
@@ -374,7 +380,16 @@ class Engine:
             report.lanes = [one(s) for s in specs]
         else:
             with self.executor_cls(min(self.max_parallel, len(specs))) as pool:
-                report.lanes = list(pool.map(one, specs))
+                futures = [pool.submit(one, s) for s in specs]
+                try:
+                    report.lanes = [f.result() for f in futures]
+                except KeyboardInterrupt:
+                    # Ctrl-C: every lane stops at its next wait, records what it has in flight
+                    # and releases its lease; a later run adopts those tasks.
+                    self._stop.set()
+                    for f in futures:
+                        f.cancel()
+                    raise
         report.seconds = self.clock() - started
         report.bucket_retries = self.factory.retries.count - retries_before
         return report

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -257,3 +260,37 @@ def test_a_lost_state_is_refused_rather_than_exported_again(
     assert len(emu.tasks) == created
     got, _ = archived(world.bucket, "logs")
     assert got == world.expected(groups=SELECTED)
+
+
+def test_ctrl_c_stops_the_lanes_and_the_next_run_finishes_exactly_once(
+    exporter: Exporter, emu: Emulator
+) -> None:
+    world = sample_world(accounts=(A, B), days=2)
+    cfg = exporter.config(config_yaml(world.bucket, [A, B]))
+    emu.task_timing(pending=0.05, base=1.0)
+    proc = exporter.popen("run", "--config", str(cfg))
+    deadline = time.monotonic() + 30
+    while not [t for t in emu.tasks if t.active] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+
+    assert proc.returncode == 130
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    # both lanes let go of their leases, so the next run starts at once and adopts their tasks
+    for account in (A, B):
+        state = json.loads(
+            s3_backends[seed.DEFAULT_ACCOUNT]["aws"]
+            .get_object(world.bucket, f"logs/.log-exporter/{account}/{REGION}.json")
+            .value
+        )
+        assert state["lease"]["owner"] is None
+    emu.task_timing(pending=0.02, base=0.05)
+
+    again = exporter("run", "--config", str(cfg), timeout=60)
+
+    assert again.code == 0, again.output
+    got, events = archived(world.bucket, "logs")
+    assert got == world.expected(groups=SELECTED)
+    assert set(task_folders(events).values()) == {1}
+    assert len({(t.account_id, t.group, t.from_ms) for t in emu.tasks}) == len(emu.tasks)
