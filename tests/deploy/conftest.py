@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,9 +19,9 @@ import pytest
 from aws_lambda_powertools import Logger
 
 from emulator import Emulator, EmulatorServer
-from emulator.scenario import archived, client_env
+from emulator.scenario import archived
 from log_exporter.aws_lambda import LambdaApp, LambdaSettings
-from tests.e2e.conftest import EXPORTER, Exporter, Result, exporter, server
+from tests.e2e.conftest import EXPORTER, Exporter, Result, exporter, point_boto3_at, server
 
 __all__ = ["EXPORTER", "Exporter", "Result", "exporter", "server"]
 
@@ -47,12 +46,7 @@ def emu(server: EmulatorServer) -> Iterator[Emulator]:
 @pytest.fixture
 def aws(server: EmulatorServer, emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     """This process's boto3 talks to the emulator server."""
-    for key in list(os.environ):
-        if key.startswith("AWS_"):
-            monkeypatch.delenv(key)
-    for key, value in client_env(server.endpoint_url).items():
-        if key.startswith("AWS_"):
-            monkeypatch.setenv(key, value)
+    point_boto3_at(monkeypatch, server.endpoint_url)
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -44,6 +45,16 @@ def emu(server: EmulatorServer) -> Iterator[Emulator]:
     yield server.emulator
     server.emulator.reset_faults()
     server.emulator.wait_idle(timeout=10)
+
+
+def point_boto3_at(monkeypatch: pytest.MonkeyPatch, endpoint_url: str) -> None:
+    """Make boto3 in this process talk to the emulator, like a `log-exporter` process does."""
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            monkeypatch.delenv(key)
+    for key, value in client_env(endpoint_url).items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
 
 
 class Exporter:

@@ -8,7 +8,6 @@ the real clock, is tested with `--through now --settle 0`.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from emulator import Emulator, EmulatorServer, TaskRecord, seed
-from emulator.scenario import ARCHIVE_ACCOUNT, REGION, World, archived, client_env, role_arn
+from emulator.scenario import ARCHIVE_ACCOUNT, REGION, World, archived, role_arn
 from log_exporter.aws import SessionFactory
 from log_exporter.config import Config, parse_config
 from log_exporter.engine import Engine, RunOptions, RunReport
@@ -27,7 +26,7 @@ from log_exporter.plan import SkipReason
 from log_exporter.state import StateStore
 from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, Window, from_ms, to_ms
 
-from .conftest import Exporter
+from .conftest import Exporter, point_boto3_at
 
 A = "111111111111"
 BUCKET = "custodian-log-archive"
@@ -61,12 +60,7 @@ def aws_env(
     server: EmulatorServer, emu: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
     """This process's boto3 talks to the emulator server, like the CLI process does."""
-    for key in list(os.environ):
-        if key.startswith("AWS_"):
-            monkeypatch.delenv(key)
-    for key, value in client_env(server.endpoint_url).items():
-        if key.startswith("AWS_"):
-            monkeypatch.setenv(key, value)
+    point_boto3_at(monkeypatch, server.endpoint_url)
     seed.create_bucket(BUCKET, REGION, ARCHIVE_ACCOUNT)
     yield
 

@@ -1,26 +1,24 @@
 """Fault-injection fixtures: the end-to-end emulator server and `log-exporter` process, plus
 worlds of many accounts and the checks every fault test ends with (nothing lost, nothing twice).
 
-The `server` and `exporter` fixtures are the end-to-end ones; `emu` is re-defined here so that it
-installs this suite's emulator for each test and uninstalls it afterwards, like the emulator
-suite does: several suites may share one pytest worker process, and moto consults whichever
-emulator was installed last.
+The `server` and `exporter` fixtures are the end-to-end ones; `emu` is the Lambda suite's, which
+installs the emulator for each test and uninstalls it afterwards: several suites may share one
+pytest worker process, and moto consults whichever emulator was installed last.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import pytest
 from moto.s3.models import s3_backends
 
-from emulator import Emulator, EmulatorServer, seed
+from emulator import Emulator, seed
 from emulator.scenario import REGION, World, archived, day_ms, edge_events, misplaced
-from tests.deploy.conftest import _restore_core_logger, aws, queue_url
+from tests.deploy.conftest import _restore_core_logger, aws, emu, queue_url
 from tests.e2e.conftest import EXPORTER, Exporter, Result, exporter, server
 
 # the end-to-end fixtures, and the Lambda suite's (boto3 in this process talks to the emulator)
@@ -30,6 +28,7 @@ __all__ = [
     "Result",
     "_restore_core_logger",
     "aws",
+    "emu",
     "exporter",
     "queue_url",
     "server",
@@ -37,19 +36,6 @@ __all__ = [
 
 GROUPS = ("/aws/lambda/api", "vpc-flow-logs")
 LEASE = "1"  # seconds: a killed run's lease blocks the next run this long (default 120)
-
-
-@pytest.fixture
-def emu(server: EmulatorServer) -> Iterator[Emulator]:
-    """A clean emulator (no moto resources, no faults, fast tasks), active for this test only."""
-    e = server.emulator
-    e.install()
-    e.reset()
-    e.task_timing(pending=0.02, base=0.05, bytes_per_second=None, cancel=0.05)
-    yield e
-    e.reset_faults()
-    e.wait_idle(timeout=10)
-    e.uninstall()
 
 
 def account_ids(base: int, n: int) -> list[str]:
