@@ -2,13 +2,13 @@
 
 Every client uses botocore's `standard` retry mode, except for CreateExportTask: botocore counts
 its `LimitExceededException` as throttling and would retry it for up to 20 s, while the lane
-knows the slot stays busy until a task ends, so the lanes' logs client does not retry that call
-(`retry_all_but_create`) and the lane handles both cases itself. Every client counts the retries botocore made for it, so a run can
+knows the slot stays busy until a task ends, so that call is not retried here and the lane
+handles both cases itself. Every client counts the retries botocore made for it, so a run can
 say how many retries throttling cost.
 
-A lane costs one logs client and nothing else here: member accounts share one botocore session,
-and the clients of a service share their class, model and caches (see `MemberClients`), so 1,000
-lanes fit in a few hundred MB.
+A lane costs no client of its own: the lanes of a region share one logs client, and each call
+signs with its lane's credentials (see `share_between_lanes`), so 1,000 lanes start in
+moments and fit in a few hundred MB.
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials, RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from botocore.loaders import Loader
 from botocore.retries import quota, standard
 from botocore.utils import determine_content_length
@@ -73,96 +72,118 @@ class RetryCounter:
         client.meta.events.register("after-call", self)
 
 
-class MemberClients(botocore.session.Session):
-    """One botocore session that builds every member account's clients, each signing with the
-    credentials it is built with.
+LANE_KEY = "_log_exporter_lane"  # the private keyword a LaneClient adds to each call
 
-    A botocore session per account costs ~140 KiB (its own event handlers and config), and each
-    client builds its own class (a method and a docstring per operation, ~130 KiB), its own model
-    of the service (which then builds its own copy of each operation's shapes, ~70 KiB) and its
-    own cache of event-name aliases (~15 ms of CPU over its first calls): with 1,000 lanes that
-    was most of the process. Here the accounts share the session, and the clients of a service
-    share one class, one model and one alias cache; a lane's client then costs ~170 KiB and
-    ~3 ms to build.
-    """
 
-    def __init__(self, loader: Loader) -> None:
-        super().__init__()
-        self.register_component("data_loader", loader)
-        self._building = threading.Lock()
-        self._next_credentials: Credentials | None = None
-        self._classes: dict[str, type] = {}
-        self._aliases: dict[str, str] = {}  # event name -> its alias; the same for every client
-        self._models: dict[str, Any] = {}  # service -> the ServiceModel its clients share
-        self.get_component("event_emitter").register_last(
-            "creating-client-class", self._reuse_class
+class OutsideLane(Credentials):
+    """The default credentials of a shared logs client: a call that does not come through a
+    LaneClient has none, and fails as unsigned calls do instead of signing as somebody else."""
+
+    def __init__(self) -> None:
+        super().__init__("", "")
+
+    def get_frozen_credentials(self) -> Any:
+        raise NoCredentialsError()
+
+
+@dataclass(eq=False)
+class LaneSigning:
+    """What the calls of one lane on its region's shared logs client sign with (None: the
+    ambient credentials), and its own share of botocore's standard-mode retries: their
+    handler and quota, and the count of retries made."""
+
+    credentials: Credentials | None
+    max_attempts: int
+    retries: RetryCounter = field(default_factory=RetryCounter)
+    quota: standard.RetryQuotaChecker = field(init=False)
+    handler: standard.RetryHandler = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.quota = standard.RetryQuotaChecker(quota.RetryQuota())
+        self.handler = standard.RetryHandler(
+            retry_policy=standard.RetryPolicy(
+                retry_checker=standard.StandardRetryConditions(max_attempts=self.max_attempts),
+                retry_backoff=standard.ExponentialBackoff(),
+            ),
+            retry_event_adapter=standard.RetryEventAdapter(),
+            retry_quota=self.quota,  # type: ignore[arg-type]  # the stubs say RetryQuota; botocore passes this
         )
 
-    def get_credentials(self) -> Credentials | None:
-        """The credentials of the client being built (the ambient chain when none is given)."""
-        if self._next_credentials is not None:
-            return self._next_credentials
-        return super().get_credentials()
 
-    def client_with(self, credentials: Credentials | None, service: str, **kwargs: Any) -> Any:
-        with self._building:  # one at a time: the session is not thread-safe while building
-            self._next_credentials = credentials
-            try:
-                client = self.create_client(service, **kwargs)
-            finally:
-                self._next_credentials = None
-        events = client.meta.events
-        if isinstance(getattr(events, "_alias_name_cache", None), dict):
-            events._alias_name_cache = self._aliases  # type: ignore[attr-defined]
-        model = self._models.setdefault(service, client.meta.service_model)
-        resolver = getattr(client, "_ruleset_resolver", None)
-        if model is not client.meta.service_model and hasattr(client.meta, "_service_model"):
-            client.meta._service_model = model
-            if resolver is not None and hasattr(resolver, "_service_model"):
-                resolver._service_model = model
-        return client
-
-    def _reuse_class(
-        self,
-        class_attributes: dict[str, Any],
-        base_classes: list[type],
-        event_name: str = "",
-        **kwargs: Any,
-    ) -> None:
-        """botocore builds a class per client; derive each from the service's first one."""
-        shared = self._classes.get(event_name)
-        if shared is None:
-            name = "Shared" + event_name.rsplit(".", 1)[-1].title().replace("-", "")
-            shared = self._classes[event_name] = type(
-                name, tuple(base_classes), dict(class_attributes)
-            )
-        class_attributes.clear()
-        base_classes[:] = [shared]
+def _lane_of(context: Any) -> LaneSigning | None:
+    lane = context.get(LANE_KEY) if isinstance(context, dict) else None
+    return lane if isinstance(lane, LaneSigning) else None
 
 
-def retry_all_but_create(client: Any, max_attempts: int) -> None:
-    """Give a logs client built with one attempt botocore's standard-mode retries for every call
-    but CreateExportTask, whose LimitExceededException botocore would retry as throttling (the
-    lane handles that call's errors itself). This is `botocore.retries.standard`'s own handler
-    and quota, behind a filter, so one client serves a lane instead of two."""
-    retry_quota = standard.RetryQuotaChecker(quota.RetryQuota())
-    handler = standard.RetryHandler(
-        retry_policy=standard.RetryPolicy(
-            retry_checker=standard.StandardRetryConditions(max_attempts=max_attempts),
-            retry_backoff=standard.ExponentialBackoff(),
-        ),
-        retry_event_adapter=standard.RetryEventAdapter(),
-        retry_quota=retry_quota,  # type: ignore[arg-type]  # the stubs say RetryQuota; botocore passes this
-    )
+def share_between_lanes(client: Any) -> None:
+    """Make one logs client serve every lane of a region, each call signing with its lane's
+    credentials: botocore signs a request with `request_credentials` from its signing context
+    when there are some, and a LaneClient passes its lane with every call. Building a client is
+    milliseconds of CPU and ~170 KiB; with hundreds of lanes starting together, that was most
+    of the time before their first tasks.
 
-    def needs_retry(operation: Any = None, **kwargs: Any) -> float | None:
-        if operation is None or operation.name == "CreateExportTask":
-            return None
-        return handler.needs_retry(operation=operation, **kwargs)
-
+    Retries are botocore's standard mode, with each lane's own handler and quota (a throttled
+    account does not spend the others' retries), for every call but CreateExportTask, whose
+    LimitExceededException botocore would retry as throttling (the lane handles that call's
+    errors itself)."""
     service = client.meta.service_model.service_id.hyphenize()
-    client.meta.events.register(f"after-call.{service}", retry_quota.release_retry_quota)
-    client.meta.events.register(f"needs-retry.{service}", needs_retry)
+
+    def take_lane(params: dict[str, Any], context: dict[str, Any], **kwargs: Any) -> None:
+        lane = params.pop(LANE_KEY, None)
+        if isinstance(lane, LaneSigning):
+            context[LANE_KEY] = lane
+            if lane.credentials is not None:
+                context.setdefault("signing", {})["request_credentials"] = lane.credentials
+
+    def needs_retry(operation: Any = None, request_dict: Any = None, **kwargs: Any) -> float | None:
+        lane = _lane_of((request_dict or {}).get("context"))
+        if lane is None or operation is None or operation.name == "CreateExportTask":
+            return None
+        return lane.handler.needs_retry(operation=operation, request_dict=request_dict, **kwargs)
+
+    def after_call(context: Any = None, **kwargs: Any) -> None:
+        lane = _lane_of(context)
+        if lane is not None:
+            lane.quota.release_retry_quota(context=context, **kwargs)
+            lane.retries(**kwargs)
+
+    events = client.meta.events
+    events.register(f"provide-client-params.{service}", take_lane)
+    events.register(f"needs-retry.{service}", needs_retry)
+    events.register(f"after-call.{service}", after_call)
+
+
+class LanePaginator:
+    """A paginator of the shared client whose every page is asked for as the lane."""
+
+    def __init__(self, paginator: Any, lane: LaneSigning) -> None:
+        self._paginator = paginator
+        self._lane = lane
+
+    def paginate(self, **kwargs: Any) -> Any:
+        return self._paginator.paginate(**kwargs, **{LANE_KEY: self._lane})
+
+
+class LaneClient:
+    """One lane's view of its region's shared logs client (see `share_between_lanes`): the
+    same methods, each call carrying the lane."""
+
+    def __init__(self, client: Any, lane: LaneSigning) -> None:
+        self._client = client
+        self._lane = lane
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name == "get_paginator":
+            return lambda operation: LanePaginator(attr(operation), self._lane)
+        if name.startswith("_") or not callable(attr) or name in ("can_paginate", "close"):
+            return attr
+        lane = self._lane
+
+        def call(**kwargs: Any) -> Any:
+            return attr(**kwargs, **{LANE_KEY: lane})
+
+        return call
 
 
 SMALL_BODY = 64 * 1024
@@ -203,15 +224,24 @@ class SessionFactory:
         self._max_attempts = max_attempts or attempts_from_env() or DEFAULT_MAX_ATTEMPTS
         self._pool = max_pool_connections
         self._lock = threading.Lock()
-        self._ambient: boto3.Session | None = None
-        self._members: MemberClients | None = None
+        self._sts_lock = threading.Lock()  # lanes starting together build the STS client once
+        self._ambient: botocore.session.Session | None = None
+        self._logs: dict[str, Any] = {}  # the shared logs client of each region
         self._sts: dict[str | None, STSClient] = {}  # ambient STS clients by region
         self.retries = RetryCounter()  # botocore's retries on the S3 and STS clients built here
 
-    def _session(self, **kwargs: Any) -> boto3.Session:
-        core = botocore.session.Session()
-        core.register_component("data_loader", self._loader)
-        return boto3.Session(botocore_session=core, **kwargs)
+    def _session(
+        self, region: str | None = None, credentials: Credentials | None = None
+    ) -> botocore.session.Session:
+        """A botocore session sharing the factory's model loader (boto3's Session would only
+        wrap it, and cost its import)."""
+        session = botocore.session.Session()
+        session.register_component("data_loader", self._loader)
+        if region:
+            session.set_config_variable("region", region)
+        if credentials is not None:
+            session._credentials = credentials  # type: ignore[attr-defined]
+        return session
 
     def _config(self, attempts: int | None = None) -> BotoConfig:
         return BotoConfig(
@@ -223,44 +253,53 @@ class SessionFactory:
         )
 
     @property
-    def ambient(self) -> boto3.Session:
+    def ambient(self) -> botocore.session.Session:
         """The caller's own credentials: they read and write the archive bucket."""
         with self._lock:
             if self._ambient is None:
-                self._ambient = self._session(region_name=self._region)
+                self._ambient = self._session(region=self._region)
             return self._ambient
 
     @property
     def default_region(self) -> str | None:
-        return self._region or self.ambient.region_name
+        return self._region or self.ambient.get_config_variable("region")
 
     def s3(self, region: str | None = None) -> S3Client:
-        client = self.ambient.client(
-            "s3", region_name=region or self.default_region, config=self._config()
+        client = cast(
+            "S3Client",
+            self.ambient.create_client(
+                "s3", region_name=region or self.default_region, config=self._config()
+            ),
         )
         self.retries.watch(client)
         client.meta.events.register_last("before-call.s3", no_continue_for_small_bodies)
         return client
 
-    def sts(self, session: boto3.Session | None = None, region: str | None = None) -> STSClient:
+    def sts(
+        self, session: botocore.session.Session | None = None, region: str | None = None
+    ) -> STSClient:
         """An STS client; the ambient one is built once per region (every account's AssumeRole
-        starts there)."""
+        starts there), even when many lanes ask for it at the same moment."""
         region = region or self.default_region
-        if session is None:
-            with self._lock:
-                cached = self._sts.get(region)
-            if cached is not None:
-                return cached
-        client = (session or self.ambient).client("sts", region_name=region, config=self._config())
+        if session is not None:
+            return self._new_sts(session, region)
+        with self._sts_lock:
+            client = self._sts.get(region)
+            if client is None:
+                client = self._sts[region] = self._new_sts(self.ambient, region)
+            return client
+
+    def _new_sts(self, session: botocore.session.Session, region: str | None) -> STSClient:
+        client = cast(
+            "STSClient",
+            session.create_client("sts", region_name=region, config=self._config()),
+        )
         self.retries.watch(client)
-        if session is None:
-            with self._lock:
-                client = self._sts.setdefault(region, client)
         return client
 
     def account_session(
         self, roles: list[str], external_id: str | None = None, *, region: str | None = None
-    ) -> boto3.Session:
+    ) -> botocore.session.Session:
         """A session in a member account: the ambient one, or one whose credentials come from
         assuming `roles` in order (each hop with the previous one's credentials), refreshed before
         they expire. `external_id` is passed to the last role of the chain."""
@@ -269,13 +308,11 @@ class SessionFactory:
 
     def session_with(
         self, credentials: Credentials | None, *, region: str | None = None
-    ) -> boto3.Session:
+    ) -> botocore.session.Session:
         """A session signing with `credentials` (None: the ambient session)."""
         if credentials is None:
             return self.ambient
-        session = self._session(region_name=region or self.default_region)
-        session._session._credentials = credentials  # type: ignore[attr-defined]
-        return session
+        return self._session(region=region or self.default_region, credentials=credentials)
 
     def account_credentials(
         self, roles: list[str], external_id: str | None = None, *, region: str | None = None
@@ -307,12 +344,10 @@ class SessionFactory:
                 if creds is None:
                     sts = self.sts(region=region)
                 else:
-                    sts = self._session(
-                        aws_access_key_id=creds["AccessKeyId"],
-                        aws_secret_access_key=creds["SecretAccessKey"],
-                        aws_session_token=creds["SessionToken"],
-                        region_name=region,
-                    ).client("sts", config=self._config())
+                    hop = Credentials(
+                        creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+                    )
+                    sts = self._new_sts(self._session(region=region, credentials=hop), region)
                 kwargs: dict[str, Any] = {"RoleArn": arn, "RoleSessionName": SESSION_NAME}
                 if external_id and i == len(roles) - 1:
                     kwargs["ExternalId"] = external_id
@@ -342,7 +377,7 @@ class SessionFactory:
 
         return fetch
 
-    def account_id(self, session: boto3.Session, roles: list[str]) -> str:
+    def account_id(self, session: botocore.session.Session, roles: list[str]) -> str:
         """The member account's id: from the last role ARN, else from GetCallerIdentity."""
         if roles:
             return roles[-1].split(":")[4]
@@ -352,7 +387,7 @@ class SessionFactory:
             raise AWSError(f"cannot identify the ambient AWS account: {exc}") from None
 
     def account_clients(
-        self, session: boto3.Session, account_id: str, region: str
+        self, session: botocore.session.Session, account_id: str, region: str
     ) -> AccountClients:
         """The clients of a lane, signing with `session`'s credentials."""
         return self.lane_clients(session.get_credentials(), account_id, region)
@@ -360,22 +395,37 @@ class SessionFactory:
     def lane_clients(
         self, credentials: Credentials | None, account_id: str, region: str
     ) -> AccountClients:
-        """The clients of a lane, signing with `credentials` (None: the ambient ones): one logs
-        client, which does not retry CreateExportTask (see `retry_all_but_create`)."""
-        with self._lock:
-            if self._members is None:
-                self._members = MemberClients(self._loader)
-            members = self._members
-        logs = members.client_with(credentials, "logs", region_name=region, config=self._config(1))
-        retry_all_but_create(logs, self._max_attempts)
-        clients = AccountClients(account_id=account_id, region=region, logs=logs, logs_create=logs)
-        clients.retries.watch(logs)
-        return clients
+        """The clients of a lane, signing with `credentials` (None: the ambient ones): its view
+        of the region's shared logs client (see `share_between_lanes`)."""
+        lane = LaneSigning(credentials or self.ambient.get_credentials(), self._max_attempts)
+        logs = cast("CloudWatchLogsClient", LaneClient(self._shared_logs(region), lane))
+        return AccountClients(
+            account_id=account_id, region=region, logs=logs, logs_create=logs, retries=lane.retries
+        )
 
-    def cloudwatch(self, session: boto3.Session, region: str) -> CloudWatchClient:
+    def _shared_logs(self, region: str) -> Any:
+        with self._lock:
+            client = self._logs.get(region)
+            if client is None:
+                session = self._session(region=region, credentials=OutsideLane())
+                # one attempt: the lanes' own handlers retry (see `share_between_lanes`)
+                client = session.create_client("logs", region_name=region, config=self._config(1))
+                share_between_lanes(client)
+                self._logs[region] = client
+            return client
+
+    def cloudwatch(self, session: botocore.session.Session, region: str) -> CloudWatchClient:
         """CloudWatch (metrics) of a member account, for `log-exporter stats`."""
-        return session.client("cloudwatch", region_name=region, config=self._config())
+        return cast(
+            "CloudWatchClient",
+            session.create_client("cloudwatch", region_name=region, config=self._config()),
+        )
 
     def sqs(self) -> SQSClient:
         """The Lambda deployment's lane queue, with the ambient credentials."""
-        return self.ambient.client("sqs", region_name=self.default_region, config=self._config())
+        return cast(
+            "SQSClient",
+            self.ambient.create_client(
+                "sqs", region_name=self.default_region, config=self._config()
+            ),
+        )

@@ -29,10 +29,12 @@ class PollSchedule:
     """When to ask again whether a task has finished.
 
     With an expected duration E, and the relative error `error` of past expectations (10% until
-    one is known), it first asks at E * (1 - 2 * error) (at least half of E), then in steps of
-    E * error / 2 (from 0.5% to 5% of E), each a fifth longer than the last: a task that ends
+    one is known), it first asks at E * (1 - error) (at least half of E), then in steps of
+    E * error / 2 (from 0.1% to 5% of E), each a fifth longer than the last: a task that ends
     when expected is noticed within about error / 2 of its end in a handful of calls, and one
-    that takes far longer costs a few calls more. Without any expectation it waits a quarter of
+    that takes far longer costs a few calls more. (E is measured by AWS's clock from the task's
+    creation, and the lane counts from the answer to CreateExportTask, a little later: when
+    expectations are exact, the first call comes just after the end.) Without any expectation it waits a quarter of
     the time elapsed so far: a task is noticed within 25% of its end, in about a dozen calls for
     a task of minutes. Every wait stays within [minimum, maximum]; the maximum keeps the lane
     waking up to renew its lease.
@@ -49,15 +51,13 @@ class PollSchedule:
         self.minimum = minimum
         self.maximum = maximum
         self._expected = expected
-        self._calls = 0
-        self._first = 0.0 if expected is None else expected * max(0.5, 1 - 2 * error)
-        self._step = 0.0 if expected is None else expected * min(0.05, max(0.005, error / 2))
+        self._first = 0.0 if expected is None else expected * max(0.5, 1 - error)
+        self._step = 0.0 if expected is None else expected * min(0.05, max(0.001, error / 2))
 
     def next(self, elapsed: float) -> float:
-        self._calls += 1
         if self._expected is None:
             wait = elapsed / 4
-        elif self._calls == 1 and elapsed < self._first:
+        elif elapsed < self._first:  # several calls when E is beyond the maximum wait
             wait = self._first - elapsed
         else:
             wait = self._step

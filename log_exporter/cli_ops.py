@@ -167,7 +167,6 @@ def status(
     from .config import GroupSelector, load_config
     from .engine import RunOptions
     from .lane import Lane
-    from .plan import GroupInfo
     from .status import GroupStatus, lane_status
     from .survey import survey
     from .views import print_status, status_json, status_ok
@@ -180,7 +179,7 @@ def status(
     def inspect(lane: Lane) -> list[GroupStatus]:
         state = lane.load_state()
         infos = [
-            GroupInfo(name, created, lane.groups.last_write_ms(name))
+            lane.groups.describe(name, created)
             for name, created in lane.groups.matching(lane.selector)
             if only is None or only.matches(name)
         ]

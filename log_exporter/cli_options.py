@@ -192,4 +192,6 @@ def build_engine(
     from .engine import Engine
 
     region = regions[0] if regions else None
-    return Engine(config, SessionFactory(region=region), max_parallel=parallel, **kwargs)
+    # one pooled connection per lane worked at once, on the shared clients
+    factory = SessionFactory(region=region, max_pool_connections=max(10, parallel))
+    return Engine(config, factory, max_parallel=parallel, **kwargs)

@@ -116,6 +116,14 @@ class LogReporter(Reporter):
             extra=_fields(lane, item, task_id=task_id, status=status, seconds=round(seconds, 3)),
         )
 
+    def items_skipped(self, lane: str, items: list[ExportItem]) -> None:
+        log.debug(
+            "%s: %d planned windows need no task (no writes then)",
+            lane,
+            len(items),
+            extra=_fields(lane, skipped=len(items)),
+        )
+
     def item_empty(self, lane: str, item: ExportItem) -> None:
         log.debug(
             "%s: %s: no events, nothing to export",
@@ -271,6 +279,18 @@ class ProgressReporter(LogReporter):
         else:
             super().task_finished(lane, item, task_id, status, seconds)
 
+    def items_skipped(self, lane: str, items: list[ExportItem]) -> None:
+        n = len(items)
+        with self._lock:
+            total = self.progress.tasks[self._total].total or 0
+            self.progress.update(self._total, total=max(0, total - n))
+            if lane in self._lanes:
+                bar = self._lanes[lane]
+                left = (self.progress.tasks[bar].total or 0) - n
+                self.progress.update(bar, total=max(0, left))
+                self._left[lane] = max(0, self._left[lane] - n)
+                self._estimate(lane)
+
     def item_empty(self, lane: str, item: ExportItem) -> None:
         self._advance(lane)
 
@@ -301,8 +321,72 @@ class ProgressReporter(LogReporter):
             super().lane_finished(result)
 
 
+SUMMARY_ROWS = 30
+"""Lanes the summary table lists one by one; with more, it lists only those that need attention
+(at most this many) and totals the rest in one row."""
+
+
+def _needs_attention(r: LaneResult) -> bool:
+    return bool(r.error or r.failed or r.remaining)
+
+
+def _skipped_days(r: LaneResult) -> int:
+    return sum((s.window.end // MS_PER_DAY) - (s.window.start // MS_PER_DAY) + 1 for s in r.skipped)
+
+
+def _lane_row(r: LaneResult) -> tuple[str, ...]:
+    from rich.markup import escape
+
+    status = "[red]error" if r.error else str(len(r.failed))
+    return (
+        escape(r.account),
+        r.region,
+        str(len(r.archived)),
+        str(len(r.empty)),
+        str(_skipped_days(r)),
+        status,
+        str(r.tasks_created),
+        str(r.retries),
+        f"{r.seconds:.1f}s",
+    )
+
+
+def _totals_row(lanes: list[LaneResult], listed: int) -> tuple[str, ...]:
+    """One row for `lanes` (those not listed): their sums, and the longest time among them."""
+    archived = empty = skipped = failed = tasks = retries = attention = 0
+    seconds = 0.0
+    for r in lanes:
+        archived += len(r.archived)
+        empty += len(r.empty)
+        skipped += _skipped_days(r)
+        failed += len(r.failed)
+        tasks += r.tasks_created
+        retries += r.retries
+        seconds = max(seconds, r.seconds)
+        attention += _needs_attention(r)
+    name = f"{len(lanes)} other lanes" if listed else f"all {len(lanes)} lanes"
+    if attention:
+        name += f" [yellow]({attention} need attention, see below)[/]"
+    return (
+        name,
+        "",
+        str(archived),
+        str(empty),
+        str(skipped),
+        str(failed),
+        str(tasks),
+        str(retries),
+        f"{seconds:.1f}s",
+    )
+
+
 def print_summary(console: Console, report: RunReport) -> None:
-    """Per account: days archived, empty, skipped, failed, and the time taken; then failures."""
+    """Per account: days archived, empty, skipped, failed, and the time taken; then failures.
+
+    With more than SUMMARY_ROWS lanes, only the lanes that need attention (an error, failed
+    windows or windows left) get a row, at most SUMMARY_ROWS of them, and one row totals the
+    others; every failure is still listed below the table.
+    """
     from rich.markup import escape
     from rich.table import Table
 
@@ -310,23 +394,31 @@ def print_summary(console: Console, report: RunReport) -> None:
     cols = ("account", "region", "archived", "empty", "skipped", "failed", "tasks", "retries")
     for col in (*cols, "time"):
         table.add_column(col, justify="right" if col not in ("account", "region") else "left")
-    for r in report.lanes:
-        skipped = sum(
-            (s.window.end // MS_PER_DAY) - (s.window.start // MS_PER_DAY) + 1 for s in r.skipped
-        )
-        status = "[red]error" if r.error else str(len(r.failed))
-        table.add_row(
-            escape(r.account),
-            r.region,
-            str(len(r.archived)),
-            str(len(r.empty)),
-            str(skipped),
-            status,
-            str(r.tasks_created),
-            str(r.retries),
-            f"{r.seconds:.1f}s",
-        )
+    if len(report.lanes) <= SUMMARY_ROWS:
+        for r in report.lanes:
+            table.add_row(*_lane_row(r))
+    else:
+        listed: list[LaneResult] = []
+        others: list[LaneResult] = []
+        for r in report.lanes:
+            if len(listed) < SUMMARY_ROWS and _needs_attention(r):
+                listed.append(r)
+            else:
+                others.append(r)
+        for r in listed:
+            table.add_row(*_lane_row(r))
+        if others:
+            if listed:
+                table.add_section()
+            table.add_row(*_totals_row(others, len(listed)))
     console.print(table)
+    if len(report.lanes) > SUMMARY_ROWS:
+        console.print(
+            f"{len(report.lanes)} lanes, only those needing attention listed:"
+            " `log-exporter status --config FILE` shows every lane",
+            style="dim",
+            highlight=False,
+        )
     for r in report.lanes:
         if r.error:
             console.print(f"[red]error[/] {escape(r.name)}: {escape(r.error)}", highlight=False)

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .archive import ArchiveBucket
@@ -33,6 +32,7 @@ from .state import StateStore, period_switch_message
 from .windows import to_ms, utc_day
 
 if TYPE_CHECKING:
+    import botocore.session
     from botocore.credentials import Credentials
     from mypy_boto3_s3 import S3Client
 
@@ -282,7 +282,7 @@ class Engine:
         return self._s3
 
     # --- sessions ---------------------------------------------------------------------------------
-    def account_session(self, account: Account) -> boto3.Session:
+    def account_session(self, account: Account) -> botocore.session.Session:
         """A session in the member account; its role is assumed once and shared by its lanes."""
         return self.factory.session_with(self._account_credentials(account))
 
@@ -343,8 +343,9 @@ class Engine:
         dest = self.config.destination
         archive = ArchiveBucket(self._archive_s3(), dest.bucket)
         if not archive.has_objects(f"{dest.prefix}/" if dest.prefix else ""):
-            # An empty archive cannot have lost a state: spare every new lane the check's LISTs.
-            settings = dataclasses.replace(settings, guard_lost_state=False)
+            # An empty archive holds no state, lost or not: spare every new lane the check's
+            # LISTs and its first read (its first write would still fail if one appeared).
+            settings = dataclasses.replace(settings, guard_lost_state=False, fresh_archive=True)
         report = RunReport()
         gate = StartGate(self.start_places)
 

@@ -38,8 +38,10 @@ class LogGroups:
                 raise map_client_error(exc, "listing log groups") from None
         return sorted(found.items())
 
-    def last_write_ms(self, group: str) -> int | None:
-        """The newest event (or ingestion) time of a group; None when it has no stream."""
+    def describe(self, group: str, created_ms: int) -> GroupInfo:
+        """A group's planning facts: its newest stream says when it was last written (event or
+        ingestion time; `last_event_ms` None when it has no stream), and its first and last
+        event times are events known to exist."""
         try:
             out = self._logs.describe_log_streams(
                 logGroupName=group, orderBy="LastEventTime", descending=True, limit=1
@@ -48,21 +50,17 @@ class LogGroups:
             raise map_client_error(exc, f"reading streams of {group}") from None
         streams = out.get("logStreams", [])
         if not streams:
-            return None
+            return GroupInfo(group, created_ms, None)
         s = streams[0]
-        known = [
-            int(t)
-            for t in (s.get("lastEventTimestamp"), s.get("lastIngestionTime"))
-            if t is not None
-        ]
+        events = tuple(
+            int(t) for t in (s.get("firstEventTimestamp"), s.get("lastEventTimestamp")) if t
+        )
+        known = [*events, *([int(s["lastIngestionTime"])] if s.get("lastIngestionTime") else [])]
         # A stream without event times yet: be safe and assume it is being written now.
-        return max(known) if known else None
+        return GroupInfo(group, created_ms, max(known) if known else None, events)
 
     def info(self, selector: GroupSelector) -> list[GroupInfo]:
-        return [
-            GroupInfo(name, created, self.last_write_ms(name))
-            for name, created in self.matching(selector)
-        ]
+        return [self.describe(name, created) for name, created in self.matching(selector)]
 
     def has_events(self, group: str, window: Window) -> bool:
         """Whether any event falls in `window` (FilterLogEvents' ends are inclusive).

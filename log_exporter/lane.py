@@ -28,11 +28,11 @@ from .errors import (
     StateConflictError,
 )
 from .groups import LogGroups
-from .plan import ExportItem, GroupInfo, LanePlan, PlanRange, Skip, plan_lane
+from .plan import NOT_READ, ExportItem, GroupInfo, LanePlan, PlanRange, Skip, plan_group, plan_lane
 from .progress import Reporter
 from .state import Intent, LaneState, StateStore, period_switch_message
 from .tasks import ExportTasks, SlotBusy, TaskStatus, Throttled
-from .windows import Period, destination_prefix, task_name
+from .windows import Intervals, Period, destination_prefix, task_name
 
 T = TypeVar("T")
 MAX_THROTTLED = 20  # tries of one call in a row; with backoff capped at 20 s, about 5 minutes
@@ -51,6 +51,7 @@ class LaneSettings:
     probe_empty: bool = True
     wait_for_lease: bool = True
     guard_lost_state: bool = True  # False when the run saw nothing at all under the prefix
+    fresh_archive: bool = False  # the run saw nothing under the prefix: no state to read
 
 
 @dataclass
@@ -81,6 +82,11 @@ class LaneResult:
 
 class LaneStopped(Exception):
     """Internal: the deadline is near; leave the rest for the next invocation."""
+
+
+class LeaseRaceLost(Exception):
+    """Internal: the write that was to take the lease found that another runner wrote the
+    lane's state since it was read; nothing was created yet, so the lane starts over."""
 
 
 class Lane:
@@ -125,6 +131,12 @@ class Lane:
         self._attempts: Counter[ExportItem] = Counter()
         self._queue: deque[ExportItem] = deque()
         self._ahead: Intent | None = None  # the next window's intent, saved before its turn
+        # The lease is taken by the lane's first write, with its first intent, when no earlier
+        # runner left work in flight; until then it is only in memory (see `_acquire`).
+        self._lease_pending = False
+        self._fresh = settings.fresh_archive  # the first read of the state may be skipped
+        self._created: dict[str, int] = {}  # group -> creation time, from the group list
+        self._infos: dict[str, GroupInfo] = {}  # groups whose streams were read in this run
 
     # --- public ----------------------------------------------------------------------------
     def run(self, deadline: float | None = None) -> LaneResult:
@@ -132,14 +144,12 @@ class Lane:
         started = self.clock()
         self._deadline = deadline
         try:
-            self._acquire()
-            self._check_period()  # before resuming: intents are found under the layout's folders
-            self._resume()
-            plan = self.plan()
-            self.result.skipped = plan.skips
-            self.reporter.lane_planned(self.name, plan)
-            self._queue = deque(plan.items)
-            self._export_all(self._queue)
+            while True:
+                try:
+                    self._work()
+                    break
+                except LeaseRaceLost:
+                    self._start_over()
         except LaneStopped:
             self._drop_ahead()
             self.result.remaining = len(self._queue) + len(self.state.intents)
@@ -162,6 +172,28 @@ class Lane:
             self.reporter.lane_finished(self.result)
         return self.result
 
+    def _work(self) -> None:
+        self._acquire()
+        self._check_period()  # before resuming: intents are found under the layout's folders
+        self._resume()
+        plan = self._plan_run()
+        self.result.skipped = plan.skips
+        self.reporter.lane_planned(self.name, plan)
+        self._queue = deque(plan.items)
+        self._export_all(self._queue)
+
+    def _start_over(self) -> None:
+        """After a lost race for the lease (see LeaseRaceLost): forget this attempt."""
+        self.reporter.notice(self.name, "another runner wrote this lane's state; starting over")
+        self.result = LaneResult(
+            self.account, self.account_id, self.region, retries=self.result.retries
+        )
+        self._queue.clear()
+        self._ahead = None
+        self._attempts.clear()
+        self._infos.clear()
+        self._dirty = False
+
     def plan(self) -> LanePlan:
         """What this lane would export now, given its state (read-only: no lease needed)."""
         infos: list[GroupInfo] = self._call(lambda: self.groups.info(self.selector))
@@ -171,6 +203,61 @@ class Lane:
         plan = plan_lane(infos, self.state.covered, self.rng)
         plan.items = [i for i in plan.items if (i.group, i.window) not in busy]
         return plan
+
+    def _plan_run(self) -> LanePlan:
+        """The run's plan, from the group list alone: a group's streams (when it was last
+        written, and which events exist) are read when its first window comes up, so the first
+        task starts after one such read instead of one per group. Until then a group counts as
+        written until now; `_ready` then applies the full plan of `plan_group` to its windows,
+        so the run does exactly what `plan` shows."""
+        groups: list[tuple[str, int]] = self._call(lambda: self.groups.matching(self.selector))
+        self.result.groups = len(groups)
+        self._created = dict(groups)
+        self._check_period()
+        busy = {(i.group, i.window) for i in self.state.intents}
+        unread = [GroupInfo(name, created, NOT_READ) for name, created in groups]
+        plan = plan_lane(unread, self.state.covered, self.rng)
+        plan.items = [i for i in plan.items if (i.group, i.window) not in busy]
+        return plan
+
+    def _ready(self, item: ExportItem, queue: deque[ExportItem], gone: set[str]) -> bool:
+        """Whether `item` (the head of `queue`) is to be exported. The first time a group comes
+        up, its streams are read and the group is planned in full: its windows that the plan
+        skips (after its last write, or all when it has no stream) leave the queue, and its
+        skips replace those of the plan made without them."""
+        group = item.group
+        if group in self._infos:
+            return True
+        created = self._created.get(group, 0)
+        try:
+            info = self._call(lambda: self.groups.describe(group, created))
+        except ResourceNotFoundError:
+            gone.add(group)
+            self._record_failure(item, f"log group {group} no longer exists")
+            self.reporter.notice(self.name, f"log group {group} was deleted; skipping it")
+            return False
+        self._infos[group] = info
+        full = plan_group(info, self.state.covered.get(group, Intervals()), self.rng)
+        keep = set(full.items)
+        kept = [i for i in queue if i.group != group or i in keep]
+        if len(kept) != len(queue):
+            dropped = [i for i in queue if i.group == group and i not in keep]
+            queue.clear()
+            queue.extend(kept)
+            self.reporter.items_skipped(self.name, dropped)
+        self.result.skipped = [s for s in self.result.skipped if s.group != group] + full.skips
+        return item in keep
+
+    def _next_ready(self, queue: deque[ExportItem], gone: set[str]) -> ExportItem | None:
+        """The head of `queue` once it is known to be exported (see `_ready`); None when the
+        queue runs out."""
+        while queue:
+            item = queue[0]
+            if item.group not in gone and self._ready(item, queue, gone):
+                return item
+            if queue and queue[0] is item:
+                queue.popleft()
+        return None
 
     def load_state(self) -> LaneState:
         self.state = self.store.load(self.account_id, self.region)
@@ -184,7 +271,11 @@ class Lane:
         backoff = Backoff(base=0.5, cap=5.0)
         announced = False
         while True:
-            state = self.store.load(self.account_id, self.region)
+            if self._fresh:  # the archive held nothing when the run started: no state yet
+                self._fresh = False
+                state = LaneState(self.account_id, self.region)
+            else:
+                state = self.store.load(self.account_id, self.region)
             if state.etag is None and self.settings.guard_lost_state:
                 self._guard_lost_state()  # before our first write creates the state object
             now = self._now_ms()
@@ -202,6 +293,14 @@ class Lane:
                 continue
             state.lease_owner = self.owner
             state.lease_expires_ms = now + int(self.settings.lease_seconds * 1000)
+            if not state.intents:
+                # Nothing in flight to adopt or clean up: the lease is written with the first
+                # intent (a request less before the first task), conditionally on what was
+                # read, so a runner that wrote meanwhile makes us start over (LeaseRaceLost).
+                self.state = state
+                self._lease_pending = True
+                self._last_save = self.clock()
+                return
             try:
                 self.store.save(state)
             except StateConflictError:
@@ -231,7 +330,13 @@ class Lane:
     def _save(self) -> None:
         self.state.lease_owner = self.owner
         self.state.lease_expires_ms = self._now_ms() + int(self.settings.lease_seconds * 1000)
-        self.store.save(self.state)
+        try:
+            self.store.save(self.state)
+        except StateConflictError:
+            if self._lease_pending:  # our first write: we never held the lane
+                raise LeaseRaceLost() from None
+            raise
+        self._lease_pending = False
         self._last_save = self.clock()
         self._dirty = False
 
@@ -243,11 +348,16 @@ class Lane:
     def _release(self) -> None:
         if self.state.lease_owner != self.owner:
             return
+        pending, self._lease_pending = self._lease_pending, False
         self.state.lease_owner = None
         self.state.lease_expires_ms = 0
+        if pending and not self._dirty:
+            return  # the lease was never written, and nothing changed: no request at all
         try:
             self.store.save(self.state)
         except LogExporterError as exc:
+            if pending and isinstance(exc, StateConflictError):
+                return  # another runner has the lane since we read it; it learns the same
             if self.result.error is None:
                 self.result.error = f"could not save the lane's state: {exc}"
 
@@ -280,11 +390,10 @@ class Lane:
     def _export_all(self, queue: deque[ExportItem]) -> None:
         gone: set[str] = set()
         while queue:
-            item = queue[0]
-            if item.group in gone:
-                queue.popleft()
-                continue
             self._check_deadline()
+            item = self._next_ready(queue, gone)
+            if item is None:
+                break
             ahead = self._ahead
             probed = ahead is not None and (ahead.group, ahead.window) == (item.group, item.window)
             if not probed and self.settings.probe_empty and not self._has_events(item, gone):
@@ -312,6 +421,9 @@ class Lane:
             self.reporter.item_empty(self.name, item)
 
     def _has_events(self, item: ExportItem, gone: set[str]) -> bool:
+        info = self._infos.get(item.group)
+        if info is not None and info.holds_event(item.window):
+            return True  # its stream's first or last event is in it: no probe needed
         try:
             return self.groups.has_events(item.group, item.window)
         except ResourceNotFoundError:
@@ -362,10 +474,9 @@ class Lane:
         window, what changed is saved with the lease's renewal or release instead (a run killed
         meanwhile finds the running task by its name)."""
         while queue:
-            item = queue[0]
-            if item.group in gone:
-                queue.popleft()
-                continue
+            item = self._next_ready(queue, gone)
+            if item is None:
+                break
             if self.settings.probe_empty and not self._has_events(item, gone):
                 queue.popleft()
                 self._skip_empty(item, gone)

@@ -8,6 +8,9 @@ from enum import StrEnum
 
 from .windows import Intervals, Period, Window, periods
 
+# `last_event_ms` of a group whose streams have not been read yet: no window is after it.
+NOT_READ = 2**63 - 1
+
 
 @dataclass(frozen=True)
 class GroupInfo:
@@ -16,6 +19,13 @@ class GroupInfo:
     name: str
     created_ms: int
     last_event_ms: int | None  # newest event or ingestion time; None when it has no stream
+    # times of events known to exist (the newest stream's first and last event): a window
+    # holding one needs no probe to know it is not empty
+    event_ms: tuple[int, ...] = ()
+
+    def holds_event(self, window: Window) -> bool:
+        """Whether an event is known to fall in `window` (False: unknown, not "empty")."""
+        return any(window.start <= t <= window.end for t in self.event_ms)
 
 
 class SkipReason(StrEnum):

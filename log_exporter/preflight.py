@@ -18,7 +18,7 @@ from .policy import Target, export_refusals, logs_principal
 from .tasks import ExportTasks, SlotBusy, Throttled
 
 if TYPE_CHECKING:
-    import boto3
+    import botocore.session
 
     from .aws import SessionFactory
     from .engine import Engine, LaneSpec
@@ -138,7 +138,7 @@ class Preflight:
     ) -> list[CheckRow]:
         name = account.name
         rows: list[CheckRow] = []
-        session: boto3.Session | None = None
+        session: botocore.session.Session | None = None
         account_id = ""
         try:
             session = self.engine.account_session(account)
@@ -161,7 +161,7 @@ class Preflight:
         self,
         account: Account,
         region: str,
-        session: boto3.Session | None,
+        session: botocore.session.Session | None,
         account_id: str,
         bucket: BucketFacts,
     ) -> list[CheckRow]:

@@ -23,6 +23,10 @@ class Reporter:
     ) -> None:
         """A task ended: COMPLETED, FAILED or CANCELLED."""
 
+    def items_skipped(self, lane: str, items: list[ExportItem]) -> None:
+        """Planned windows turned out to need no task after all (their group was not written
+        then, or has no stream): they leave the lane's work."""
+
     def item_empty(self, lane: str, item: ExportItem) -> None:
         """A window holds no event: archived without a task."""
 

@@ -54,6 +54,28 @@ def test_poll_learning_a_small_error_polls_close_to_the_expected_end() -> None:
     assert calls <= 5
 
 
+@pytest.mark.parametrize(
+    ("expected", "error", "actual", "within", "max_calls"),
+    [
+        (5.0, 0.0005, 5.0, 0.01, 2),  # exact expectations: asked right at the end
+        (5.0, 0.0005, 4.99, 0.01, 2),  # the lane's clock starts a little after AWS's
+        (5.0, 0.0005, 5.05, 0.015, 9),  # a task 1% longer than ever seen: a few more calls
+        (300.0, 0.02, 300.0, 3.0, 12),  # minutes: within 1%, one call per 30 s before
+        (0.25, 0.0005, 0.25, 0.006, 2),  # short tasks: the 5 ms minimum wait
+    ],
+)
+def test_poll_with_exact_expectations_notices_the_end_within_milliseconds(
+    expected: float, error: float, actual: float, within: float, max_calls: int
+) -> None:
+    p = PollSchedule(expected, error=error, minimum=0.005, maximum=30.0)
+    t, calls = 0.0, 0
+    while t < actual:
+        t += p.next(t)
+        calls += 1
+    assert 0 <= t - actual <= within
+    assert calls <= max_calls
+
+
 def test_task_durations_expect_the_group_then_the_lane_then_the_run() -> None:
     run = RunDurations()
     lane = TaskDurations(run)

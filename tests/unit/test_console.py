@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Set
 from datetime import date
 
+import pytest
 from rich.console import Console
 
-from log_exporter.console import ProgressReporter, print_summary
+from log_exporter.console import SUMMARY_ROWS, ProgressReporter, print_summary
 from log_exporter.engine import RunReport
 from log_exporter.lane import LaneResult
 from log_exporter.plan import ExportItem, LanePlan, Skip, SkipReason
@@ -94,3 +96,142 @@ def test_summary_counts_skipped_days_not_ranges() -> None:
 
     got = dict(zip(cells(header), cells(row), strict=True))
     assert (got["archived"], got["skipped"], got["time"]) == ("1", "6", "1.5s")
+
+
+def cells(line: str) -> list[str]:
+    return [c.strip() for c in re.split(r"[│┃|]", line)[1:-1]]
+
+
+def lanes(n: int, *, failing: Set[int] = frozenset(), error: Set[int] = frozenset()) -> RunReport:
+    """`n` lanes `acct-0000`..: lane i archived i % 3 days, 1 empty, 2 tasks, i % 2 retries and
+    took i % 50 seconds; those in `failing` failed a window, those in `error` stopped."""
+    out = []
+    for i in range(n):
+        lane = LaneResult(
+            f"acct-{i:04d}",
+            f"{i:012d}",
+            "us-east-1",
+            archived=[item(d) for d in range(i % 3)],
+            empty=[item(9)],
+            tasks_created=2,
+            retries=i % 2,
+            seconds=float(i % 50),
+        )
+        if i in failing:
+            lane.failed = [(item(7), f"boom {i}")]
+        if i in error:
+            lane.error = f"denied {i}"
+        out.append(lane)
+    return RunReport(lanes=out, seconds=60.0)
+
+
+def summary(report: RunReport) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """The table's rows as {account: {column: cell}}, and every line of the output."""
+    out = io.StringIO()
+    print_summary(Console(file=out, width=160), report)
+    lines = out.getvalue().splitlines()
+    header = cells(next(line for line in lines if "skipped" in line))
+    rows = {}
+    for line in lines:
+        got = cells(line)
+        if len(got) == len(header) and got != header and got[0]:
+            rows[got[0]] = dict(zip(header, got, strict=True))
+    return rows, lines
+
+
+def test_summary_lists_every_lane_up_to_summary_rows() -> None:
+    report = lanes(SUMMARY_ROWS, failing={3}, error={4})
+    rows, lines = summary(report)
+    assert list(rows) == [f"acct-{i:04d}" for i in range(SUMMARY_ROWS)]
+    assert rows["acct-0002"] == {
+        "account": "acct-0002",
+        "region": "us-east-1",
+        "archived": "2",
+        "empty": "1",
+        "skipped": "0",
+        "failed": "0",
+        "tasks": "2",
+        "retries": "0",
+        "time": "2.0s",
+    }
+    assert (rows["acct-0003"]["failed"], rows["acct-0004"]["failed"]) == ("1", "error")
+    assert not any("log-exporter status" in line for line in lines)
+    assert lines[-1] == "some work failed (60.0s, 15 retries)"
+
+
+def totals(indexes: range | list[int]) -> dict[str, str]:
+    """The totals row's number cells for the lanes `lanes()` makes at `indexes`."""
+    return {
+        "archived": str(sum(i % 3 for i in indexes)),
+        "empty": str(len(indexes)),
+        "skipped": "0",
+        "tasks": str(2 * len(indexes)),
+        "retries": str(sum(i % 2 for i in indexes)),
+        "time": f"{max(i % 50 for i in indexes):.1f}s",
+    }
+
+
+@pytest.mark.parametrize(
+    ("n", "failing", "error", "listed", "total_row"),
+    [
+        # all ok: no lane listed, one row for them all
+        (200, set(), set(), [], "all 200 lanes"),
+        # a few failing: those, then the rest totalled
+        (200, {5, 50}, {150}, [5, 50, 150], "197 other lanes"),
+        (SUMMARY_ROWS + 1, set(), set(), [], f"all {SUMMARY_ROWS + 1} lanes"),
+        # more failing than fit: the first SUMMARY_ROWS, the others folded into the totals
+        (
+            200,
+            set(range(0, 100, 2)),
+            set(),
+            [*range(0, 2 * SUMMARY_ROWS, 2)],
+            "170 other lanes (20 need attention, see below)",
+        ),
+        # every lane stopped: SUMMARY_ROWS of them listed, all their errors below
+        (
+            50,
+            set(),
+            set(range(50)),
+            [*range(SUMMARY_ROWS)],
+            "20 other lanes (20 need attention, see below)",
+        ),
+    ],
+)
+def test_summary_with_many_lanes_lists_those_needing_attention_and_totals_the_rest(
+    n: int,
+    failing: set[int],
+    error: set[int],
+    listed: list[int],
+    total_row: str,
+) -> None:
+    report = lanes(n, failing=failing, error=error)
+    rows, lines = summary(report)
+    assert list(rows) == [*(f"acct-{i:04d}" for i in listed), total_row]
+    others = [i for i in range(n) if i not in listed]
+    got = rows[total_row]
+    assert got["region"] == ""
+    assert got["failed"] == str(sum(i in failing for i in others))
+    assert {k: got[k] for k in totals(others)} == totals(others)
+    for i in listed:
+        assert rows[f"acct-{i:04d}"]["failed"] == ("error" if i in error else "1")
+    # every failure is still spelled out below the table, listed or not
+    below = [line for line in lines if line.startswith(("failed ", "error "))]
+    assert below == [
+        f"error acct-{i:04d}/us-east-1: denied {i}"
+        if i in error
+        else f"failed acct-{i:04d}/us-east-1 /aws/lambda/api 2026-11-08: boom {i}"
+        for i in sorted(failing | error)
+    ]
+    assert any("log-exporter status --config FILE` shows every lane" in line for line in lines)
+    verdict = "some work failed" if failing or error else "everything asked for is archived"
+    assert lines[-1] == f"{verdict} (60.0s, {sum(i % 2 for i in range(n))} retries)"
+
+
+def test_summary_totals_remaining_and_skipped_days_of_folded_lanes() -> None:
+    report = lanes(SUMMARY_ROWS + 10)
+    report.lanes[1].remaining = 4  # needs attention: listed
+    report.lanes[2].skipped = [Skip("/g", day_window(date(2026, 11, 1)), SkipReason.ARCHIVED)]
+    rows, lines = summary(report)
+    assert list(rows) == ["acct-0001", f"{SUMMARY_ROWS + 9} other lanes"]
+    assert rows[f"{SUMMARY_ROWS + 9} other lanes"]["skipped"] == "1"
+    assert "unfinished acct-0001/us-east-1: 4 windows left" in lines
