@@ -6,7 +6,14 @@ from datetime import date
 
 import pytest
 
-from log_exporter.plan import GroupInfo, PlanRange, SkipReason, plan_group, plan_lane
+from log_exporter.plan import (
+    NOT_READ,
+    GroupInfo,
+    PlanRange,
+    SkipReason,
+    plan_group,
+    plan_lane,
+)
 from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, Intervals, Window, day_window, to_ms
 
 D = to_ms(date(2026, 11, 1))  # a Sunday; any day would do
@@ -162,3 +169,44 @@ def test_whole_day_of_day_window_matches_plan() -> None:
     g = GroupInfo("/g", D, NOW)
     plan = plan_group(g, Intervals(), rng(0, 1, NOW))
     assert plan.items[0].window == day_window(date(2026, 11, 1))
+
+
+@pytest.mark.parametrize(
+    ("events", "window", "known"),
+    [
+        ((), day(0), False),  # nothing known: a probe decides
+        ((day(0).start,), day(0), True),  # first millisecond of the day
+        ((day(0).end,), day(0), True),  # last millisecond (windows are inclusive)
+        ((day(1).start,), day(0), False),  # the next day's first millisecond
+        ((day(0).start - 1, day(2).start), day(1), False),  # around the day, not in it
+        ((D + 3 * MS_PER_HOUR, D + 2 * MS_PER_DAY), Window(D, D + 3 * MS_PER_HOUR), True),
+    ],
+)
+def test_a_window_holding_a_known_event_needs_no_probe(
+    events: tuple[int, ...], window: Window, known: bool
+) -> None:
+    assert GroupInfo("/g", D, NOW, events).holds_event(window) is known
+
+
+@pytest.mark.parametrize(
+    ("last_event", "covered", "r"),
+    [
+        (NOW, [], rng(0, 5, NOW)),
+        (None, [], rng(0, 5, NOW)),  # no stream
+        (D + MS_PER_DAY + 5, [], rng(0, 5, NOW)),  # written until day 1
+        (D + 2 * MS_PER_DAY, [(day(0).start, day(1).end)], rng(0, 5, NOW)),  # day 2's first ms
+        # a partly covered day whose last write is before the covered part ends
+        (D + 3 * MS_PER_HOUR, [(day(0).start, D + 6 * MS_PER_HOUR - 1)], rng(0, 2, NOW)),
+        (NOW, [], rng(None, 6, NOW, settle_h=2, partial=True)),  # today's settled part
+        (D + 4 * MS_PER_HOUR, [], PlanRange(D, D + MS_PER_DAY, NOW, 0, "hour")),
+    ],
+)
+def test_the_full_plan_is_the_plan_without_streams_minus_what_they_rule_out(
+    last_event: int | None, covered: list[tuple[int, int]], r: PlanRange
+) -> None:
+    """A run plans from the group list (NOT_READ) and applies a group's full plan when its
+    streams are read: the full plan's items must be among the first plan's, in its order."""
+    unread = plan_group(GroupInfo("/g", D, NOT_READ), Intervals(covered), r)
+    full = plan_group(GroupInfo("/g", D, last_event), Intervals(covered), r)
+    keep = set(full.items)
+    assert [i for i in unread.items if i in keep] == full.items
