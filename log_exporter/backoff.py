@@ -87,9 +87,25 @@ class RunDurations:
 
     def __init__(self, alpha: float = 0.3) -> None:
         self._lock = threading.Lock()
+        self._known = threading.Condition(self._lock)  # the first duration, or `wake`
+        self._woken = False
         self._mean = DurationEstimate(alpha)
         self._error = DurationEstimate(alpha)
         self._running = 0.0
+
+    def wait_for_first(self, timeout: float) -> None:
+        """Sleep up to `timeout` seconds, less if the run learns its first task duration (or
+        `wake` is called) meanwhile: a lane polling its first task blind can then poll where
+        the task is likely to end."""
+        with self._known:
+            if self._mean.value is None and not self._woken:
+                self._known.wait(timeout)
+
+    def wake(self) -> None:
+        """End every `wait_for_first`, now and later (the run is stopping)."""
+        with self._known:
+            self._woken = True
+            self._known.notify_all()
 
     def still_running(self, seconds: float) -> None:
         """A task was seen still running `seconds` after it was created."""
@@ -103,9 +119,12 @@ class RunDurations:
 
     def observe(self, seconds: float, expected: float | None) -> None:
         with self._lock:
+            first = self._mean.value is None
             self._mean.observe(seconds)
             if expected:
                 self._error.observe(abs(seconds - expected) / expected)
+            if first:
+                self._known.notify_all()
 
     def expect(self) -> tuple[float | None, float | None]:
         """(mean duration, relative error of expectations), None where nothing is known."""

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -263,6 +263,19 @@ class Engine:
         region = headers.get("x-amz-bucket-region") or out.get("BucketRegion")
         return str(region) if region else None
 
+    def _check_archive(self, settings: LaneSettings) -> tuple[str | None, LaneSettings]:
+        """The archive bucket's region, once it is known that no lane would switch its layout;
+        and the lanes' settings, for an archive that holds nothing yet if so."""
+        bucket_region = self.bucket_region()
+        self.check_layout()
+        dest = self.config.destination
+        archive = ArchiveBucket(self._archive_s3(), dest.bucket)
+        if not archive.has_objects(f"{dest.prefix}/" if dest.prefix else ""):
+            # An empty archive holds no state, lost or not: spare every new lane the check's
+            # LISTs and its first read (its first write would still fail if one appeared).
+            settings = dataclasses.replace(settings, guard_lost_state=False, fresh_archive=True)
+        return bucket_region, settings
+
     def check_layout(self) -> None:
         """Refuse, before any lane starts, to switch an existing archive between day and hour."""
         dest = self.config.destination
@@ -311,6 +324,7 @@ class Engine:
         settings: LaneSettings,
         *,
         sleep: Callable[[float], None] | None = None,
+        nap: Callable[[float], None] | None = None,
     ) -> Lane:
         credentials = self._account_credentials(spec.account)
         # without a role the lane works with the ambient credentials, so that is whose id it is
@@ -329,6 +343,7 @@ class Engine:
             clock=self.clock,
             sleep=sleep or self.sleep,
             run_durations=self.run_durations,
+            nap=nap,
         )
 
     # --- running --------------------------------------------------------------------------------
@@ -337,47 +352,66 @@ class Engine:
         retries_before = self.factory.retries.count
         rng = plan_range(self.config, options, started)
         specs = self.lane_specs(options)
-        bucket_region = self.bucket_region()
-        self.check_layout()
-        settings = self.settings(options)
-        dest = self.config.destination
-        archive = ArchiveBucket(self._archive_s3(), dest.bucket)
-        if not archive.has_objects(f"{dest.prefix}/" if dest.prefix else ""):
-            # An empty archive holds no state, lost or not: spare every new lane the check's
-            # LISTs and its first read (its first write would still fail if one appeared).
-            settings = dataclasses.replace(settings, guard_lost_state=False, fresh_archive=True)
+        parallel = self.max_parallel > 1 and len(specs) > 1
+        # The archive is checked while the lanes assume their roles; no lane goes further
+        # before it passed (a lane's first write is after it).
+        checked: Future[tuple[str | None, LaneSettings]] = Future()
+
+        def check() -> None:
+            try:
+                checked.set_result(self._check_archive(self.settings(options)))
+            except BaseException as exc:  # raised by run() below, in this thread
+                checked.set_exception(exc)
+
+        if parallel:
+            threading.Thread(target=check, name="log-exporter-archive-check", daemon=True).start()
+        else:
+            check()
+            checked.result()
         report = RunReport()
         gate = StartGate(self.start_places)
 
         def one(spec: LaneSpec) -> LaneResult:
-            if bucket_region and spec.region != bucket_region:
-                result = LaneResult(spec.account.name, "", spec.region)
-                result.error = (
-                    f"archive bucket {settings.bucket} is in {bucket_region}, but CloudWatch Logs "
-                    f"exports only to a bucket in the log group's region ({spec.region})"
-                )
-                self.reporter.lane_finished(result)
-                return result
             with gate.place() as set_up:
+                with contextlib.suppress(LogExporterError):  # build_lane reports it
+                    self._account_credentials(spec.account)
+                try:
+                    bucket_region, settings = checked.result()
+                except BaseException:
+                    return LaneResult(spec.account.name, "", spec.region, error="not started")
+                if bucket_region and spec.region != bucket_region:
+                    result = LaneResult(spec.account.name, "", spec.region)
+                    result.error = (
+                        f"archive bucket {settings.bucket} is in {bucket_region}, but "
+                        "CloudWatch Logs exports only to a bucket in the log group's region "
+                        f"({spec.region})"
+                    )
+                    self.reporter.lane_finished(result)
+                    return result
 
-                def sleep(seconds: float) -> None:
+                def sleep(seconds: float, *, until_known: bool = False) -> None:
                     set_up()  # the lane waits: its place goes to the next lane
-                    if self.sleep is time.sleep:
-                        self._stop.wait(seconds)  # woken at once by an interrupt
-                    else:
+                    if self.sleep is not time.sleep:
                         self.sleep(seconds)
+                    elif until_known:
+                        self.run_durations.wait_for_first(seconds)  # woken by an interrupt too
+                    else:
+                        self._stop.wait(seconds)  # woken at once by an interrupt
                     if self._stop.is_set():
                         raise LaneStopped()  # the lane saves its state and lets go of its lease
 
+                def nap(seconds: float) -> None:
+                    sleep(seconds, until_known=True)
+
                 try:
-                    lane = self.build_lane(spec, rng, settings, sleep=sleep)
+                    lane = self.build_lane(spec, rng, settings, sleep=sleep, nap=nap)
                 except LogExporterError as exc:
                     result = LaneResult(spec.account.name, "", spec.region, error=str(exc))
                     self.reporter.lane_finished(result)
                     return result
                 return lane.run(options.deadline)
 
-        if self.max_parallel == 1 or len(specs) <= 1:
+        if not parallel:
             report.lanes = [one(s) for s in specs]
         else:
             with self.executor_cls(min(self.max_parallel, len(specs))) as pool:
@@ -388,9 +422,11 @@ class Engine:
                     # Ctrl-C: every lane stops at its next wait, records what it has in flight
                     # and releases its lease; a later run adopts those tasks.
                     self._stop.set()
+                    self.run_durations.wake()
                     for f in futures:
                         f.cancel()
                     raise
+            checked.result()  # the archive's check failed: that is the run's one error
         report.seconds = self.clock() - started
         report.bucket_retries = self.factory.retries.count - retries_before
         return report

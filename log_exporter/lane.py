@@ -105,6 +105,8 @@ class Lane:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         run_durations: RunDurations | None = None,  # what the run's other lanes have seen
+        # sleeps, or less if the run learns its first task duration meanwhile
+        nap: Callable[[float], None] | None = None,
     ) -> None:
         self.account = account
         self.account_id = clients.account_id
@@ -121,6 +123,7 @@ class Lane:
         self.reporter = reporter or Reporter()
         self.clock = clock
         self.sleep = sleep
+        self.nap = nap or sleep
         self.name = f"{account}/{self.region}"
         self.result = LaneResult(account, self.account_id, self.region)
         self.durations = TaskDurations(run_durations)
@@ -586,7 +589,12 @@ class Lane:
                 then()
                 then = None
                 wait = max(0.0, until - self.clock())
-            self.sleep(wait)
+            if expected is None:
+                self.nap(wait)  # polling blind: wake to re-plan if another lane learns more
+                if self.durations.expect(item.group)[0] is not None:
+                    continue
+            else:
+                self.sleep(wait)
             status = self._call(lambda tid=task_id: self.tasks.describe(tid))  # type: ignore[misc]
             if status is None:
                 # Right after creation a task may not be visible yet; a few misses are normal.
