@@ -92,6 +92,16 @@ class RunDurations:
         self._mean = DurationEstimate(alpha)
         self._error = DurationEstimate(alpha)
         self._running = 0.0
+        self._earliest = float("inf")  # creation time of the run's oldest task polled blind
+
+    def scouting(self, created: float) -> bool:
+        """Whether a task created at `created` and polled blind (no duration known yet) is the
+        run's oldest such task: its lane polls closely, the others mostly wait for the news of
+        its end (see `wait_for_first`), which comes about when theirs end if the run's tasks
+        are alike."""
+        with self._lock:
+            self._earliest = min(self._earliest, created)
+            return created <= self._earliest
 
     def wait_for_first(self, timeout: float) -> None:
         """Sleep up to `timeout` seconds, less if the run learns its first task duration (or
@@ -149,6 +159,21 @@ class TaskDurations:
         self._lane = DurationEstimate(alpha)
         self._error = DurationEstimate(alpha)
 
+    def remember(self, seconds_by_group: dict[str, float]) -> None:
+        """Start from what earlier runs saw of the lane's groups (`by_group`, kept in the
+        lane's state): a lane's first task is then not polled blind."""
+        for group, seconds in seconds_by_group.items():
+            if group not in self._groups and seconds > 0:
+                self._groups[group] = DurationEstimate(self.alpha)
+                self._groups[group].observe(seconds)
+        if self._lane.value is None and self._groups:
+            known = [e.value for e in self._groups.values() if e.value is not None]
+            self._lane.observe(sum(known) / len(known))
+
+    def by_group(self) -> dict[str, float]:
+        """The smoothed duration of each group's tasks, in seconds, for the lane's state."""
+        return {g: round(e.value, 3) for g, e in sorted(self._groups.items()) if e.value}
+
     @property
     def value(self) -> float | None:
         """The smoothed mean duration of the lane's tasks (None before the first one ends)."""
@@ -169,6 +194,10 @@ class TaskDurations:
         """This lane's task is still running `seconds` after it was created."""
         if self._run is not None:
             self._run.still_running(seconds)
+
+    def scouting(self, created: float) -> bool:
+        """Whether this lane's task, polled blind, is the run's oldest (see RunDurations)."""
+        return self._run.scouting(created) if self._run is not None else True
 
     def running_at_least(self) -> float:
         """How long the run's tasks have been seen running: before any has ended, a lane need

@@ -296,6 +296,7 @@ class Lane:
                 continue
             state.lease_owner = self.owner
             state.lease_expires_ms = now + int(self.settings.lease_seconds * 1000)
+            self.durations.remember(state.durations)
             if not state.intents:
                 # Nothing in flight to adopt or clean up: the lease is written with the first
                 # intent (a request less before the first task), conditionally on what was
@@ -331,6 +332,7 @@ class Lane:
             )
 
     def _save(self) -> None:
+        self.state.durations = self.durations.by_group()
         self.state.lease_owner = self.owner
         self.state.lease_expires_ms = self._now_ms() + int(self.settings.lease_seconds * 1000)
         try:
@@ -352,6 +354,7 @@ class Lane:
         if self.state.lease_owner != self.owner:
             return
         pending, self._lease_pending = self._lease_pending, False
+        self.state.durations = self.durations.by_group()
         self.state.lease_owner = None
         self.state.lease_expires_ms = 0
         if pending and not self._dirty:
@@ -582,6 +585,8 @@ class Lane:
             wait = schedule.next(elapsed)
             if expected is None:  # the run's tasks take at least as long as one seen running
                 floor = self.durations.running_at_least() * 0.9 - elapsed
+                if not self.durations.scouting(created):
+                    floor = max(floor, elapsed / 2)  # news of the oldest task's end wakes us
                 wait = min(schedule.maximum, max(wait, floor))
             if then is not None:
                 until = self.clock() + wait

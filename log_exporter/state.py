@@ -56,6 +56,8 @@ class LaneState:
     intents: list[Intent] = field(default_factory=list)
     lease_owner: str | None = None
     lease_expires_ms: int = 0
+    # smoothed task duration of each group, in seconds: the next run's first polls use it
+    durations: dict[str, float] = field(default_factory=dict)
     etag: str | None = None  # of the object this was read from; None when there was none
 
     # --- queries -------------------------------------------------------------------------
@@ -112,6 +114,7 @@ class LaneState:
                 }
                 for f in self.failures
             ],
+            "durations": dict(sorted(self.durations.items())),
             "intents": [
                 {
                     "group": i.group,
@@ -152,6 +155,11 @@ class LaneState:
             ],
             lease_owner=lease.get("owner"),
             lease_expires_ms=int(lease.get("expires_ms", 0)),
+            durations={
+                str(g): float(v)
+                for g, v in (data.get("durations") or {}).items()
+                if isinstance(v, int | float)
+            },
             etag=etag,
         )
 

@@ -116,6 +116,16 @@ def test_a_first_run_reads_streams_only_where_there_is_work_and_probes_only_unkn
     assert state_calls["PutObject"] == len(emu.tasks) + 1  # one intent each, then the release
 
 
+def test_the_state_remembers_each_groups_task_duration_for_the_next_run(
+    aws_env: None, emu: Emulator
+) -> None:
+    seed_groups(A)
+    run(config(A))
+    state = StateStore(SessionFactory(region=REGION).s3(), BUCKET, "logs").load(A, REGION)
+    assert set(state.durations) == {WRITTEN, EARLY}  # the groups that had tasks
+    assert all(0 < s < 5 for s in state.durations.values())  # the emulator's tasks: ~0.1 s
+
+
 def test_a_rerun_with_nothing_to_do_reads_the_state_and_writes_nothing(
     aws_env: None, emu: Emulator
 ) -> None:

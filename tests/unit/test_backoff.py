@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
 
 import pytest
 
@@ -120,3 +122,38 @@ def test_duration_estimate_smooths() -> None:
     d.observe(1.0)
     d.observe(3.0)
     assert d.value == pytest.approx(2.0)
+
+
+def test_a_lane_remembers_its_groups_durations_from_earlier_runs() -> None:
+    lane = TaskDurations(RunDurations())
+    lane.remember({"/big": 300.0, "/small": 10.0, "/never": 0.0})
+    assert lane.expect("/big")[0] == 300.0
+    assert lane.expect("/small")[0] == 10.0
+    assert lane.expect("/new")[0] == 155.0  # the lane's: the mean of what it remembers
+    lane.observe("/small", 20.0, 10.0)
+    assert lane.by_group() == {"/big": 300.0, "/small": 13.0}
+    assert lane.expect("/small")[1] == pytest.approx(1.0)  # 20 s where 10 s was expected
+
+
+def test_only_the_runs_oldest_blind_task_scouts() -> None:
+    run = RunDurations()
+    assert run.scouting(100.0)
+    assert not run.scouting(100.5)  # younger: waits for the news of the oldest's end
+    assert run.scouting(100.0)  # the oldest asks again
+    assert run.scouting(99.0)  # an even older one (its lane was slower to ask)
+    assert TaskDurations(None).scouting(5.0)  # alone, a lane scouts for itself
+
+
+def test_waiting_for_the_first_duration_ends_when_one_is_learned_or_on_wake() -> None:
+    run = RunDurations()
+    started = time.monotonic()
+    threading.Timer(0.05, run.observe, args=(3.0, None)).start()
+    run.wait_for_first(5.0)
+    assert time.monotonic() - started < 2.0
+    run.wait_for_first(5.0)  # known already: no wait at all
+    assert time.monotonic() - started < 2.0
+
+    other = RunDurations()
+    threading.Timer(0.05, other.wake).start()
+    other.wait_for_first(5.0)
+    assert time.monotonic() - started < 4.0

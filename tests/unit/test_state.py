@@ -15,6 +15,7 @@ def test_round_trip_keeps_everything() -> None:
     s.mark_failed("/h", Window(0, 99), "task x FAILED", now_ms=5)
     s.add_intent(Intent("/h", Window(100, 199), "name", "task-1", 7))
     s.lease_owner, s.lease_expires_ms = "me", 1234
+    s.durations = {"/g": 312.5, "/h": 4.25}
 
     back = LaneState.from_json(json.loads(json.dumps(s.to_json())), etag='"e"')
 
@@ -22,6 +23,7 @@ def test_round_trip_keeps_everything() -> None:
     assert back.empty == {"/g": Intervals([(100, 199)])}
     assert back.failures == s.failures
     assert back.intents == s.intents
+    assert back.durations == {"/g": 312.5, "/h": 4.25}
     assert (back.lease_owner, back.lease_expires_ms, back.period, back.etag) == (
         "me",
         1234,
@@ -68,3 +70,9 @@ def test_state_key() -> None:
         == "logs/.log-exporter/111111111111/us-east-1.json"
     )
     assert state_key("", "111111111111", "eu-west-1") == ".log-exporter/111111111111/eu-west-1.json"
+
+
+def test_a_state_written_before_durations_were_kept_reads_without_them() -> None:
+    old = {"account_id": "1", "region": "r", "covered": {"/g": [[0, 9]]}}
+    assert LaneState.from_json(old).durations == {}
+    assert LaneState.from_json({**old, "durations": {"/g": "x", "/h": 3}}).durations == {"/h": 3.0}
