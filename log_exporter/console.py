@@ -118,7 +118,7 @@ class LogReporter(Reporter):
 
     def items_skipped(self, lane: str, items: list[ExportItem]) -> None:
         log.debug(
-            "%s: %d planned windows need no task (no writes then)",
+            "%s: %d planned windows need no task (their group has no writes then)",
             lane,
             len(items),
             extra=_fields(lane, skipped=len(items)),
@@ -244,7 +244,12 @@ class ProgressReporter(LogReporter):
         with self._lock:
             total = self.progress.tasks[self._total].total or 0
             self.progress.update(self._total, total=total + n)
-            if n:
+            if lane in self._lanes:  # planned again (it started over): the same bar
+                bar = self._lanes[lane]
+                self.progress.update(bar, total=(self.progress.tasks[bar].total or 0) + n)
+                self._left[lane] += n
+                self._estimate(lane)
+            elif n:
                 self._lanes[lane] = self.progress.add_task(lane, total=n, current="", eta=None)
                 self._left[lane] = n
                 self._estimate(lane)

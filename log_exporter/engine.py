@@ -344,6 +344,7 @@ class Engine:
             sleep=sleep or self.sleep,
             run_durations=self.run_durations,
             nap=nap,
+            stopped=self._stop.is_set,
         )
 
     # --- running --------------------------------------------------------------------------------

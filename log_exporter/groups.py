@@ -22,6 +22,7 @@ MAX_PROBE_PAGES = 5
 class LogGroups:
     def __init__(self, logs: CloudWatchLogsClient) -> None:
         self._logs = logs
+        self.retention_days: dict[str, int] = {}  # of the groups `matching` saw, when set
 
     def matching(self, selector: GroupSelector) -> list[tuple[str, int]]:
         """(name, creationTime) of every group the selector takes, sorted by name."""
@@ -34,6 +35,8 @@ class LogGroups:
                         name = g["logGroupName"]
                         if selector.matches(name):
                             found[name] = int(g.get("creationTime", 0))
+                            if g.get("retentionInDays"):
+                                self.retention_days[name] = int(g["retentionInDays"])
             except ClientError as exc:
                 raise map_client_error(exc, "listing log groups") from None
         return sorted(found.items())
@@ -49,15 +52,16 @@ class LogGroups:
         except ClientError as exc:
             raise map_client_error(exc, f"reading streams of {group}") from None
         streams = out.get("logStreams", [])
+        retention = self.retention_days.get(group)
         if not streams:
-            return GroupInfo(group, created_ms, None)
+            return GroupInfo(group, created_ms, None, retention_days=retention)
         s = streams[0]
         events = tuple(
             int(t) for t in (s.get("firstEventTimestamp"), s.get("lastEventTimestamp")) if t
         )
         known = [*events, *([int(s["lastIngestionTime"])] if s.get("lastIngestionTime") else [])]
         # A stream without event times yet: be safe and assume it is being written now.
-        return GroupInfo(group, created_ms, max(known) if known else None, events)
+        return GroupInfo(group, created_ms, max(known) if known else None, events, retention)
 
     def info(self, selector: GroupSelector) -> list[GroupInfo]:
         return [self.describe(name, created) for name, created in self.matching(selector)]

@@ -1,9 +1,10 @@
 """One account and region: the state machine that keeps its single export slot busy.
 
-A lane takes the lease on its state, finishes or cleans up whatever a previous runner left in
-flight, plans, and then runs its export tasks back to back: record the intent, create the task,
-poll it adaptively, record the outcome in the same write as the next intent. A FAILED task's
-partial output is deleted before the window is tried again, so no event is archived twice.
+A lane reads its state, finishes or cleans up whatever a previous runner left in flight (under
+its lease), plans, and then runs its export tasks back to back: record the intent, create the
+task, poll it adaptively, record the outcome in the same write as the next intent. With nothing
+in flight, the lease is written with the first intent. A FAILED task's partial output is
+deleted before the window is tried again, so no event is archived twice.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class Lane:
         run_durations: RunDurations | None = None,  # what the run's other lanes have seen
         # sleeps, or less if the run learns its first task duration meanwhile
         nap: Callable[[float], None] | None = None,
+        stopped: Callable[[], bool] = lambda: False,  # the run is stopping (Ctrl-C)
     ) -> None:
         self.account = account
         self.account_id = clients.account_id
@@ -124,6 +126,7 @@ class Lane:
         self.clock = clock
         self.sleep = sleep
         self.nap = nap or sleep
+        self.stopped = stopped
         self.name = f"{account}/{self.region}"
         self.result = LaneResult(account, self.account_id, self.region)
         self.durations = TaskDurations(run_durations)
@@ -140,6 +143,8 @@ class Lane:
         self._fresh = settings.fresh_archive  # the first read of the state may be skipped
         self._created: dict[str, int] = {}  # group -> creation time, from the group list
         self._infos: dict[str, GroupInfo] = {}  # groups whose streams were read in this run
+        self._keep: dict[str, set[ExportItem]] = {}  # their windows the full plan exports
+        self._planned: dict[str, list[ExportItem]] = {}  # the first plan's windows, by group
 
     # --- public ----------------------------------------------------------------------------
     def run(self, deadline: float | None = None) -> LaneResult:
@@ -155,7 +160,7 @@ class Lane:
                     self._start_over()
         except LaneStopped:
             self._drop_ahead()
-            self.result.remaining = len(self._queue) + len(self.state.intents)
+            self.result.remaining = self._left() + len(self.state.intents)
         except StateConflictError:
             self.result.error = "another runner took over this lane; it will finish the work"
             self.result.busy = True
@@ -188,6 +193,7 @@ class Lane:
     def _start_over(self) -> None:
         """After a lost race for the lease (see LeaseRaceLost): forget this attempt."""
         self.reporter.notice(self.name, "another runner wrote this lane's state; starting over")
+        self.reporter.items_skipped(self.name, list(self._queue))  # planned again from scratch
         self.result = LaneResult(
             self.account, self.account_id, self.region, retries=self.result.retries
         )
@@ -195,7 +201,9 @@ class Lane:
         self._ahead = None
         self._attempts.clear()
         self._infos.clear()
+        self._keep.clear()
         self._dirty = False
+        self._lease_pending = False
 
     def plan(self) -> LanePlan:
         """What this lane would export now, given its state (read-only: no lease needed)."""
@@ -221,46 +229,54 @@ class Lane:
         unread = [GroupInfo(name, created, NOT_READ) for name, created in groups]
         plan = plan_lane(unread, self.state.covered, self.rng)
         plan.items = [i for i in plan.items if (i.group, i.window) not in busy]
+        self._planned = {}
+        for i in plan.items:
+            self._planned.setdefault(i.group, []).append(i)
         return plan
 
-    def _ready(self, item: ExportItem, queue: deque[ExportItem], gone: set[str]) -> bool:
-        """Whether `item` (the head of `queue`) is to be exported. The first time a group comes
-        up, its streams are read and the group is planned in full: its windows that the plan
-        skips (after its last write, or all when it has no stream) leave the queue, and its
-        skips replace those of the plan made without them."""
+    def _ready(self, item: ExportItem, gone: set[str]) -> bool:
+        """Whether `item` is to be exported. The first time its group comes up, the group's
+        streams are read and it is planned in full: its windows that the full plan skips
+        (after its last write, or all when it has no stream) are dropped as they come up, and
+        its skips replace those of the plan made without them."""
         group = item.group
-        if group in self._infos:
-            return True
-        created = self._created.get(group, 0)
-        try:
-            info = self._call(lambda: self.groups.describe(group, created))
-        except ResourceNotFoundError:
-            gone.add(group)
-            self._record_failure(item, f"log group {group} no longer exists")
-            self.reporter.notice(self.name, f"log group {group} was deleted; skipping it")
-            return False
-        self._infos[group] = info
-        full = plan_group(info, self.state.covered.get(group, Intervals()), self.rng)
-        keep = set(full.items)
-        kept = [i for i in queue if i.group != group or i in keep]
-        if len(kept) != len(queue):
-            dropped = [i for i in queue if i.group == group and i not in keep]
-            queue.clear()
-            queue.extend(kept)
-            self.reporter.items_skipped(self.name, dropped)
-        self.result.skipped = [s for s in self.result.skipped if s.group != group] + full.skips
+        keep = self._keep.get(group)
+        if keep is None:
+            created = self._created.get(group, 0)
+            try:
+                info = self._call(lambda: self.groups.describe(group, created))
+            except ResourceNotFoundError:
+                gone.add(group)
+                self._record_failure(item, f"log group {group} no longer exists")
+                self.reporter.notice(self.name, f"log group {group} was deleted; skipping it")
+                return False
+            self._infos[group] = info
+            full = plan_group(info, self.state.covered.get(group, Intervals()), self.rng)
+            keep = self._keep[group] = set(full.items)
+            dropped = [i for i in self._planned.get(group, []) if i not in keep]
+            if dropped:
+                self.reporter.items_skipped(self.name, dropped)
+            self.result.skipped = [s for s in self.result.skipped if s.group != group]
+            self.result.skipped.extend(full.skips)
         return item in keep
 
     def _next_ready(self, queue: deque[ExportItem], gone: set[str]) -> ExportItem | None:
-        """The head of `queue` once it is known to be exported (see `_ready`); None when the
-        queue runs out."""
+        """The head of `queue` once it is known to be exported (see `_ready`), the others
+        dropped; None when the queue runs out."""
         while queue:
             item = queue[0]
-            if item.group not in gone and self._ready(item, queue, gone):
+            if item.group not in gone and self._ready(item, gone):
                 return item
-            if queue and queue[0] is item:
-                queue.popleft()
+            queue.popleft()
         return None
+
+    def _left(self) -> int:
+        """Windows still queued: exactly for the groups whose streams were read; a group not
+        read yet counts as one (it may have nothing to do, or years)."""
+        unread = {i.group for i in self._queue if i.group not in self._keep}
+        return len(unread) + sum(
+            1 for i in self._queue if i.group in self._keep and i in self._keep[i.group]
+        )
 
     def load_state(self) -> LaneState:
         self.state = self.store.load(self.account_id, self.region)
@@ -273,6 +289,7 @@ class Lane:
     def _acquire(self) -> None:
         backoff = Backoff(base=0.5, cap=5.0)
         announced = False
+        self._lease_pending = False
         while True:
             if self._fresh:  # the archive held nothing when the run started: no state yet
                 self._fresh = False
@@ -319,7 +336,7 @@ class Lane:
         With no state object for any region of the account but exports under its folder, the
         state was lost (or the archive copied in by hand): a run would export those days again.
         `sync` rebuilds the state from the objects. Costs two LISTs, for a lane's first run only
-        (and after each lost lease race on a new lane).
+        (and again when it starts over after losing the race for its first write).
         """
         folder = "/".join(p for p in (self.settings.prefix, self.account_id) if p) + "/"
         if self.archive.has_objects(self.store.account_folder(self.account_id)):
@@ -378,7 +395,7 @@ class Lane:
             )
 
     def _check_deadline(self) -> None:
-        if (
+        if self.stopped() or (
             self._deadline is not None
             and self.clock() >= self._deadline - self.settings.deadline_margin_seconds
         ):
@@ -428,7 +445,7 @@ class Lane:
 
     def _has_events(self, item: ExportItem, gone: set[str]) -> bool:
         info = self._infos.get(item.group)
-        if info is not None and info.holds_event(item.window):
+        if info is not None and info.holds_event(item.window, self._now_ms()):
             return True  # its stream's first or last event is in it: no probe needed
         try:
             return self.groups.has_events(item.group, item.window)

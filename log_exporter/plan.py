@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .windows import Intervals, Period, Window, periods
+from .windows import MS_PER_DAY, Intervals, Period, Window, periods
 
 # `last_event_ms` of a group whose streams have not been read yet: no window is after it.
 NOT_READ = 2**63 - 1
@@ -22,10 +22,13 @@ class GroupInfo:
     # times of events known to exist (the newest stream's first and last event): a window
     # holding one needs no probe to know it is not empty
     event_ms: tuple[int, ...] = ()
+    retention_days: int | None = None  # events older than this may have been deleted
 
-    def holds_event(self, window: Window) -> bool:
-        """Whether an event is known to fall in `window` (False: unknown, not "empty")."""
-        return any(window.start <= t <= window.end for t in self.event_ms)
+    def holds_event(self, window: Window, now_ms: int) -> bool:
+        """Whether an event is known to fall in `window` (False: unknown, not "empty"). An
+        event within a day of the group's retention may be gone already: it proves nothing."""
+        oldest = now_ms - (self.retention_days - 1) * MS_PER_DAY if self.retention_days else 0
+        return any(window.start <= t <= window.end and t >= oldest for t in self.event_ms)
 
 
 class SkipReason(StrEnum):

@@ -4,6 +4,7 @@ lanes share (each call signing as its own lane)."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -226,3 +227,19 @@ def test_each_lane_counts_and_spends_only_its_own_retries(aws_env: None, emu: Em
     b.logs.describe_log_groups()
 
     assert (a.retries.count, b.retries.count) == (2, 0)
+
+
+def test_a_lane_stopped_before_reading_its_groups_counts_each_as_one_window_left(
+    aws_env: None, emu: Emulator
+) -> None:
+    """Windows of a group whose streams were not read yet may be years of nothing: until they
+    are read, the group counts as one window left (enough for a Lambda worker to requeue the
+    lane), not as every day since it was created."""
+    seed_groups(A)
+    engine = Engine(config(A), SessionFactory(region=REGION))
+    report = engine.run(RunOptions(start=days_start(), deadline=time.time() - 1))
+
+    lane = report.lanes[0]
+    assert lane.error is None and lane.tasks_created == 0
+    assert lane.remaining == 3  # WRITTEN, SILENT, EARLY: 9 windows planned, none read
+    assert emu.calls[("logs", "DescribeLogStreams")] == 0

@@ -185,7 +185,20 @@ def test_whole_day_of_day_window_matches_plan() -> None:
 def test_a_window_holding_a_known_event_needs_no_probe(
     events: tuple[int, ...], window: Window, known: bool
 ) -> None:
-    assert GroupInfo("/g", D, NOW, events).holds_event(window) is known
+    assert GroupInfo("/g", D, NOW, events).holds_event(window, NOW) is known
+
+
+@pytest.mark.parametrize(
+    ("retention_days", "known"),
+    [(None, True), (30, True), (7, True), (6, False), (1, False)],
+)
+def test_an_event_near_the_groups_retention_proves_nothing(
+    retention_days: int | None, known: bool
+) -> None:
+    """Day 0's event is 5.5 days old at NOW: with 7 days of retention it counts; with 6 it is
+    within a day of the limit, so it may be gone by the time the task runs."""
+    g = GroupInfo("/g", D, NOW, (D + MS_PER_HOUR,), retention_days)
+    assert g.holds_event(day(0), NOW) is known
 
 
 @pytest.mark.parametrize(
