@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, overload
 
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials, RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, DataNotFoundError, NoCredentialsError
 from botocore.loaders import Loader
 from botocore.retries import quota, standard
 from botocore.utils import determine_content_length
@@ -70,6 +70,48 @@ class RetryCounter:
     def watch(self, client: Any) -> None:
         """Count the retries of `client` (a boto3 client) from now on."""
         client.meta.events.register("after-call", self)
+
+
+class KnownServices(Sequence[str]):
+    """The services with a model of one type, as botocore's Loader lists them, except that `in`
+    looks at that one service's folder and the full list is made only when used."""
+
+    def __init__(self, loader: ServiceLoader, type_name: str) -> None:
+        self._loader = loader
+        self._type_name = type_name
+
+    def __contains__(self, service: object) -> bool:
+        if not isinstance(service, str):
+            return False
+        try:
+            return bool(self._loader.list_api_versions(service, self._type_name))
+        except DataNotFoundError:
+            return False
+
+    def _all(self) -> list[str]:
+        return self._loader.all_services(self._type_name)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+class ServiceLoader(Loader):
+    """botocore's model loader, except that checking that a service exists before loading its
+    model does not list the folder of every service botocore knows (~900 directory listings,
+    ~50 ms of every start, before the first request)."""
+
+    def list_available_services(self, type_name: str) -> Any:
+        return KnownServices(self, type_name)
+
+    def all_services(self, type_name: str) -> list[str]:
+        return list(super().list_available_services(type_name))  # cached by botocore
 
 
 LANE_KEY = "_log_exporter_lane"  # the private keyword a LaneClient adds to each call
@@ -219,7 +261,7 @@ class SessionFactory:
         max_attempts: int | None = None,
         max_pool_connections: int = 10,
     ) -> None:
-        self._loader = Loader()
+        self._loader = ServiceLoader()
         self._region = region
         self._max_attempts = max_attempts or attempts_from_env() or DEFAULT_MAX_ATTEMPTS
         self._pool = max_pool_connections
