@@ -84,6 +84,7 @@ class Row:
     emulator_cpu: float  # CPU seconds the emulator (this process) spent meanwhile
     state_calls: Counter[str] = field(default_factory=Counter)  # on the lanes' state objects
     timeline: Timeline | None = None
+    ratios: list[float] = field(default_factory=list)  # of every run, when it ran several
 
     @property
     def ok(self) -> bool:
@@ -161,6 +162,9 @@ def notes(rows: list[Row]) -> list[str]:
     for r in rows:
         s = r.scenario
         line = f"- {s.name}: {s.summary}; target: {s.target}."
+        if len(r.ratios) > 1:
+            shown = ", ".join(f"{x:.3f}" for x in r.ratios)
+            line += f" Run {len(r.ratios)} times, the row is the median run (ratios {shown})."
         if s.archived:
             ops = ", ".join(f"{op} {n}" for op, n in sorted(r.state_calls.items())) or "none"
             line += (
