@@ -186,7 +186,8 @@ def rebuild(
     now_ms: int,
 ) -> SyncResult:
     """A new state from the task folders (pure). What the bucket cannot tell is kept from `old`:
-    the windows known to be empty, failures not archived since, intents, the lease, the ETag."""
+    the windows known to be empty, failures not archived since, intents, the task durations
+    seen, the lease, the ETag."""
     new = LaneState(old.account_id, old.region, period=period, etag=old.etag)
     out = SyncResult(new, listing, had_state=old.etag is not None)
     per_period: dict[tuple[str, Window], int] = {}
@@ -220,6 +221,7 @@ def rebuild(
         if not any(i.group == intent.group and i.window == intent.window for i in new.intents):
             new.intents.append(intent)
     new.lease_owner, new.lease_expires_ms = old.lease_owner, old.lease_expires_ms
+    new.durations = dict(old.durations)
     out.changes = changes(old, new)
     return out
 

@@ -166,6 +166,7 @@ def test_rebuild_from_folders_keeps_what_the_bucket_cannot_tell() -> None:
     old.failures.append(Failure("vpc", day(6), "still", 1, 8))  # still missing: kept
     old.add_intent(Intent("vpc", day(7), "n7", "t7", 9))
     old.lease_owner, old.lease_expires_ms = "me", 123
+    old.durations = {"vpc": 42.5}  # timing, which the bucket cannot tell: kept
     listing = Listing(
         folders=[
             folder("a", 0),  # COMPLETED: its window from AWS
@@ -198,6 +199,7 @@ def test_rebuild_from_folders_keeps_what_the_bucket_cannot_tell() -> None:
     assert new.covered["vpc"].spans == expected
     assert new.empty["vpc"].spans == [(day(5).start, day(5).end)]
     assert [(f.window, f.error) for f in new.failures] == [(day(6), "still")]
+    assert new.durations == {"vpc": 42.5}
     assert sorted((i.window, i.task_id) for i in new.intents) == [(day(3), "d"), (day(7), "t7")]
     assert (new.lease_owner, new.lease_expires_ms, new.etag) == ("me", 123, '"e1"')
     assert (out.described, out.whole_period) == (3, 2)
