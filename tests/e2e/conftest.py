@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator import Emulator, EmulatorServer
-from emulator.scenario import client_env
+from emulator import Emulator, EmulatorServer, seed
+from emulator.scenario import ARCHIVE_ACCOUNT, REGION, client_env
 
 EXPORTER = str(Path(sys.executable).parent / "log-exporter")
 
@@ -45,6 +45,20 @@ def emu(server: EmulatorServer) -> Iterator[Emulator]:
     yield server.emulator
     server.emulator.reset_faults()
     server.emulator.wait_idle(timeout=10)
+
+
+@pytest.fixture
+def aws_env(
+    server: EmulatorServer,
+    emu: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[None]:
+    """This process's boto3 talks to the emulator server, like the CLI process does, and the
+    test module's archive bucket (its BUCKET) exists, for tests that run the engine in-process."""
+    point_boto3_at(monkeypatch, server.endpoint_url)
+    seed.create_bucket(request.module.BUCKET, REGION, ARCHIVE_ACCOUNT)
+    yield
 
 
 def point_boto3_at(monkeypatch: pytest.MonkeyPatch, endpoint_url: str) -> None:

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-import pytest
-
-from emulator import Emulator, EmulatorServer, TaskRecord, seed
+from emulator import Emulator, TaskRecord, seed
 from emulator.scenario import ARCHIVE_ACCOUNT, REGION, World, archived, role_arn
 from log_exporter.aws import SessionFactory
 from log_exporter.config import Config, parse_config
@@ -26,7 +23,7 @@ from log_exporter.plan import SkipReason
 from log_exporter.state import StateStore
 from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, Window, from_ms, to_ms
 
-from .conftest import Exporter, point_boto3_at
+from .conftest import Exporter
 
 A = "111111111111"
 BUCKET = "custodian-log-archive"
@@ -53,16 +50,6 @@ class Clock:
         if self._t0 is None:
             self._t0 = now
         return self._target + (now - self._t0)
-
-
-@pytest.fixture
-def aws_env(
-    server: EmulatorServer, emu: Emulator, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    """This process's boto3 talks to the emulator server, like the CLI process does."""
-    point_boto3_at(monkeypatch, server.endpoint_url)
-    seed.create_bucket(BUCKET, REGION, ARCHIVE_ACCOUNT)
-    yield
 
 
 def make_config(*, period: str = "day", settle: str = "1h", **destination: Any) -> Config:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from botocore.exceptions import NoCredentialsError
 
-from emulator import Emulator, EmulatorServer, seed
-from emulator.scenario import ARCHIVE_ACCOUNT, REGION, role_arn
+from emulator import Emulator, seed
+from emulator.scenario import REGION, role_arn
 from log_exporter.aws import SessionFactory
 from log_exporter.config import Config, parse_config
 from log_exporter.engine import Engine, RunOptions, RunReport
@@ -21,21 +20,10 @@ from log_exporter.plan import SkipReason
 from log_exporter.state import LaneState, StateStore, state_key
 from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, to_ms
 
-from .conftest import point_boto3_at
-
 A, B = "121212121212", "343434343434"
 BUCKET = "lane-start-archive"
 WRITTEN, SILENT, EARLY = "/app/written", "/app/silent", "/app/early"
 H = MS_PER_HOUR
-
-
-@pytest.fixture
-def aws_env(
-    server: EmulatorServer, emu: Emulator, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    point_boto3_at(monkeypatch, server.endpoint_url)
-    seed.create_bucket(BUCKET, REGION, ARCHIVE_ACCOUNT)
-    yield
 
 
 def config(*accounts: str) -> Config:
