@@ -34,10 +34,10 @@ class PollSchedule:
     when expected is noticed within about error / 2 of its end in a handful of calls, and one
     that takes far longer costs a few calls more. (E is measured by AWS's clock from the task's
     creation, and the lane counts from the answer to CreateExportTask, a little later: when
-    expectations are exact, the first call comes just after the end.) Without any expectation it waits a quarter of
-    the time elapsed so far: a task is noticed within 25% of its end, in about a dozen calls for
-    a task of minutes. Every wait stays within [minimum, maximum]; the maximum keeps the lane
-    waking up to renew its lease.
+    expectations are exact, the first call comes just after the end.) Without any expectation
+    it waits a quarter of the time elapsed so far: a task is noticed within 25% of its end, in
+    about a dozen calls for a task of minutes. Every wait stays within [minimum, maximum]; the
+    maximum keeps the lane waking up to renew its lease.
     """
 
     def __init__(

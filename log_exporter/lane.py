@@ -207,7 +207,9 @@ class Lane:
 
     def plan(self) -> LanePlan:
         """What this lane would export now, given its state (read-only: no lease needed)."""
-        infos: list[GroupInfo] = self._call(lambda: self.groups.info(self.selector))
+        return self._plan_of(self._call(lambda: self.groups.info(self.selector)))
+
+    def _plan_of(self, infos: list[GroupInfo]) -> LanePlan:
         self.result.groups = len(infos)
         self._check_period()
         busy = {(i.group, i.window) for i in self.state.intents}
@@ -222,13 +224,8 @@ class Lane:
         written until now; `_ready` then applies the full plan of `plan_group` to its windows,
         so the run does exactly what `plan` shows."""
         groups: list[tuple[str, int]] = self._call(lambda: self.groups.matching(self.selector))
-        self.result.groups = len(groups)
         self._created = dict(groups)
-        self._check_period()
-        busy = {(i.group, i.window) for i in self.state.intents}
-        unread = [GroupInfo(name, created, NOT_READ) for name, created in groups]
-        plan = plan_lane(unread, self.state.covered, self.rng)
-        plan.items = [i for i in plan.items if (i.group, i.window) not in busy]
+        plan = self._plan_of([GroupInfo(name, created, NOT_READ) for name, created in groups])
         self._planned = {}
         for i in plan.items:
             self._planned.setdefault(i.group, []).append(i)
