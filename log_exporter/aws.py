@@ -130,9 +130,9 @@ class OutsideLane(Credentials):
 
 @dataclass(eq=False)
 class LaneSigning:
-    """What the calls of one lane on its region's shared logs client sign with (None: the
-    ambient credentials), and its own share of botocore's standard-mode retries: their
-    handler and quota, and the count of retries made."""
+    """What the calls of one lane on its region's shared logs client sign with (None when not
+    even ambient credentials were found: the calls then fail unsigned), and its own share of
+    botocore's standard-mode retries: their handler and quota, and the count of retries made."""
 
     credentials: Credentials | None
     max_attempts: int

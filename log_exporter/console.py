@@ -118,7 +118,7 @@ class LogReporter(Reporter):
 
     def items_skipped(self, lane: str, items: list[ExportItem]) -> None:
         log.debug(
-            "%s: %d planned windows need no task (their group has no writes then)",
+            "%s: %d planned windows left the plan (no writes then, or the lane starts over)",
             lane,
             len(items),
             extra=_fields(lane, skipped=len(items)),

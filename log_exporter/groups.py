@@ -59,7 +59,11 @@ class LogGroups:
         events = tuple(
             int(t) for t in (s.get("firstEventTimestamp"), s.get("lastEventTimestamp")) if t
         )
-        known = [*events, *([int(s["lastIngestionTime"])] if s.get("lastIngestionTime") else [])]
+        known = [
+            int(t)
+            for t in (s.get("lastEventTimestamp"), s.get("lastIngestionTime"))
+            if t is not None
+        ]
         # A stream without event times yet: be safe and assume it is being written now.
         return GroupInfo(group, created_ms, max(known) if known else None, events, retention)
 
