@@ -93,9 +93,8 @@ class ArchiveBucket:
             left = [k for k in left if k in failed]
             if not left:
                 return len(keys)
-        key, why = errors[0]
         raise BucketError(
             f"cannot delete {len(left)} of the {len(keys)} objects of a failed task in {folder} "
-            f"after {DELETE_TRIES} tries (e.g. {key}: {why}); the window is exported again once "
+            f"after {DELETE_TRIES} tries ({errors[0][1]}); the window is exported again once "
             "they are deleted"
         )
