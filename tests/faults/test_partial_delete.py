@@ -73,9 +73,7 @@ def test_keys_that_stay_fail_the_window_until_a_later_run_deletes_them(
     assert folder in " ".join(one.stdout.split()), one.output
     assert tasks_per_window(emu, accounts)[window] == 1  # not exported again over its output
     state = read_state(bucket, prefix, account)
-    assert [(f["group"], f.get("cleanup")) for f in state["failures"]] == [
-        (GROUP, failed.task_id)
-    ]
+    assert [(f["group"], f.get("cleanup")) for f in state["failures"]] == [(GROUP, failed.task_id)]
     # the lane went on: every other window of both accounts is archived
     assert_complete(world, prefix, accounts[1:], emu=emu)
     assert len(tasks_per_window(emu, [account])) == 6
