@@ -704,6 +704,22 @@ class Lane:
             self._record_failure(item, reason)
 
     # --- what an earlier runner left -------------------------------------------------------------
+    def _clean_up(self) -> None:
+        """Delete the partial output of the failed tasks whose deletion failed before; a
+        window whose output is still there stays failed and is not exported (see `_plan_of`)."""
+        for failure in self.state.uncleaned():
+            item = ExportItem(failure.window, failure.group)
+            task_id = failure.cleanup or ""
+            try:
+                self.archive.delete_task_output(self._dest(item), task_id)
+            except BucketError as exc:
+                self._record_failure(item, f"{failure.error.split('; ')[0]}; {exc}")
+                continue
+            failure.cleanup = None
+            if self.state.coverage(failure.group).covers(failure.window):
+                self.state.failures.remove(failure)
+            self._dirty = True
+
     def _resume(self) -> None:
         """Delete the output an earlier failed task left, then adopt, record or clean up every
         task an earlier runner recorded an intent for."""
@@ -734,22 +750,6 @@ class Lane:
             self._dirty = True
         if self._dirty:
             self._save()
-
-    def _clean_up(self) -> None:
-        """Delete the partial output of the failed tasks whose deletion failed before; a
-        window whose output is still there stays failed and is not exported (see `_plan_of`)."""
-        for failure in self.state.uncleaned():
-            item = ExportItem(failure.window, failure.group)
-            task_id = failure.cleanup or ""
-            try:
-                self.archive.delete_task_output(self._dest(item), task_id)
-            except BucketError as exc:
-                self._record_failure(item, f"{failure.error.split('; ')[0]}; {exc}")
-                continue
-            failure.cleanup = None
-            if self.state.coverage(failure.group).covers(failure.window):
-                self.state.failures.remove(failure)
-            self._dirty = True
 
     def _find(self, intent: Intent, item: ExportItem) -> TaskStatus | None:
         if intent.task_id:
