@@ -75,6 +75,8 @@ copied in by hand, or a lost state object), without exporting or deleting anythi
 A folder's window comes from DescribeExportTasks while AWS still lists the task,
 else it is the folder's whole day (or hour). Days known to be empty, failures and
 tasks in flight are kept from the old state. Refuses a lane a runner is working on.
+An unreadable state object is rebuilt only with --account (the bad object is copied
+to <key>.corrupt-<ms> first); one written by a newer log-exporter never is.
 """
 
 

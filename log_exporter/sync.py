@@ -1,5 +1,5 @@
 """Rebuilding a lane's state from the archive bucket itself, for an archive copied in by hand or a
-lost state object: nothing is exported and nothing is deleted.
+lost (or unreadable) state object: nothing is exported and nothing is deleted.
 
 Each task folder `<prefix>/<account_id>/<group>/<YYYY>/<MM>/<DD>[/<HH>]/<taskId>/` is one export.
 Its exact window comes from DescribeExportTasks in the member account when AWS still lists the
