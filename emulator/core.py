@@ -178,6 +178,26 @@ class Emulator:
         """Someone else's export task holds the account-region's slot for `seconds`."""
         return self.engine.occupy(logs_backends[account_id][region], seconds, group)
 
+    def partial_deletes(
+        self,
+        count: int | None = 1,
+        *,
+        match: str = "",
+        every: int = 2,
+        code: str = "InternalError",
+    ) -> None:
+        """The next `count` DeleteObjects calls (None: all) with keys containing `match` answer
+        200 but do not delete every `every`-th of those keys (1: none of them), listing them
+        under `Errors` with `code`, as S3 does; the other keys are deleted."""
+        self.faults.add_partial_delete(count, match, every, code)
+
+    def version_bucket(self, bucket: str) -> None:
+        """Turn on versioning for `bucket`: a delete then only adds a delete marker."""
+        from moto.s3.models import s3_backends
+
+        partition, owner = s3_backends.bucket_accounts[bucket]
+        s3_backends[owner][partition].put_bucket_versioning(bucket, "Enabled")
+
     def deny_role(self, role_arn: str) -> None:
         """AssumeRole on `role_arn` fails with AccessDenied."""
         with self._lock:

@@ -1,5 +1,6 @@
 """Injected faults (failed and stuck tasks, throttling, unavailability, denied roles, short-lived
-credentials) and the WSGI middleware that applies the request-level ones and counts calls."""
+credentials, DeleteObjects that deletes only some keys) and the WSGI middleware that applies the
+request-level ones and counts calls."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import random
 import threading
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 from .tasks import Fate
 
@@ -83,6 +86,16 @@ class _RequestRule:
         )
 
 
+@dataclass
+class _DeleteRule:
+    """DeleteObjects calls that answer 200 but list some of their keys under `Errors`."""
+
+    remaining: int | None  # calls to affect; None: every call
+    match: str  # only keys containing this
+    every: int  # of the matching keys of a call, the 1st, (1 + every)th, ... are not deleted
+    code: str
+
+
 class Faults:
     """The injections currently armed; every method is thread-safe."""
 
@@ -90,6 +103,7 @@ class Faults:
         self._lock = lock
         self._fates: list[_FateRule] = []
         self._rules: list[_RequestRule] = []
+        self._deletes: list[_DeleteRule] = []
         self.denied_roles: set[str] = set()
         self.credential_lifetime: int | None = None
         self.enforce_expiry = False
@@ -100,6 +114,7 @@ class Faults:
         with self._lock:
             self._fates.clear()
             self._rules.clear()
+            self._deletes.clear()
             self.denied_roles.clear()
             self.credential_lifetime = None
             self.enforce_expiry = False
@@ -148,6 +163,32 @@ class Faults:
         )
         with self._lock:
             self._rules.append(rule)
+
+    def add_partial_delete(self, count: int | None, match: str, every: int, code: str) -> None:
+        with self._lock:
+            self._deletes.append(_DeleteRule(count, match, max(1, every), code))
+
+    def delete_errors(self, keys: list[str]) -> dict[str, str]:
+        """The keys of one DeleteObjects call to report as not deleted, with their error codes
+        (and count them); empty when no armed rule matches the call."""
+        with self._lock:
+            for rule in self._deletes:
+                if rule.remaining == 0:
+                    continue
+                matching = [k for k in keys if rule.match in k]
+                if not matching:
+                    continue
+                if rule.remaining is not None:
+                    rule.remaining -= 1
+                failed = {k: rule.code for k in matching[:: rule.every]}
+                self.injected[("s3", "DeleteObjects", rule.code)] += len(failed)
+                return failed
+        return {}
+
+    @property
+    def deletes_armed(self) -> bool:
+        with self._lock:
+            return any(r.remaining != 0 for r in self._deletes)
 
     def note_credentials(self, access_key_id: str, expires_at: float) -> None:
         with self._lock:
@@ -386,6 +427,8 @@ class FaultMiddleware:
         self.sink.record_call(info.service, info.operation, environ.get("PATH_INFO", ""))
         err = self.sink.faults.request_error(info)
         if err is None:
+            if info.operation == "DeleteObjects" and self.sink.faults.deletes_armed:
+                return _partial_delete(self.app, self.sink.faults, environ, start_response)
             return self.app(environ, start_response)
         _drain(environ)
         headers, body = _render(info, err, environ.get("REQUEST_METHOD", "GET"))
@@ -395,3 +438,72 @@ class FaultMiddleware:
 
 def _once(body: bytes) -> Iterator[bytes]:
     yield body
+
+
+_S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+_DELETE_MESSAGES = {
+    "AccessDenied": "Access Denied",
+    "InternalError": "We encountered an internal error. Please try again.",
+    "SlowDown": "Please reduce your request rate.",
+}
+
+
+def _partial_delete(
+    app: Callable[..., Iterable[bytes]],
+    faults: Faults,
+    environ: dict[str, Any],
+    start_response: Callable[..., Any],
+) -> Iterable[bytes]:
+    """A DeleteObjects call answered like S3 does when some keys could not be deleted: 200,
+    those keys under `Errors`, the others deleted (through moto's backend, so a versioned bucket
+    gets delete markers) and listed under `Deleted` unless the request was `Quiet`."""
+    size = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(size) if size else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return app(environ, start_response)
+    ns = {"s3": _S3_NS} if root.tag.startswith("{") else {}
+    find = (lambda e, t: e.findtext(f"s3:{t}", None, ns)) if ns else (lambda e, t: e.findtext(t))
+    objects = root.findall("s3:Object", ns) if ns else root.findall("Object")
+    keys = [find(o, "Key") or "" for o in objects]
+    failed = faults.delete_errors(keys)
+    if not failed:
+        return app(environ, start_response)
+    quiet = (find(root, "Quiet") or "").lower() == "true"
+    from moto.s3.models import s3_backends
+
+    bucket = _bucket_of(environ)
+    partition, owner = s3_backends.bucket_accounts[bucket]
+    backend = s3_backends[owner][partition]
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>', f'<DeleteResult xmlns="{_S3_NS}">']
+    for key in keys:
+        code = failed.get(key)
+        if code is None:
+            backend.delete_object(bucket, key)
+            if not quiet:
+                parts.append(f"<Deleted><Key>{escape(key)}</Key></Deleted>")
+        else:
+            message = _DELETE_MESSAGES.get(code, code)
+            parts.append(
+                f"<Error><Key>{escape(key)}</Key><Code>{code}</Code>"
+                f"<Message>{message}</Message></Error>"
+            )
+    parts.append("</DeleteResult>")
+    out = "".join(parts).encode()
+    headers = [
+        ("Content-Type", "application/xml"),
+        ("x-amz-request-id", str(uuid.uuid4())),
+        ("Content-Length", str(len(out))),
+    ]
+    start_response("200 OK", headers)
+    return _once(out)
+
+
+def _bucket_of(environ: dict[str, Any]) -> str:
+    """The bucket a path-style or virtual-host S3 request is for."""
+    host = environ.get("HTTP_HOST", "").split(":")[0]
+    if host.endswith(".localhost") or (".s3." in host and not host.startswith("s3.")):
+        return host.split(".", 1)[0]
+    return str(environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from .backoff import Backoff
 from .errors import BucketError
 
 if TYPE_CHECKING:
@@ -13,14 +16,18 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 PROBE_OBJECT = "aws-logs-write-test"
+DELETE_TRIES = 5  # of the keys a DeleteObjects answer lists under Errors; a few seconds in all
 
 
 class ArchiveBucket:
     """Object-level operations on the archive, with the ambient credentials."""
 
-    def __init__(self, s3: S3Client, bucket: str) -> None:
+    def __init__(
+        self, s3: S3Client, bucket: str, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._s3 = s3
         self.bucket = bucket
+        self._sleep = sleep
 
     def task_folders(self, dest_prefix: str) -> list[str]:
         """The task ids that have a folder under a period's destination prefix."""
@@ -45,22 +52,49 @@ class ArchiveBucket:
         return bool(out.get("KeyCount") or out.get("Contents"))
 
     def delete_task_output(self, dest_prefix: str, task_id: str) -> int:
-        """Delete everything a (failed or cancelled) task wrote; returns the number of objects."""
+        """Delete everything a (failed or cancelled) task wrote; returns the number of objects.
+
+        DeleteObjects answers 200 even when some keys were not deleted (listed under `Errors`):
+        those are tried again, with backoff, DELETE_TRIES times; BucketError naming the folder if
+        some still remain. In a versioned bucket a delete adds delete markers: the objects are
+        no longer current, which is what the listings (ListObjectsV2) and the archive count."""
         prefix = f"{dest_prefix}/{task_id}/"
+        folder = f"s3://{self.bucket}/{prefix}"
         deleted = 0
         try:
             pages = self._s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix
             )
             for page in pages:
-                keys: list[ObjectIdentifierTypeDef] = [
-                    {"Key": o["Key"]} for o in page.get("Contents", [])
-                ]
+                keys = [str(o["Key"]) for o in page.get("Contents", [])]
                 if keys:
-                    self._s3.delete_objects(
-                        Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
-                    )
-                    deleted += len(keys)
+                    deleted += self._delete_keys(keys, folder)
         except ClientError as exc:
-            raise BucketError(f"cannot delete s3://{self.bucket}/{prefix}: {exc}") from None
+            raise BucketError(f"cannot delete {folder}: {exc}") from None
         return deleted
+
+    def _delete_keys(self, keys: list[str], folder: str) -> int:
+        """Delete `keys` (at most 1000), trying again those S3 reports it could not delete."""
+        backoff = Backoff(base=0.2, cap=5.0)
+        left = keys
+        errors: list[tuple[str, str]] = []
+        for attempt in range(DELETE_TRIES):
+            if attempt:
+                self._sleep(backoff.next())
+            objects: list[ObjectIdentifierTypeDef] = [{"Key": k} for k in left]
+            out = self._s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
+            )
+            errors = [
+                (str(e.get("Key", "")), f"{e.get('Code', '')} {e.get('Message', '')}".strip())
+                for e in out.get("Errors", [])
+            ]
+            failed = {k for k, _ in errors}
+            left = [k for k in left if k in failed]
+            if not left:
+                return len(keys)
+        raise BucketError(
+            f"cannot delete {len(left)} of the {len(keys)} objects of a failed task in {folder} "
+            f"after {DELETE_TRIES} tries ({errors[0][1]}); the window is exported again once "
+            "they are deleted"
+        )

@@ -75,6 +75,8 @@ copied in by hand, or a lost state object), without exporting or deleting anythi
 A folder's window comes from DescribeExportTasks while AWS still lists the task,
 else it is the folder's whole day (or hour). Days known to be empty, failures and
 tasks in flight are kept from the old state. Refuses a lane a runner is working on.
+An unreadable state object is rebuilt only with --account (the bad object is copied
+to <key>.corrupt-<ms> first); one written by a newer log-exporter never is.
 """
 
 
@@ -178,9 +180,11 @@ def status(
 
     def inspect(lane: Lane) -> list[GroupStatus]:
         state = lane.load_state()
+        groups = lane.groups.matching(lane.selector)
+        state.observe_groups(dict(groups))  # a group created again is shown as a new one
         infos = [
             lane.groups.describe(name, created)
-            for name, created in lane.groups.matching(lane.selector)
+            for name, created in groups
             if only is None or only.matches(name)
         ]
         out = lane_status(infos, state, lane.rng)
@@ -281,7 +285,9 @@ def sync(
     """Rebuild the state from the objects in the bucket, exporting nothing."""
     from .config import load_config
     from .engine import RunOptions
+    from .errors import StateUnreadableError
     from .lane import Lane
+    from .state import LaneState
     from .survey import survey
     from .sync import SyncResult, sync_lane
     from .views import print_sync
@@ -294,19 +300,29 @@ def sync(
     s3 = engine.factory.s3()
 
     def inspect(lane: Lane) -> SyncResult:
-        old = lane.load_state()
+        bad: StateUnreadableError | None = None
+        try:
+            old = lane.load_state()
+        except StateUnreadableError as exc:
+            if lane.account not in accounts:  # rebuilt only when asked by name
+                raise
+            bad, old = exc, LaneState(lane.account_id, lane.region, etag=exc.etag)
+        groups = lane.groups.matching(lane.selector)
         result = sync_lane(
             old=old,
             s3=s3,
             logs=lane.clients.logs,
             bucket=dest.bucket,
             root="/".join(p for p in (dest.prefix, lane.account_id) if p) + "/",
-            groups=[name for name, _ in lane.groups.matching(lane.selector)],
+            groups=[name for name, _ in groups],
             period=dest.period,
             owner=engine.owner,
             now_ms=int(time.time() * 1000),
+            created=dict(groups),
         )
         if not dry_run:
+            if bad is not None:  # kept aside, then replaced only if nobody wrote it meanwhile
+                result.set_aside = lane.store.set_aside(bad, int(time.time() * 1000))
             lane.store.save(result.state)
         return result
 

@@ -47,3 +47,24 @@ class StateConflictError(LogExporterError):
 
 class LaneBusyError(LogExporterError):
     """Another runner holds the lease on a lane (account and region)."""
+
+
+class StateError(LogExporterError):
+    """A lane's state object cannot be used; the message names its key. Fails that lane only.
+
+    `key` is the object's s3:// address, `etag` the ETag it was read with."""
+
+    def __init__(self, message: str, *, key: str = "", etag: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.etag = etag
+
+
+class StateUnreadableError(StateError):
+    """A state object that is not JSON, or not the shape of a lane state: nothing is written
+    over it; `sync --account` rebuilds it, keeping the bad object aside."""
+
+
+class StateTooNewError(StateError):
+    """A state object written by a newer log-exporter: never read or rewritten in this one's
+    shape."""

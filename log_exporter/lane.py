@@ -22,6 +22,7 @@ from .backoff import Backoff, PollSchedule, RunDurations, TaskDurations
 from .config import GroupSelector
 from .errors import (
     AWSError,
+    BucketError,
     ConfigError,
     LaneBusyError,
     LogExporterError,
@@ -212,9 +213,24 @@ class Lane:
     def _plan_of(self, infos: list[GroupInfo]) -> LanePlan:
         self.result.groups = len(infos)
         self._check_period()
+        known = dict(self.state.created)
+        for group in self.state.observe_groups({i.name: i.created_ms for i in infos}):
+            self.reporter.notice(self.name, f"log group {group} was created again; archived anew")
+        self._dirty = self._dirty or self.state.created != known
         busy = {(i.group, i.window) for i in self.state.intents}
+        dirty = self.state.uncleaned()  # partial output to delete before its window is exported
         plan = plan_lane(infos, self.state.covered, self.rng)
-        plan.items = [i for i in plan.items if (i.group, i.window) not in busy]
+        plan.items = [
+            i
+            for i in plan.items
+            if (i.group, i.window) not in busy
+            and not any(
+                f.group == i.group
+                and f.window.start <= i.window.end
+                and i.window.start <= f.window.end
+                for f in dirty
+            )
+        ]
         return plan
 
     def _plan_run(self) -> LanePlan:
@@ -405,7 +421,8 @@ class Lane:
         )
 
     def _name(self, item: ExportItem) -> str:
-        return task_name(self.account_id, self.region, item.group, item.window)
+        created = self.state.incarnation(item.group)  # a group created again: its own names
+        return task_name(self.account_id, self.region, item.group, item.window, created)
 
     def _export_all(self, queue: deque[ExportItem]) -> None:
         gone: set[str] = set()
@@ -452,8 +469,8 @@ class Lane:
             self.reporter.notice(self.name, f"log group {item.group} was deleted; skipping it")
             return False
 
-    def _record_failure(self, item: ExportItem, error: str) -> None:
-        self.state.mark_failed(item.group, item.window, error, self._now_ms())
+    def _record_failure(self, item: ExportItem, error: str, cleanup: str | None = None) -> None:
+        self.state.mark_failed(item.group, item.window, error, self._now_ms(), cleanup=cleanup)
         self._dirty = True
         self.result.failed.append((item, error))
 
@@ -667,9 +684,13 @@ class Lane:
             self._dirty = True
             self.result.archived.append(item)
             return
-        removed = self.archive.delete_task_output(self._dest(item), status.task_id)
         self._attempts[item] += 1
         reason = f"task {status.task_id} {status.code}: {status.message or 'no message'}"
+        try:
+            removed = self.archive.delete_task_output(self._dest(item), status.task_id)
+        except BucketError as exc:  # its partial output stays: not exported again until deleted
+            self._record_failure(item, f"{reason}; {exc}", cleanup=status.task_id)
+            return
         if removed:
             reason += f" (removed {removed} partial objects)"
         if self._attempts[item] < self.settings.max_attempts:
@@ -683,8 +704,26 @@ class Lane:
             self._record_failure(item, reason)
 
     # --- what an earlier runner left -------------------------------------------------------------
+    def _clean_up(self) -> None:
+        """Delete the partial output of the failed tasks whose deletion failed before; a
+        window whose output is still there stays failed and is not exported (see `_plan_of`)."""
+        for failure in self.state.uncleaned():
+            item = ExportItem(failure.window, failure.group)
+            task_id = failure.cleanup or ""
+            try:
+                self.archive.delete_task_output(self._dest(item), task_id)
+            except BucketError as exc:
+                self._record_failure(item, f"{failure.error.split('; ')[0]}; {exc}")
+                continue
+            failure.cleanup = None
+            if self.state.coverage(failure.group).covers(failure.window):
+                self.state.failures.remove(failure)
+            self._dirty = True
+
     def _resume(self) -> None:
-        """Adopt, record or clean up every task an earlier runner recorded an intent for."""
+        """Delete the output an earlier failed task left, then adopt, record or clean up every
+        task an earlier runner recorded an intent for."""
+        self._clean_up()
         for intent in list(self.state.intents):
             item = ExportItem(intent.window, intent.group)
             status = self._find(intent, item)
@@ -702,8 +741,12 @@ class Lane:
                 self.state.mark_done(intent.group, intent.window)
                 self.result.archived.append(item)
             else:
-                self.archive.delete_task_output(self._dest(item), status.task_id)
-                self.state.drop_intent(intent.group, intent.window)
+                try:
+                    self.archive.delete_task_output(self._dest(item), status.task_id)
+                    self.state.drop_intent(intent.group, intent.window)
+                except BucketError as exc:
+                    error = f"task {status.task_id} {status.code}; {exc}"
+                    self._record_failure(item, error, cleanup=status.task_id)
             self._dirty = True
         if self._dirty:
             self._save()

@@ -4,17 +4,27 @@ It records what is archived (covered intervals per group), what failed, the task
 about to create or is waiting for (the intent, written before CreateExportTask), and the lease of
 the runner working the lane. Reading it is one GET; every write is a conditional PUT on the ETag
 read, so two runners can never both believe they own a lane or overwrite each other's progress.
+An object that is not a lane state, or one of a newer version, is refused (StateError), never
+written over.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import BucketError, StateConflictError
+from .errors import (
+    BucketError,
+    StateConflictError,
+    StateError,
+    StateTooNewError,
+    StateUnreadableError,
+)
 from .windows import Intervals, Period, Window
 
 if TYPE_CHECKING:
@@ -43,6 +53,9 @@ class Failure:
     error: str
     attempts: int
     at_ms: int
+    # the task whose partial output could not be deleted: it is deleted before the window is
+    # exported again, and until then the window is not exported
+    cleanup: str | None = None
 
 
 @dataclass
@@ -58,6 +71,10 @@ class LaneState:
     lease_expires_ms: int = 0
     # smoothed task duration of each group, in seconds: the next run's first polls use it
     durations: dict[str, float] = field(default_factory=dict)
+    # each group's creationTime (ms) when last seen: a group created again under the same name
+    # is a new group, and the coverage of the one before is kept in `previous`
+    created: dict[str, int] = field(default_factory=dict)
+    previous: dict[str, Intervals] = field(default_factory=dict)  # "<group>@<creation ms>"
     etag: str | None = None  # of the object this was read from; None when there was none
 
     # --- queries -------------------------------------------------------------------------
@@ -67,21 +84,36 @@ class LaneState:
     def leased_by_other(self, owner: str, now_ms: int) -> bool:
         return self.lease_owner not in (None, owner) and self.lease_expires_ms > now_ms
 
+    def uncleaned(self) -> list[Failure]:
+        """Failures whose task left output that is still to be deleted."""
+        return [f for f in self.failures if f.cleanup]
+
+    def incarnation(self, group: str) -> int | None:
+        """The creation time of `group` if a group of that name existed before it, else None."""
+        if any(k.rsplit("@", 1)[0] == group for k in self.previous):
+            return self.created.get(group)
+        return None
+
     # --- changes -------------------------------------------------------------------------
     def mark_done(self, group: str, window: Window, *, empty: bool = False) -> None:
-        """`window` of `group` is archived (or known to hold no event)."""
+        """`window` of `group` is archived (or known to hold no event). A failure whose output
+        is still to be deleted stays: until it is, that output is in the archive twice."""
         self.coverage(group).add(window)
         if empty:
             self.empty.setdefault(group, Intervals()).add(window)
-        self.failures = [f for f in self.failures if not (f.group == group and f.window == window)]
+        self.failures = [
+            f for f in self.failures if f.cleanup or not (f.group == group and f.window == window)
+        ]
         self.drop_intent(group, window)
 
-    def mark_failed(self, group: str, window: Window, error: str, now_ms: int) -> Failure:
-        attempts = 1 + sum(
-            f.attempts for f in self.failures if f.group == group and f.window == window
-        )
+    def mark_failed(
+        self, group: str, window: Window, error: str, now_ms: int, *, cleanup: str | None = None
+    ) -> Failure:
+        same = [f for f in self.failures if f.group == group and f.window == window]
+        attempts = 1 + sum(f.attempts for f in same)
+        cleanup = cleanup or next((f.cleanup for f in same if f.cleanup), None)
         self.failures = [f for f in self.failures if not (f.group == group and f.window == window)]
-        failure = Failure(group, window, error, attempts, now_ms)
+        failure = Failure(group, window, error, attempts, now_ms, cleanup)
         self.failures.append(failure)
         self.drop_intent(group, window)
         return failure
@@ -92,6 +124,27 @@ class LaneState:
 
     def drop_intent(self, group: str, window: Window) -> None:
         self.intents = [i for i in self.intents if not (i.group == group and i.window == window)]
+
+    def observe_groups(self, created: Mapping[str, int]) -> list[str]:
+        """Record the groups' creation times; return the groups whose recorded time differs:
+        deleted and created again under the same name. Such a group starts over as a new one:
+        the old one's coverage moves to `previous` (its folders stay in the archive), its
+        windows known empty and its failures are forgotten (except output still to delete)."""
+        renewed: list[str] = []
+        for group, ms in created.items():
+            known = self.created.get(group)
+            if not ms or known == ms:
+                continue
+            self.created[group] = ms
+            if known is None:
+                continue  # first seen (or a state written before creation times were kept)
+            renewed.append(group)
+            old = self.covered.pop(group, None)
+            if old:
+                self.previous[f"{group}@{known}"] = old
+            self.empty.pop(group, None)
+            self.failures = [f for f in self.failures if f.group != group or f.cleanup]
+        return renewed
 
     # --- serialisation -------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -111,6 +164,7 @@ class LaneState:
                     "error": f.error,
                     "attempts": f.attempts,
                     "at_ms": f.at_ms,
+                    **({"cleanup": f.cleanup} if f.cleanup else {}),
                 }
                 for f in self.failures
             ],
@@ -126,42 +180,133 @@ class LaneState:
                 }
                 for i in self.intents
             ],
+            # new keys only when used: a state without them keeps its old bytes
+            **({"created": dict(sorted(self.created.items()))} if self.created else {}),
+            **(
+                {"previous": {k: iv.spans for k, iv in sorted(self.previous.items()) if iv}}
+                if self.previous
+                else {}
+            ),
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], etag: str | None = None) -> LaneState:
-        lease = data.get("lease") or {}
-        return cls(
-            account_id=str(data["account_id"]),
-            region=str(data["region"]),
-            period=data.get("period"),
-            covered={g: Intervals(map(tuple, s)) for g, s in data.get("covered", {}).items()},
-            empty={g: Intervals(map(tuple, s)) for g, s in data.get("empty", {}).items()},
-            failures=[
-                Failure(
-                    f["group"], Window(f["from"], f["to"]), f["error"], f["attempts"], f["at_ms"]
+    def from_json(cls, data: Any, etag: str | None = None) -> LaneState:
+        """Parse a state object's JSON; raise ValueError naming the bad field (or the version)."""
+        if isinstance(data, dict):
+            version = data.get("version", STATE_VERSION)
+            if isinstance(version, int) and version > STATE_VERSION:
+                raise StateTooNewError(
+                    f"version {version} was written by a newer log-exporter (this one reads "
+                    f"version {STATE_VERSION}): upgrade log-exporter"
                 )
-                for f in data.get("failures", [])
+        try:
+            m = StateModel.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            message = "is required" if first["type"] == "missing" else first["msg"]
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise ValueError(f"{where}: {message}{more}") from None
+        lease = m.lease or LeaseModel()
+        return cls(
+            account_id=m.account_id,
+            region=m.region,
+            period=m.period,
+            covered={g: Intervals(s) for g, s in m.covered.items()},
+            empty={g: Intervals(s) for g, s in m.empty.items()},
+            failures=[
+                Failure(f.group, Window(f.start, f.to), f.error, f.attempts, f.at_ms, f.cleanup)
+                for f in m.failures
             ],
             intents=[
-                Intent(
-                    i["group"],
-                    Window(i["from"], i["to"]),
-                    i["name"],
-                    i.get("task_id"),
-                    i.get("since_ms", 0),
-                )
-                for i in data.get("intents", [])
+                Intent(i.group, Window(i.start, i.to), i.name, i.task_id, i.since_ms)
+                for i in m.intents
             ],
-            lease_owner=lease.get("owner"),
-            lease_expires_ms=int(lease.get("expires_ms", 0)),
+            lease_owner=lease.owner,
+            lease_expires_ms=lease.expires_ms,
             durations={
                 str(g): float(v)
-                for g, v in (data.get("durations") or {}).items()
-                if isinstance(v, int | float)
+                for g, v in m.durations.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
             },
+            created=dict(m.created),
+            previous={k: Intervals(s) for k, s in m.previous.items()},
             etag=etag,
         )
+
+
+# --- the typed shape of a state object (what `LaneState.to_json` writes) ---------------------
+Span = tuple[int, int]
+
+
+class LeaseModel(BaseModel):
+    owner: str | None = None
+    expires_ms: int = 0
+
+
+class FailureModel(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    group: str
+    start: int = Field(alias="from")
+    to: int
+    error: str
+    attempts: int
+    at_ms: int
+    cleanup: str | None = None
+
+
+class IntentModel(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    group: str
+    start: int = Field(alias="from")
+    to: int
+    name: str
+    task_id: str | None = None
+    since_ms: int = 0
+
+
+class StateModel(BaseModel):
+    """A lane state object; unknown keys are ignored (an older writer of the same version)."""
+
+    version: int = STATE_VERSION
+    account_id: str
+    region: str
+    period: Literal["day", "hour"] | None = None
+    lease: LeaseModel | None = None
+    covered: dict[str, list[Span]] = Field(default_factory=dict)
+    empty: dict[str, list[Span]] = Field(default_factory=dict)
+    failures: list[FailureModel] = Field(default_factory=list)
+    intents: list[IntentModel] = Field(default_factory=list)
+    durations: dict[str, Any] = Field(default_factory=dict)  # a bad entry is dropped, not fatal
+    created: dict[str, int] = Field(default_factory=dict)
+    previous: dict[str, list[Span]] = Field(default_factory=dict)
+
+
+def parse_state(body: bytes, where: str, etag: str | None = None) -> LaneState:
+    """A state object's bytes as a LaneState; StateError naming `where` (s3://bucket/key) and
+    what is wrong when they are not a state this version can read."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StateUnreadableError(
+            f"{where}: not a lane state (not JSON: {exc}); nothing was written over it, "
+            "`log-exporter sync --account NAME` rebuilds it",
+            key=where,
+            etag=etag,
+        ) from None
+    try:
+        return LaneState.from_json(data, etag=etag)
+    except StateTooNewError as exc:
+        raise StateTooNewError(f"{where}: {exc}", key=where, etag=etag) from None
+    except (ValueError, TypeError) as exc:
+        raise StateUnreadableError(
+            f"{where}: not a lane state ({exc}); nothing was written over it, "
+            "`log-exporter sync --account NAME` rebuilds it",
+            key=where,
+            etag=etag,
+        ) from None
 
 
 def period_switch_message(archive: str, archived: Period, configured: Period) -> str:
@@ -198,8 +343,26 @@ class StateStore:
             if code in ("NoSuchKey", "404"):
                 return LaneState(account_id=account_id, region=region)
             raise self._bucket_error("read", key, exc) from None
-        data = json.loads(obj["Body"].read())
-        return LaneState.from_json(data, etag=obj["ETag"])
+        return parse_state(obj["Body"].read(), f"s3://{self.bucket}/{key}", etag=obj["ETag"])
+
+    def set_aside(self, error: StateError, now_ms: int) -> str:
+        """Copy the unreadable object `error` names to `<key>.corrupt-<now_ms>`, if it still is
+        the one read (its ETag); return the copy's s3:// address."""
+        key = error.key.removeprefix(f"s3://{self.bucket}/")
+        aside = f"{key}.corrupt-{now_ms}"
+        try:
+            self._s3.copy_object(
+                Bucket=self.bucket,
+                Key=aside,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                CopySourceIfMatch=error.etag or "*",
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in CONFLICT_CODES:
+                raise StateConflictError(f"{error.key} was changed since it was read") from None
+            raise self._bucket_error("copy", key, exc) from None
+        return f"s3://{self.bucket}/{aside}"
 
     def save(self, state: LaneState) -> None:
         """Write `state` if nobody else wrote it since it was read; raise StateConflictError if
@@ -264,9 +427,13 @@ class StateStore:
                         body = self._s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"]
                     except self._s3.exceptions.NoSuchKey:
                         continue  # deleted since the listing
-                    data = json.loads(body.read())
-                    period = data.get("period")
-                    if period in ("day", "hour") and any(data.get("covered", {}).values()):
+                    try:
+                        data = json.loads(body.read())
+                        period = data.get("period")
+                        covered = any(data.get("covered", {}).values())
+                    except (ValueError, AttributeError, TypeError):
+                        continue  # not a state: its own lane reports it
+                    if period in ("day", "hour") and covered:
                         return "hour" if period == "hour" else "day"
                     reads += 1
                     if reads >= max_reads:

@@ -109,7 +109,9 @@ def group_status(
     empty = state.empty.get(name, Intervals())
     data_days = days_touched(_minus(covered, empty))
     empty_days = whole_days(_windows(empty)) - data_days
-    failures = [f for f in state.failures if f.group == name and not covered.covers(f.window)]
+    failures = [  # one whose output is still to be deleted is shown even for an archived day
+        f for f in state.failures if f.group == name and (f.cleanup or not covered.covers(f.window))
+    ]
     in_flight = [i for i in state.intents if i.group == name]
     gaps: list[DaySpan] = []
     if info is not None:

@@ -1,11 +1,13 @@
 """Rebuilding a lane's state from the archive bucket itself, for an archive copied in by hand or a
-lost state object: nothing is exported and nothing is deleted.
+lost (or unreadable) state object: nothing is exported and nothing is deleted.
 
 Each task folder `<prefix>/<account_id>/<group>/<YYYY>/<MM>/<DD>[/<HH>]/<taskId>/` is one export.
 Its exact window comes from DescribeExportTasks in the member account when AWS still lists the
 task; otherwise the folder's whole period is taken as archived. A folder of a FAILED or CANCELLED
-task holds partial output: it is reported, not counted. A task still running becomes an intent,
-which the next run adopts. The listing skips the rest of a task folder once it has seen one of
+task holds partial output: it is reported, not counted, and recorded as a failure whose output
+the next run deletes before it exports the window again. A task still running becomes an intent,
+which the next run adopts. A folder written before its group's creation time belongs to an
+earlier group of the same name (deleted and created again): it is neither counted nor doubled. The listing skips the rest of a task folder once it has seen one of
 its objects, so a day with thousands of streams costs one request, not one per thousand objects.
 """
 
@@ -20,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from .archive import PROBE_OBJECT
 from .errors import BucketError, LaneBusyError
-from .state import Intent, LaneState
+from .state import Failure, Intent, LaneState
 from .status import DaySpan, day_spans, days_touched
 from .tasks import ExportTasks, TaskStatus, map_client_error
 from .windows import Intervals, Period, Window, group_key, period_window, to_ms
@@ -48,6 +50,7 @@ class Listing:
     stray: list[str] = field(default_factory=list)  # a few keys no known group's layout explains
     strays: int = 0  # how many such keys there are
     requests: int = 0
+    written: dict[TaskFolder, int] = field(default_factory=dict)  # a first object's time, ms
 
 
 def _folder_of(
@@ -113,6 +116,8 @@ def list_task_folders(
             if folder is not None and folder not in seen:
                 seen.add(folder)
                 out.folders.append(folder)
+                if "LastModified" in obj:
+                    out.written[folder] = int(obj["LastModified"].timestamp() * 1000)
             elif folder is None and obj["Key"].rsplit("/", 1)[-1] != PROBE_OBJECT:
                 out.strays += 1
                 if len(out.stray) < 5:
@@ -174,8 +179,10 @@ class SyncResult:
     partial: list[tuple[TaskFolder, TaskStatus]] = field(default_factory=list)  # FAILED/CANCELLED
     running: list[TaskFolder] = field(default_factory=list)  # still active: now intents
     doubled: list[tuple[str, Window]] = field(default_factory=list)  # periods in >1 folder
+    earlier: list[TaskFolder] = field(default_factory=list)  # of a group of the same name before
     changes: list[GroupChange] = field(default_factory=list)
     had_state: bool = False
+    set_aside: str | None = None  # where an unreadable state object was copied before the rebuild
 
 
 def rebuild(
@@ -186,12 +193,17 @@ def rebuild(
     now_ms: int,
 ) -> SyncResult:
     """A new state from the task folders (pure). What the bucket cannot tell is kept from `old`:
-    the windows known to be empty, failures not archived since, intents, the task durations
-    seen, the lease, the ETag."""
+    the windows known to be empty, failures not archived since (or whose output is still to be
+    deleted), intents, the task durations seen, the groups' creation times and the coverage of
+    earlier groups of the same names, the lease, the ETag."""
     new = LaneState(old.account_id, old.region, period=period, etag=old.etag)
+    new.created, new.previous = dict(old.created), dict(old.previous)
     out = SyncResult(new, listing, had_state=old.etag is not None)
     per_period: dict[tuple[str, Window], int] = {}
     for f in listing.folders:
+        if listing.written.get(f, now_ms) < old.created.get(f.group, 0):
+            out.earlier.append(f)  # written before its group was created: an earlier group's
+            continue
         status = tasks.get(f.task_id)
         if status is not None and status.group not in ("", f.group):
             status = None  # not this folder's task after all
@@ -208,14 +220,25 @@ def rebuild(
             continue
         else:
             out.partial.append((f, status))
+            window = status.window or f.period
+            if not any(x.cleanup == f.task_id for x in old.failures):
+                error = f"task {f.task_id} {status.code}: partial output in {f.dest}/{f.task_id}/"
+                new.failures.append(Failure(f.group, window, error, 1, now_ms, f.task_id))
             continue
         per_period[(f.group, f.period)] = per_period.get((f.group, f.period), 0) + 1
     out.doubled = sorted(k for k, n in per_period.items() if n > 1)
     for group, iv in old.empty.items():
         for a, b in iv.spans:
             new.mark_done(group, Window(a, b), empty=True)
-    new.failures = [
-        f for f in old.failures if not new.covered.get(f.group, Intervals()).covers(f.window)
+    to_delete = {(f.group, f.window) for f in new.failures}  # partial output found above
+    new.failures += [
+        f
+        for f in old.failures
+        if f.cleanup
+        or (
+            (f.group, f.window) not in to_delete
+            and not new.covered.get(f.group, Intervals()).covers(f.window)
+        )
     ]
     for intent in old.intents:
         if not any(i.group == intent.group and i.window == intent.window for i in new.intents):
@@ -252,17 +275,20 @@ def sync_lane(
     period: Period,
     owner: str,
     now_ms: int,
+    created: Mapping[str, int] | None = None,
 ) -> SyncResult:
     """List the lane's task folders, ask AWS about their tasks and rebuild the state from them.
 
     `groups` are the names the folders may belong to (the selected groups, and those the old
-    state knows). Refuses (LaneBusyError) while another runner holds the lane's lease: it would
+    state knows); `created` their creation times (a group created again starts over, as in a
+    run). Refuses (LaneBusyError) while another runner holds the lane's lease: it would
     overwrite the state a moment later. Saving is the caller's, so a dry run is this call alone.
     """
     if old.leased_by_other(owner, now_ms):
         raise LaneBusyError(
             f"{old.account_id}/{old.region}: runner {old.lease_owner} holds it; sync when it is done"
         )
+    old.observe_groups(created or {})
     names = set(groups) | set(old.covered) | set(old.empty)
     listing = list_task_folders(s3, bucket, root, names, period)
     tasks = describe_tasks(logs, {f.task_id for f in listing.folders})

@@ -423,9 +423,22 @@ def print_sync(
         for folder, status in r.partial:
             console.print(
                 f"  [red]partial output[/] of {status.code} task {folder.task_id} "
-                f"({escape(folder.group)} {window_label(folder.period)}) is not counted; delete "
-                f"s3://{bucket}/{escape(folder.dest)}/{folder.task_id}/ before the next run "
-                "exports that window again, or its events will be there twice",
+                f"({escape(folder.group)} {window_label(folder.period)}) is not counted; the "
+                f"next run deletes s3://{bucket}/{escape(folder.dest)}/{folder.task_id}/ "
+                "before it exports that window again",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if r.earlier:
+            console.print(
+                f"  {_n(len(r.earlier), 'task folder')} written before its group was created "
+                "belong to an earlier group of the same name: not counted for the current one",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if r.set_aside:
+            console.print(
+                f"  [yellow]unreadable state[/] kept aside as {escape(r.set_aside)}",
                 highlight=False,
                 soft_wrap=True,
             )

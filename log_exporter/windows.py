@@ -179,10 +179,15 @@ def destination_prefix(
     return "/".join(p for p in parts if p)
 
 
-def task_name(account_id: str, region: str, group: str, window: Window) -> str:
+def task_name(
+    account_id: str, region: str, group: str, window: Window, created_ms: int | None = None
+) -> str:
     """A deterministic export task name for (account, region, group, window).
 
     The same window always gets the same name, so a task left by a killed run is recognised.
+    A group created again under an old name passes its creation time: its tasks are not
+    mistaken for the old group's.
     """
-    digest = hashlib.sha256(f"{account_id}|{region}|{group}".encode()).hexdigest()[:16]
+    ident = f"{account_id}|{region}|{group}" + (f"|{created_ms}" if created_ms else "")
+    digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
     return f"log-exporter-{digest}-{window.start}-{window.end}"

@@ -196,6 +196,14 @@ def test_failure_keeps_its_error_and_archived_days_clear_it() -> None:
     assert group_status(CREATED_DAY0, "/g", st, rng()).failures == []
 
 
+def test_output_still_to_delete_is_shown_even_for_an_archived_day() -> None:
+    st = state([day(0), day(1)])
+    st.failures.append(Failure("/g", day(1), "task t FAILED; cannot delete", 1, 5, cleanup="t"))
+    g = group_status(CREATED_DAY0, "/g", st, rng())
+    assert [(f.window, f.cleanup) for f in g.failures] == [(day(1), "t")]
+    assert not g.ok
+
+
 def test_lane_status_lists_cloudwatch_groups_and_groups_only_in_the_state() -> None:
     st = state([day(0)], group="/gone")
     st.failures.append(Failure("/other", day(1), "boom", 1, NOW))

@@ -18,7 +18,7 @@ from log_exporter.sync import (
     rebuild,
 )
 from log_exporter.tasks import TaskStatus
-from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, Window, day_window
+from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, Intervals, Window, day_window
 
 ROOT = "logs/111111111111/"
 T1 = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -180,7 +180,7 @@ def test_rebuild_from_folders_keeps_what_the_bucket_cannot_tell() -> None:
     )
     tasks = {
         "a": status("a", "COMPLETED", Window(day(0).start, day(0).start + 3_600_000)),
-        "c": status("c", "FAILED"),
+        "c": status("c", "FAILED", day(2)),
         "d": status("d", "RUNNING", day(3)),
         "e": status("e", "COMPLETED", day(4)),
         "f": status("f", "COMPLETED", day(4)),
@@ -198,7 +198,9 @@ def test_rebuild_from_folders_keeps_what_the_bucket_cannot_tell() -> None:
     ]
     assert new.covered["vpc"].spans == expected
     assert new.empty["vpc"].spans == [(day(5).start, day(5).end)]
-    assert [(f.window, f.error) for f in new.failures] == [(day(6), "still")]
+    # the FAILED task's partial output: the next run deletes it before exporting the day again
+    assert [(f.window, f.cleanup) for f in new.failures] == [(day(2), "c"), (day(6), None)]
+    assert new.failures[1].error == "still"
     assert new.durations == {"vpc": 42.5}
     assert sorted((i.window, i.task_id) for i in new.intents) == [(day(3), "d"), (day(7), "t7")]
     assert (new.lease_owner, new.lease_expires_ms, new.etag) == ("me", 123, '"e1"')
@@ -217,3 +219,33 @@ def test_rebuild_without_a_state_starts_fresh() -> None:
     out = rebuild(old, Listing(folders=[folder("a", 0)]), {}, "day", now_ms=0)
     assert out.state.etag is None and not out.had_state  # saved with If-None-Match
     assert out.state.covered["vpc"].spans == [(D.start, D.end)]
+
+
+def test_rebuild_keeps_output_to_delete_even_for_an_archived_window() -> None:
+    old = LaneState("111111111111", "us-east-1", period="day")
+    old.failures.append(Failure("vpc", D, "task t FAILED; cannot delete", 1, 7, cleanup="t"))
+    out = rebuild(old, Listing(folders=[folder("a", 0)]), {}, "day", now_ms=0)
+    assert out.state.covered["vpc"].spans == [(D.start, D.end)]
+    assert [(f.window, f.cleanup) for f in out.state.failures] == [(D, "t")]
+
+
+def test_rebuild_leaves_out_the_folders_of_an_earlier_group_of_the_same_name() -> None:
+    """A group deleted and created again: the old group's folders (written before the new
+    group's creation) are neither its coverage nor a second folder of the same day."""
+    created = D.start + 5 * MS_PER_DAY
+    old = LaneState("111111111111", "us-east-1", period="day")
+    old.created = {"vpc": created}
+    old.previous = {"vpc@1": Intervals([(D.start, D.end)])}
+    earlier, current = folder("a", 0), folder("b", 0)
+    listing = Listing(
+        folders=[earlier, current], written={earlier: created - 1, current: created + 1}
+    )
+    tasks = {t: status(t, "COMPLETED", D) for t in ("a", "b")}
+
+    out = rebuild(old, listing, tasks, "day", now_ms=created + 2)
+
+    assert out.earlier == [earlier]
+    assert out.doubled == []
+    assert out.state.covered["vpc"].spans == [(D.start, D.end)]  # from the current group's folder
+    assert out.state.created == {"vpc": created}
+    assert out.state.previous == {"vpc@1": Intervals([(D.start, D.end)])}
