@@ -72,11 +72,10 @@ def at_risk_last_day(days: int, now_ms: int) -> date:
     return utc_day(now_ms - days * MS_PER_DAY)
 
 
-def missing_days(
-    info: GroupInfo, state: LaneState, days: int, rng: PlanRange, old: int | None = None
-) -> list[DaySpan]:
+def missing_days(info: GroupInfo, state: LaneState, days: int, rng: PlanRange) -> list[DaySpan]:
     """The days a retention of `days` would delete that the archive neither holds nor knows
-    empty: the gaps, failed days and days in flight `status` sees over the days at risk."""
+    empty: the gaps, failed days and days in flight `status` sees over the days at risk (not
+    those the group's current retention deleted already)."""
     last = at_risk_last_day(days, rng.now_ms)
     end_ms = to_ms(last + timedelta(days=1))
     if end_ms <= info.created_ms:
@@ -87,6 +86,7 @@ def missing_days(
     out: set[date] = {d for span in st.gaps for d in _span_days(span)}
     out |= days_touched(f.window for f in st.failures)
     out |= days_touched(i.window for i in st.in_flight)
+    old = info.retention_days
     first = at_risk_last_day(old, rng.now_ms) if old is not None else None
     return day_spans(d for d in out if d <= last and (first is None or d >= first))
 
@@ -102,7 +102,7 @@ def decide(
     old = info.retention_days
     if old is not None and old <= days:
         return RetentionDecision(info.name, old, days, Outcome.ALREADY)
-    missing = missing_days(info, state, days, rng, old)
+    missing = missing_days(info, state, days, rng)
     if missing:
         return RetentionDecision(info.name, old, days, Outcome.REFUSED, missing)
     return RetentionDecision(info.name, old, days, Outcome.WOULD_SET if dry_run else Outcome.SET)

@@ -161,7 +161,9 @@ def test_a_c7n_folder_aws_describes_is_recorded_with_its_exact_window() -> None:
     c7n = Window(D1.start, D1.start + C7N_LAST_MS)  # [00:00, 23:59:00.000]: the minute it lost
     listing = Listing(folders=[folder(1, T1)])
 
-    out = rebuild(LaneState("111111111111", "us-east-1"), listing, {T1: c7n_task(T1, c7n)}, "day", 0)
+    out = rebuild(
+        LaneState("111111111111", "us-east-1"), listing, {T1: c7n_task(T1, c7n)}, "day", 0
+    )
 
     assert out.state.covered["vpc"].spans == [(c7n.start, c7n.end)]
     assert out.state.covered["vpc"].missing(D1) == [Window(c7n.end + 1, D1.end)]  # next run's
