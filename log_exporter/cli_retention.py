@@ -104,10 +104,6 @@ def retention(
     ctx.exit(0 if ok else 1)
 
 
-def _days(n: int | None) -> str:
-    return "never expire" if n is None else f"{n} days"
-
-
 def print_retention(
     console: Console,
     outcomes: list[LaneOutcome[list[RetentionDecision]]],
@@ -119,10 +115,10 @@ def print_retention(
     from rich.markup import escape
     from rich.table import Table
 
-    from .retention import Outcome
+    from .retention import Outcome, days_label
 
     table = Table(title="log-exporter retention", title_justify="left")
-    for col in ("account", "region", "group", "retention", "new", "result", "why"):
+    for col in ("account", "region", "group", "before", "after", "result", "why"):
         table.add_column(col)
     for o in outcomes:
         for d in o.value or []:
@@ -132,8 +128,8 @@ def print_retention(
                 escape(o.spec.account.name),
                 o.spec.region,
                 escape(d.group),
-                _days(d.old),
-                _days(d.new if d.outcome in (Outcome.SET, Outcome.WOULD_SET) else d.old),
+                days_label(d.old),
+                days_label(d.new if d.outcome in (Outcome.SET, Outcome.WOULD_SET) else d.old),
                 f"[{color}]{d.outcome}[/]",
                 escape(d.why),
             )
@@ -148,7 +144,7 @@ def print_retention(
                 more = ", ..." if len(d.missing) > 3 else ""
                 console.print(
                     f"[red]refused[/] {where}: not archived: {first}{more} "
-                    f"({d.missing_days} day{'s' if d.missing_days > 1 else ''}); "
+                    f"({days_label(d.missing_days)}); "
                     "run `log-exporter run` (with --start for days before destination.start) "
                     "and try again",
                     highlight=False,

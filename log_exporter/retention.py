@@ -59,12 +59,18 @@ class RetentionDecision:
     @property
     def why(self) -> str:
         if self.outcome is Outcome.ALREADY:
-            return f"retention is already {self.old} days (<= {self.new}): left alone"
+            return f"retention is already {days_label(self.old)} (<= {self.new}): left alone"
         if self.outcome is Outcome.REFUSED:
-            return f"{self.missing_days} day(s) it would delete are not archived"
+            n = self.missing_days
+            return f"{days_label(n)} it would delete {'is' if n == 1 else 'are'} not archived"
         if self.outcome is Outcome.FAILED:
             return self.error
         return "every day it deletes is archived or known empty"
+
+
+def days_label(n: int | None) -> str:
+    """`1 day`, `30 days`; None is CloudWatch's "never expire"."""
+    return "never expire" if n is None else f"{n} day" if n == 1 else f"{n} days"
 
 
 def at_risk_last_day(days: int, now_ms: int) -> date:

@@ -67,16 +67,19 @@ def clients(endpoint_url: str) -> tuple[Any, Any]:
     return boto3.client("s3", **common, **creds), logs
 
 
-def c7n_export(s3: Any, logs: Any, group: str, days: list[date]) -> list[tuple[int, int]]:
+def c7n_export(
+    s3: Any, logs: Any, group: str, days: list[date], utc_offset_ms: int = 0
+) -> list[tuple[int, int]]:
     """What `c7n-log-exporter run` does for one group: its marker object (the group folder's
     key, `{}`), one task per day (`c7n-log-exporter-<day>`, [00:00, 23:59:00] of the day in the
-    machine's time zone, UTC here) into `<prefix>/<account>/<group without '/'>/<Y>/<m>/<d>`,
-    and the marker tagged `LastExport` after each task is created. Returns the windows."""
+    machine's time zone, `utc_offset_ms` east of UTC) into
+    `<prefix>/<account>/<group without '/'>/<Y>/<m>/<d>`, and the marker tagged `LastExport`
+    after each task is created. Returns the windows."""
     marker = f"{PREFIX}/{A}/{group.strip('/')}"
     s3.put_object(Bucket=BUCKET, Key=marker, Body=b"{}")
     windows = []
     for d in days:
-        start = day_ms(d)
+        start = day_ms(d) - utc_offset_ms
         task = logs.create_export_task(
             taskName=f"c7n-log-exporter-{d:%Y-%m-%d}",
             logGroupName=group,
@@ -162,3 +165,43 @@ def test_sync_adopts_a_c7n_archive_and_run_continues_without_exporting_a_day_aga
     assert again.code == 0, again.output
     assert len(emu.tasks) == c7n_tasks + len(new)
     assert exporter("status", "--config", str(cfg)).code == 0
+
+
+def test_a_c7n_archive_made_in_another_time_zone_is_continued_exactly_once(
+    exporter: Exporter, emu: Emulator
+) -> None:
+    """c7n-logexporter on a machine in New York (UTC-5): its "days" run 05:00 to 04:59 UTC the
+    next day, filed under the local date. While AWS lists its tasks, sync records those exact
+    windows, and the next run exports only what they miss: the first hours, each lost minute
+    and the rest of the last day, each piece in its own UTC day's folder."""
+    today = datetime.now(UTC).date()
+    first = today - timedelta(days=4)
+    world = seed_world(first, 4)
+    s3, logs = clients(exporter.endpoint_url)
+    offset = -5 * 3_600_000
+    c7n_windows = {
+        g: c7n_export(s3, logs, g, [first + timedelta(days=i) for i in range(3)], offset)
+        for g in GROUPS
+    }
+    c7n_tasks = len(emu.tasks)
+    cfg = exporter.config(C7N_CONFIG)
+
+    synced = exporter("sync", "--config", str(cfg))
+    ran = exporter("run", "--config", str(cfg), "--settle", "0")
+
+    assert synced.code == 0, synced.output
+    assert ran.code == 0, ran.output
+    new = [t for t in emu.tasks[c7n_tasks:] if t.account_id == A]
+    for group in GROUPS:
+        windows = Counter((t.from_ms, t.to_ms) for t in new if t.group == group)
+        assert set(windows.values()) == {1}
+        for s, e in windows:
+            assert all(e < cs or s > ce for cs, ce in c7n_windows[group]), (s, e)
+    got, events = archived(BUCKET, f"{PREFIX}/")
+    expected = world.expected()
+    assert not expected - got, f"lost: {sorted(expected - got)[:3]}"
+    assert not got - expected, f"twice: {sorted(got - expected)[:3]}"
+    # what log-exporter wrote is in its own UTC day; c7n's shifted hours stay where c7n put them
+    ours = {t.task_id for t in new}
+    assert misplaced([e for e in events if e.task_id in ours]) == []
+    assert misplaced(events) != []
