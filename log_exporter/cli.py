@@ -285,3 +285,6 @@ _register_preflight(cli)
 from .cli_ops import register as _register_ops  # noqa: E402
 
 _register_ops(cli)
+from .cli_retention import register as _register_retention  # noqa: E402
+
+_register_retention(cli)

@@ -193,8 +193,17 @@ def check(
     type=click.Choice(["bucket", "member", "runner"]),
     help="Print just this document, as plain JSON (member: needs one account).",
 )
+@click.option(
+    "--with-retention",
+    is_flag=True,
+    help="The member role may also set retention (logs:PutRetentionPolicy, for `retention`).",
+)
 def policy(
-    config_path: str, accounts: tuple[str, ...], regions: tuple[str, ...], only: str | None
+    config_path: str,
+    accounts: tuple[str, ...],
+    regions: tuple[str, ...],
+    only: str | None,
+    with_retention: bool = False,
 ) -> None:
     """Print the bucket policy and IAM policies the configured accounts need."""
     from .config import load_config
@@ -242,9 +251,14 @@ def policy(
             documents.append(
                 (
                     f"Member role policy of account {account.name} ({ids[account.name]}), "
-                    f"for {role}",
+                    f"for {role}" + (", with logs:PutRetentionPolicy" if with_retention else ""),
                     member_role_policy(
-                        account, ids[account.name], account_regions, dest.bucket, dest.prefix
+                        account,
+                        ids[account.name],
+                        account_regions,
+                        dest.bucket,
+                        dest.prefix,
+                        with_retention=with_retention,
                     ),
                 )
             )

@@ -148,6 +148,12 @@ class Account(StrictModel):
     groups: list[str] = Field(min_length=1)
     exclude: list[str] = Field(default_factory=list)
 
+    @field_validator("role", mode="before")
+    @classmethod
+    def _self_is_ambient(cls, v: object) -> object:
+        """c7n-logexporter's `role: self`: the ambient credentials, as no `role` is here."""
+        return None if v == "self" else v
+
     @field_validator("role")
     @classmethod
     def _roles_are_arns(cls, v: str | list[str] | None) -> str | list[str] | None:
@@ -238,6 +244,11 @@ def parse_config(data: Any, source: str = "config") -> Config:
         raise ConfigError(f"{source}: the file is empty")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with 'destination' and 'accounts'")
+    if "subscription" in data:  # c7n-logexporter's `subscribe` command; it means nothing here
+        raise ConfigError(
+            f"{source}: subscription: c7n-logexporter's log subscriptions are not part of "
+            "log-exporter, which only exports; remove the key (or keep it in a c7n-only file)"
+        )
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

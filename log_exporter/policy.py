@@ -26,6 +26,8 @@ MEMBER_LOG_GROUP_ACTIONS = (
     "logs:DescribeLogStreams",
     "logs:FilterLogEvents",  # to skip days without events
 )
+# Only for `log-exporter retention` (`policy --with-retention`).
+RETENTION_ACTION = "logs:PutRetentionPolicy"
 # No resource-level permissions (the export task ones) or account-wide listing: Resource "*".
 MEMBER_ACCOUNT_ACTIONS = (
     "logs:CancelExportTask",
@@ -136,18 +138,26 @@ def group_arn_patterns(patterns: Sequence[str], account_id: str, region: str) ->
 
 
 def member_role_policy(
-    account: Account, account_id: str, regions: Sequence[str], bucket: str, prefix: str
+    account: Account,
+    account_id: str,
+    regions: Sequence[str],
+    bucket: str,
+    prefix: str,
+    *,
+    with_retention: bool = False,
 ) -> dict[str, Any]:
-    """The identity policy of the role log-exporter assumes in a member account."""
+    """The identity policy of the role log-exporter assumes in a member account; with
+    `with_retention`, also `logs:PutRetentionPolicy` (for `log-exporter retention`)."""
     region = regions[0] if regions else "us-east-1"
     groups = sorted({a for r in regions for a in group_arn_patterns(account.groups, account_id, r)})
+    retention = (RETENTION_ACTION,) if with_retention else ()
     return {
         "Version": VERSION,
         "Statement": [
             {
                 "Sid": "ExportSelectedLogGroups",
                 "Effect": "Allow",
-                "Action": list(MEMBER_LOG_GROUP_ACTIONS),
+                "Action": sorted(MEMBER_LOG_GROUP_ACTIONS + retention),
                 "Resource": groups,
             },
             {

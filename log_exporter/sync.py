@@ -9,13 +9,22 @@ the next run deletes before it exports the window again. A task still running be
 which the next run adopts. A folder written before its group's creation time belongs to an
 earlier group of the same name (deleted and created again): it is neither counted nor doubled. The listing skips the rest of a task folder once it has seen one of
 its objects, so a day with thousands of streams costs one request, not one per thousand objects.
+
+An archive written by c7n-logexporter has the same layout. Its marker objects (an object whose key
+is a group's folder, `<prefix>/<account_id>/<group>`, tagged `LastExport` with the last day it
+exported) are recognised and left alone. Its tasks exported `[D 00:00, D 23:59:00.000]` of the
+exporting machine's local day (UTC in Lambda), losing the rest of the last minute: a folder AWS
+still describes is recorded with its exact window, and a folder of a day up to `LastExport` that
+AWS no longer lists is taken as c7n's UTC window, so the next run exports the lost minute into
+the same day's folder.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -25,12 +34,14 @@ from .errors import BucketError, LaneBusyError
 from .state import Failure, Intent, LaneState
 from .status import DaySpan, day_spans, days_touched
 from .tasks import ExportTasks, TaskStatus, map_client_error
-from .windows import Intervals, Period, Window, group_key, period_window, to_ms
+from .windows import Intervals, Period, Window, group_key, period_window, to_ms, utc_day
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_s3 import S3Client
 
+C7N_MARKER_TAG = "LastExport"  # c7n-logexporter's tag on its marker objects
+C7N_LAST_MS = 86_340_000  # c7n's `to`: 23:59:00.000 of the day, inclusive
 BY_ID_MAX = 50  # up to this many folders, each task is described by id; beyond, all are listed
 
 
@@ -51,6 +62,7 @@ class Listing:
     strays: int = 0  # how many such keys there are
     requests: int = 0
     written: dict[TaskFolder, int] = field(default_factory=dict)  # a first object's time, ms
+    markers: dict[str, str] = field(default_factory=dict)  # group -> c7n-logexporter marker key
 
 
 def _folder_of(
@@ -113,7 +125,10 @@ def list_task_folders(
         folder: TaskFolder | None = None
         for obj in contents:
             folder = _folder_of(obj["Key"], root, group_keys, period)
-            if folder is not None and folder not in seen:
+            marker = group_keys.get(obj["Key"][len(root) :])
+            if marker is not None:
+                out.markers[marker] = obj["Key"]  # c7n-logexporter's, left alone
+            elif folder is not None and folder not in seen:
                 seen.add(folder)
                 out.folders.append(folder)
                 if "LastModified" in obj:
@@ -175,6 +190,7 @@ class SyncResult:
     state: LaneState
     listing: Listing = field(default_factory=Listing)
     described: int = 0  # folders whose window came from DescribeExportTasks
+    c7n_window: int = 0  # of the others, folders taken as c7n-logexporter's day window
     whole_period: int = 0  # folders taken as their whole period (AWS no longer lists the task)
     partial: list[tuple[TaskFolder, TaskStatus]] = field(default_factory=list)  # FAILED/CANCELLED
     running: list[TaskFolder] = field(default_factory=list)  # still active: now intents
@@ -191,15 +207,18 @@ def rebuild(
     tasks: Mapping[str, TaskStatus],
     period: Period,
     now_ms: int,
+    c7n_last: Mapping[str, date] | None = None,
 ) -> SyncResult:
     """A new state from the task folders (pure). What the bucket cannot tell is kept from `old`:
     the windows known to be empty, failures not archived since (or whose output is still to be
     deleted), intents, the task durations seen, the groups' creation times and the coverage of
-    earlier groups of the same names, the lease, the ETag."""
+    earlier groups of the same names, the lease, the ETag. `c7n_last`: per group, the
+    `LastExport` day of its c7n-logexporter marker; a folder of a day up to it that AWS no
+    longer lists is c7n's."""
     new = LaneState(old.account_id, old.region, period=period, etag=old.etag)
     new.created, new.previous = dict(old.created), dict(old.previous)
     out = SyncResult(new, listing, had_state=old.etag is not None)
-    per_period: dict[tuple[str, Window], int] = {}
+    per_period: dict[tuple[str, Window], list[Window]] = {}
     for f in listing.folders:
         if listing.written.get(f, now_ms) < old.created.get(f.group, 0):
             out.earlier.append(f)  # written before its group was created: an earlier group's
@@ -207,11 +226,20 @@ def rebuild(
         status = tasks.get(f.task_id)
         if status is not None and status.group not in ("", f.group):
             status = None  # not this folder's task after all
-        if status is None:
-            new.coverage(f.group).add(f.period)
+        last = (c7n_last or {}).get(f.group)
+        if (
+            status is None
+            and period == "day"
+            and last is not None
+            and f.period.start <= to_ms(last)
+        ):
+            window = Window(f.period.start, f.period.start + C7N_LAST_MS)
+            out.c7n_window += 1
+        elif status is None:
+            window = f.period
             out.whole_period += 1
         elif status.code == "COMPLETED":
-            new.coverage(f.group).add(status.window or f.period)
+            window = status.window or f.period
             out.described += 1
         elif status.active:
             window = status.window or f.period
@@ -225,8 +253,10 @@ def rebuild(
                 error = f"task {f.task_id} {status.code}: partial output in {f.dest}/{f.task_id}/"
                 new.failures.append(Failure(f.group, window, error, 1, now_ms, f.task_id))
             continue
-        per_period[(f.group, f.period)] = per_period.get((f.group, f.period), 0) + 1
-    out.doubled = sorted(k for k, n in per_period.items() if n > 1)
+        new.coverage(f.group).add(window)
+        per_period.setdefault((f.group, f.period), []).append(window)
+    # Pieces of one period (inner-day runs, the minute c7n-logexporter lost) are not doubles.
+    out.doubled = sorted(k for k, ws in per_period.items() if _overlap(ws))
     for group, iv in old.empty.items():
         for a, b in iv.spans:
             new.mark_done(group, Window(a, b), empty=True)
@@ -247,6 +277,11 @@ def rebuild(
     new.durations = dict(old.durations)
     out.changes = changes(old, new)
     return out
+
+
+def _overlap(windows: list[Window]) -> bool:
+    ws = sorted(windows)
+    return any(b.start <= a.end for a, b in pairwise(ws))
 
 
 def _days(state: LaneState, group: str) -> set[date]:
@@ -292,4 +327,24 @@ def sync_lane(
     names = set(groups) | set(old.covered) | set(old.empty)
     listing = list_task_folders(s3, bucket, root, names, period)
     tasks = describe_tasks(logs, {f.task_id for f in listing.folders})
-    return rebuild(old, listing, tasks, period, now_ms)
+    c7n_last = {
+        g: d for g, key in listing.markers.items() if (d := c7n_last_export(s3, bucket, key))
+    }
+    return rebuild(old, listing, tasks, period, now_ms, c7n_last)
+
+
+def c7n_last_export(s3: S3Client, bucket: str, key: str) -> date | None:
+    """The UTC day of a c7n-logexporter marker's `LastExport` tag (an ISO time, UTC when it has
+    no zone: c7n writes the day's midnight), or None when it has none."""
+    try:
+        tags = s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
+    except ClientError as exc:
+        raise BucketError(f"cannot read the tags of s3://{bucket}/{key}: {exc}") from None
+    for tag in tags:
+        if tag.get("Key") == C7N_MARKER_TAG:
+            try:
+                when = datetime.fromisoformat(tag.get("Value", ""))
+            except ValueError:
+                return None
+            return when.date() if when.tzinfo is None else utc_day(to_ms(when))
+    return None

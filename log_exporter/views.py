@@ -384,6 +384,14 @@ def print_stats(console: Console, outcomes: Sequence[LaneOutcome[list[GroupStats
 
 
 # --- sync -----------------------------------------------------------------------------------------
+def _c7n(r: SyncResult) -> str:
+    """What `sync` found of a c7n-logexporter archive, for its summary line."""
+    out = f", {r.c7n_window} as c7n-logexporter's day window" if r.c7n_window else ""
+    if r.listing.markers:
+        out += f"; {_n(len(r.listing.markers), 'c7n-logexporter marker')} left alone"
+    return out
+
+
 def print_sync(
     console: Console, outcomes: Sequence[LaneOutcome[SyncResult]], *, bucket: str, dry_run: bool
 ) -> None:
@@ -399,8 +407,8 @@ def print_sync(
         console.print(
             f"[bold]{escape(o.name)}[/] ({o.account_id}): {len(r.listing.folders)} task folders "
             f"in {len(groups)} groups ({r.described} described by AWS, {r.whole_period} taken as "
-            f"their whole period), {_n(r.listing.requests, 'list request')}; {verb} the state "
-            f"({was})",
+            f"their whole period{_c7n(r)}), {_n(r.listing.requests, 'list request')}; {verb} "
+            f"the state ({was})",
             highlight=False,
             soft_wrap=True,
         )
