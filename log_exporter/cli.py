@@ -285,3 +285,6 @@ _register_preflight(cli)
 from .cli_ops import register as _register_ops  # noqa: E402
 
 _register_ops(cli)
+from .cli_readback import register as _register_readback  # noqa: E402
+
+_register_readback(cli)
