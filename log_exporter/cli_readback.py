@@ -276,7 +276,7 @@ def athena(
     glue_region = region or engine.factory.default_region
     if show_policy:
         if not glue_region:
-            raise UsageError("no region: give --region or set AWS_REGION")
+            raise UsageError("no region for the Glue catalog: give --region (or set AWS_DEFAULT_REGION)")
         catalog = engine.factory.account_id(engine.factory.ambient, [])
         click.echo(json.dumps(glue_policy(glue_region, catalog, database, table), indent=2))
         return
@@ -284,7 +284,7 @@ def athena(
         click.echo(ddl(spec))
         return
     if not glue_region:
-        raise UsageError("no region: give --region or set AWS_REGION")
+        raise UsageError("no region for the Glue catalog: give --region (or set AWS_DEFAULT_REGION)")
     verb = _apply(engine.factory.glue(glue_region), database, table_input(spec))
     click.echo(f"{verb} table {database}.{table} in the Glue catalog of {glue_region}")
 
