@@ -180,15 +180,19 @@ def cat(
         knowledge=Knowledge.of(states, group),
         workers=WORKERS,
     )
-    out = sys.stdout
+    out = sys.stdout.buffer
+    pending = bytearray()  # written 64 KiB at a time: one write per line would cost more
     gaps = 0
     try:
         for item in archive.read(start, end, keep):
             if not isinstance(item, Event):
                 gaps += 1
+                out.write(pending)
                 out.flush()
+                pending.clear()
                 click.echo(str(item), err=True)
-            elif fmt == "json":
+                continue
+            if fmt == "json":
                 doc = {
                     "timestamp": item.stamp,
                     "timestamp_ms": item.timestamp_ms,
@@ -198,9 +202,14 @@ def cat(
                     "stream": item.stream,
                     "message": item.message,
                 }
-                out.write(json.dumps(doc, ensure_ascii=False) + "\n")
+                pending += json.dumps(doc, ensure_ascii=False).encode()
             else:
-                out.write(item.line + "\n")
+                pending += item.raw
+            pending += b"\n"
+            if len(pending) >= 65536:
+                out.write(pending)
+                pending.clear()
+        out.write(pending)
         out.flush()
     except BrokenPipeError:  # `cat ... | head`: the reader has what it wanted
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -276,7 +285,9 @@ def athena(
     glue_region = region or engine.factory.default_region
     if show_policy:
         if not glue_region:
-            raise UsageError("no region for the Glue catalog: give --region (or set AWS_DEFAULT_REGION)")
+            raise UsageError(
+                "no region for the Glue catalog: give --region (or set AWS_DEFAULT_REGION)"
+            )
         catalog = engine.factory.account_id(engine.factory.ambient, [])
         click.echo(json.dumps(glue_policy(glue_region, catalog, database, table), indent=2))
         return
@@ -284,7 +295,9 @@ def athena(
         click.echo(ddl(spec))
         return
     if not glue_region:
-        raise UsageError("no region for the Glue catalog: give --region (or set AWS_DEFAULT_REGION)")
+        raise UsageError(
+            "no region for the Glue catalog: give --region (or set AWS_DEFAULT_REGION)"
+        )
     verb = _apply(engine.factory.glue(glue_region), database, table_input(spec))
     click.echo(f"{verb} table {database}.{table} in the Glue catalog of {glue_region}")
 

@@ -52,19 +52,23 @@ _STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 @dataclass(frozen=True)
 class Event:
-    """One archived event: the archive's own line is `<stamp> <message>`."""
+    """One archived event: `raw` is the archive's own line, `<stamp> <message>`, in UTF-8."""
 
     timestamp_ms: int
     stream: str
-    line: str
+    raw: bytes
+
+    @property
+    def line(self) -> str:
+        return self.raw.decode("utf-8", errors="replace")
 
     @property
     def stamp(self) -> str:
-        return self.line[:24]
+        return self.raw[:24].decode()
 
     @property
     def message(self) -> str:
-        return self.line[25:]
+        return self.raw[25:].decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True)
@@ -364,7 +368,7 @@ class GroupArchive:
                 *(spool.records(r.offset, r.length, bufsize) for r in runs), key=itemgetter(0, 1)
             )
             for ts, stream, line in merged:
-                yield Event(ts, streams[stream], line.decode("utf-8", errors="replace"))
+                yield Event(ts, streams[stream], line)
         finally:
             spool.close()
 
