@@ -183,8 +183,9 @@ def cat(
     out = sys.stdout.buffer
     pending = bytearray()  # written 64 KiB at a time: one write per line would cost more
     gaps = 0
+    items = archive.read(start, end, keep)
     try:
-        for item in archive.read(start, end, keep):
+        for item in items:
             if not isinstance(item, Event):
                 gaps += 1
                 out.write(pending)
@@ -215,6 +216,8 @@ def cat(
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         ctx.exit(0)
+    finally:
+        items.close()  # the period read ahead: its spool removed, its threads joined
     if archive.stats.skipped_lines:
         click.echo(
             f"log-exporter: {archive.stats.skipped_lines} lines of the archive were not events "

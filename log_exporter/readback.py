@@ -13,6 +13,7 @@ Nothing here calls CloudWatch: the archive bucket and the lane states say everyt
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import heapq
 import logging
@@ -21,8 +22,8 @@ import re
 import struct
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from operator import itemgetter
@@ -245,6 +246,36 @@ class _Run:
     length: int
 
 
+@dataclass
+class _Period:
+    """A period listed and spooled, ready to merge: its gap, and its runs in the spool."""
+
+    gap: Gap | None
+    spool: Spool | None = None
+    streams: list[str] = field(default_factory=list)
+    runs: list[_Run] = field(default_factory=list)
+
+    def events(self) -> Iterator[Event]:
+        """The period's events in order, merged lazily through small read buffers."""
+        if self.spool is None or not self.runs:
+            return
+        spool = self.spool
+        bufsize = min(
+            MAX_MERGE_BUFFER, max(MIN_MERGE_BUFFER, MERGE_BUFFER_BUDGET // len(self.runs))
+        )
+        merged = heapq.merge(
+            *(spool.records(r.offset, r.length, bufsize) for r in self.runs), key=itemgetter(0, 1)
+        )
+        streams = self.streams
+        for ts, stream, line in merged:
+            yield Event(ts, streams[stream], line)
+
+    def close(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
+
+
 class GroupArchive:
     """The archive of one group of one account: `read` yields its events in a range, in
     timestamp order, and a Gap for every part of the range it does not hold."""
@@ -306,19 +337,43 @@ class GroupArchive:
     # --- reading -----------------------------------------------------------------------------
     def read(
         self, start_ms: int, end_ms: int, keep: Callable[[str], bool] | None = None
-    ) -> Iterator[Event | Gap]:
+    ) -> Generator[Event | Gap, None, None]:
         """Every archived event with start_ms <= timestamp < end_ms (and `keep(message)`), in
         timestamp order (ties: by stream, then as archived), period by period; a Gap before the
-        events of a period the archive holds only in part, or not at all."""
-        for window in periods(start_ms, end_ms, self.period):
-            need = Window(max(start_ms, window.start), min(end_ms - 1, window.end))
-            folder = self.folder(window)
-            objects = self.objects(folder)
-            gap = self._gap(window, need, folder, bool(objects))
-            if gap is not None:
-                yield gap
-            if objects:
-                yield from self._merge_period(objects, need, keep)
+        events of a period the archive holds only in part, or not at all.
+
+        While one period is merged, the next one is listed and spooled (one period ahead, so
+        at most two periods' spools exist at once)."""
+        windows = list(periods(start_ms, end_ms, self.period))
+        if not windows:
+            return
+        with (
+            self.executor_cls(1) as ahead,
+            self.executor_cls(self.workers) as pool,
+        ):
+
+            def prepare(window: Window) -> _Period:
+                need = Window(max(start_ms, window.start), min(end_ms - 1, window.end))
+                return self._prepare(window, need, keep, pool)
+
+            pending: Future[_Period] | None = ahead.submit(prepare, windows[0])
+            try:
+                for i in range(len(windows)):
+                    assert pending is not None
+                    current = pending.result()
+                    pending = (
+                        ahead.submit(prepare, windows[i + 1]) if i + 1 < len(windows) else None
+                    )
+                    try:
+                        if current.gap is not None:
+                            yield current.gap
+                        yield from current.events()
+                    finally:
+                        current.close()
+            finally:
+                if pending is not None and not pending.cancel():
+                    with contextlib.suppress(Exception):
+                        pending.result().close()
 
     def _gap(self, window: Window, need: Window, folder: str, has_objects: bool) -> Gap | None:
         label = period_label(window, self.period)
@@ -339,38 +394,36 @@ class GroupArchive:
                 return Gap(label, need, f"is archived only in part: {parts} UTC not yet ({where})")
         return None
 
-    def _merge_period(
+    def _prepare(
         self,
-        objects: Sequence[tuple[str, str]],
+        window: Window,
         need: Window,
         keep: Callable[[str], bool] | None,
-    ) -> Iterator[Event]:
+        pool: Executor,
+    ) -> _Period:
+        """List a period's folder and spool its objects (`workers` at once) as sorted runs."""
+        folder = self.folder(window)
+        objects = self.objects(folder)
+        period = _Period(self._gap(window, need, folder, bool(objects)))
+        if not objects:
+            return period
         streams = sorted({s for _, s in objects})
         index = {s: i for i, s in enumerate(streams)}
         spool = Spool(self.spool_dir)
         try:
-
-            def spool_one(item: tuple[str, str]) -> _Run | None:
-                key, stream = item
-                return self._spool_object(spool, key, index[stream], need, keep)
-
-            if self.workers == 1 or len(objects) == 1:
-                found = [spool_one(o) for o in objects]
-            else:
-                with self.executor_cls(min(self.workers, len(objects))) as pool:
-                    found = list(pool.map(spool_one, objects))
-            spool.flush()
-            runs = sorted((r for r in found if r is not None), key=lambda r: (r.stream, r.key))
-            if not runs:
-                return
-            bufsize = min(MAX_MERGE_BUFFER, max(MIN_MERGE_BUFFER, MERGE_BUFFER_BUDGET // len(runs)))
-            merged = heapq.merge(
-                *(spool.records(r.offset, r.length, bufsize) for r in runs), key=itemgetter(0, 1)
+            found = list(
+                pool.map(
+                    lambda o: self._spool_object(spool, o[0], index[o[1]], need, keep), objects
+                )
             )
-            for ts, stream, line in merged:
-                yield Event(ts, streams[stream], line)
-        finally:
+            spool.flush()
+        except BaseException:
             spool.close()
+            raise
+        period.spool = spool
+        period.streams = streams
+        period.runs = sorted((r for r in found if r is not None), key=lambda r: (r.stream, r.key))
+        return period
 
     def _spool_object(
         self,
