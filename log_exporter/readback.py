@@ -7,7 +7,8 @@ every stream and every task piece (inner-day runs) of its folder. So each object
 its events in range sorted and appended to a spool file on disk as one sorted run, and the runs of
 the period are merged lazily (`heapq.merge`) through small read buffers. Memory therefore holds
 `workers` objects being sorted at once plus the merge's buffers (capped at MERGE_BUFFER_BUDGET
-for the whole period), never the period or the range; the disk holds one period's events in range.
+for the whole period), never the period or the range; the disk holds the events in range of the
+period being merged and of the next one, which is listed and spooled meanwhile.
 Nothing here calls CloudWatch: the archive bucket and the lane states say everything.
 """
 
