@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from .config import Account, Config
     from .engine import Engine
+    from .state import LaneState
     from .windows import Period
 
 WORKERS = 8  # objects `cat` reads at once
@@ -90,7 +91,7 @@ def _instant(ctx: click.Context, param: click.Parameter, value: str) -> int:
         ) from None
 
 
-def _archive_period(config: Config, states: list[Any]) -> Period:
+def _archive_period(config: Config, states: list[LaneState]) -> Period:
     """The period the archive uses, from the lane states (the config's if none says)."""
     for state in states:
         if state.period in ("day", "hour") and any(state.covered.values()):
@@ -268,6 +269,8 @@ def athena(
     for name, value in (("--database", database), ("--table", table)):
         if not re.fullmatch(r"[a-z0-9_]{1,255}", value):
             raise UsageError(f"{name} {value!r}: Athena names are lower-case letters, digits and _")
+    if sum(map(bool, (apply, show_policy, groups))) > 1:
+        raise UsageError("give one of --apply, --policy and --group")
     config = load_config(config_path)
     if groups:
         for g in groups:
