@@ -8,6 +8,7 @@ peak RSS are the exporter process's own; the emulator runs in this process and i
 
     python -m bench                  # every scenario, then `--help` start-up times
     python -m bench --only 6x4x5     # one scenario (repeatable; `startup` for --help alone)
+    python -m bench --only cat       # `log-exporter cat` over one large archived day
     python -m bench --quick          # smaller worlds and shorter tasks, for development
 """
 
@@ -26,6 +27,7 @@ import log_exporter
 from emulator import Emulator, EmulatorServer
 from emulator.scenario import client_env
 
+from .cat import CatRow, run_cat
 from .measure import run_exporter, startup_seconds
 from .report import Row, Timeline, notes, table
 from .scenarios import (
@@ -128,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=[*names, "startup"],
+        choices=[*names, "startup", "cat"],
         metavar="NAME",
-        help=f"run only this scenario (repeatable): {', '.join(names)}, or startup",
+        help=f"run only this scenario (repeatable): {', '.join(names)}, startup, or cat",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smaller worlds and shorter tasks, for development"
@@ -146,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     compileall.compile_dir(str(Path(log_exporter.__file__).parent), quiet=1)
     rows: list[Row] = []
     startup: tuple[float, float] | None = None
+    cat_row: CatRow | None = None
     with (
         tempfile.TemporaryDirectory(prefix="log-exporter-bench-") as tmp,
         Emulator() as emu,
@@ -172,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         if not args.only or "startup" in args.only:
             startup = startup_seconds(env)
+        if not args.only or "cat" in args.only:
+            print("bench: cat: one large archived day read back ...", file=sys.stderr, flush=True)
+            cat_row = run_cat(emu, env, Path(tmp))
 
     if rows:
         print(table(rows))
@@ -182,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
             f"- startup: `log-exporter --help` {startup[0]:.3f} s, "
             f"`log-exporter run --help` {startup[1]:.3f} s (median of 7); target < 0.5 s."
         )
-    return 0 if all(r.ok for r in rows) else 1
+    if cat_row is not None:
+        print("\n".join(cat_row.render()))
+    return 0 if all(r.ok for r in rows) and (cat_row is None or cat_row.ok) else 1
 
 
 if __name__ == "__main__":

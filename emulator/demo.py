@@ -3,7 +3,7 @@
 Starts the emulator on loopback, seeds two sample accounts with a few log groups and three days
 of events (on both edges of every UTC day), writes a sample config to .demo/config.yml, runs the
 installed `log-exporter` process twice (the second run has nothing left to do), and prints the
-archive: keys and event counts per day.
+archive: keys and event counts per day, and one group's events read back with `log-exporter cat`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -74,7 +75,14 @@ def main() -> int:
             f"{sum(got.values())} events archived, {sum(expected.values())} expected; "
             f"every event exactly once in its own UTC day: {'yes' if verdict else 'NO'}"
         )
-        return 0 if verdict else 1
+        # reading it back: one group's days, in timestamp order across its streams
+        first = min(e.day for e in events)
+        today = datetime.now(UTC).date().isoformat()
+        args = ["--account", f"acct-{ACCOUNTS[0]}", "--group", "/aws/lambda/api"]
+        args += ["--start", first, "--end", today]
+        console.rule(f"log-exporter cat --config {config} {' '.join(args)}")
+        code = subprocess.call([exporter, "cat", "--config", str(config), *args], env=env)
+        return 0 if verdict and code == 0 else 1
 
 
 if __name__ == "__main__":

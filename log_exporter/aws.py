@@ -463,6 +463,10 @@ class SessionFactory:
             session.create_client("cloudwatch", region_name=region, config=self._config()),
         )
 
+    def glue(self, region: str) -> Any:
+        """The Glue catalog, with the ambient credentials, for `log-exporter athena --apply`."""
+        return self.ambient.create_client("glue", region_name=region, config=self._config())
+
     def sqs(self) -> SQSClient:
         """The Lambda deployment's lane queue, with the ambient credentials."""
         return cast(

@@ -288,3 +288,6 @@ _register_ops(cli)
 from .cli_retention import register as _register_retention  # noqa: E402
 
 _register_retention(cli)
+from .cli_readback import register as _register_readback  # noqa: E402
+
+_register_readback(cli)
