@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .cli_options import build_engine, lane_filters, stdout_console
-from .errors import UsageError
+from .errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from .config import Account
@@ -72,12 +72,18 @@ def validate(config_path: str, accounts: tuple[str, ...], regions: tuple[str, ..
     from rich.markup import escape
     from rich.table import Table
 
-    from .config import load_config
+    from .config import load_config, shared_lane
 
     config = load_config(config_path)
     selected = config.select(accounts)
     dest = config.destination
     ambient = _ambient_region(regions)
+    # the ambient account is unknown without an STS call: runs compare it too
+    clash = shared_lane(
+        config.accounts, lambda a: a.regions or regions or ([ambient] if ambient else [])
+    )
+    if clash:
+        raise ConfigError(f"{config_path}: accounts: {clash}")
     for account in selected:
         if not (account.regions or ambient):
             raise UsageError(
