@@ -204,7 +204,7 @@ def policy(
 ) -> None:
     """Print the bucket policy and IAM policies the configured accounts need."""
     from .config import load_config
-    from .policy import Target, bucket_policy, member_role_policy, runner_policy
+    from .policy import Target, bucket_policy_text, member_role_policy, runner_policy
 
     config = load_config(config_path)
     dest = config.destination
@@ -227,13 +227,13 @@ def policy(
             )
     targets = sorted({Target(ids[s.account.name], s.region) for s in specs})
     first_region = targets[0].region
-    documents: list[tuple[str, dict[str, Any]]] = []
+    documents: list[tuple[str, dict[str, Any] | str]] = []
     if only in (None, "bucket"):
         documents.append(
             (
                 f"Archive bucket policy: aws s3api put-bucket-policy --bucket {dest.bucket} "
                 "--policy file://bucket-policy.json",
-                bucket_policy(dest.bucket, dest.prefix, targets),
+                bucket_policy_text(dest.bucket, dest.prefix, targets),  # within S3's limit
             )
         )
     if only in (None, "member"):
@@ -262,14 +262,15 @@ def policy(
                 runner_policy(config, first_region),
             )
         )
+    texts = [(t, d if isinstance(d, str) else json.dumps(d, indent=2)) for t, d in documents]
     if only is not None:
-        click.echo(json.dumps(documents[0][1], indent=2))
+        click.echo(texts[0][1])
         return
-    for i, (title, document) in enumerate(documents):
+    for i, (title, text) in enumerate(texts):
         if i:
             click.echo()
         click.echo(f"# {title}")
-        click.echo(json.dumps(document, indent=2))
+        click.echo(text)
 
 
 def register(cli: click.Group) -> None:
