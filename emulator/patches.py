@@ -15,6 +15,7 @@ from moto.cloudwatch.models import CloudWatchBackend
 from moto.core.exceptions import AccessDeniedError
 from moto.logs.models import LogGroup, LogsBackend, LogStream
 from moto.logs.responses import LogsResponse
+from moto.s3.models import FakeBucket
 from moto.s3.responses import S3Response
 from moto.sts.models import AssumedRole, STSBackend
 
@@ -201,6 +202,31 @@ def _s3_put_object(self: S3Response) -> Any:
     return original(self)
 
 
+def _bucket_permission(self: FakeBucket, action: str, resource: str) -> Any:
+    """moto applies every statement of a bucket policy to every S3 request, whatever its
+    Principal, and denies when a statement's conditions are not met: a statement for the logs
+    service (`logs.<region>.amazonaws.com`) would refuse the bucket owner's own writes. In AWS a
+    statement applies only to its principals; the logs service's requests are judged by
+    emulator/policy.py, so such statements are left out here."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(self.policy.decode() if isinstance(self.policy, bytes) else self.policy)
+    statements = document.get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else statements
+    kept = [st for st in statements if not _service_only(st.get("Principal"))]
+    if not kept:
+        return PermissionResult.NEUTRAL
+    return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(
+        action, resource
+    )
+
+
+def _service_only(principal: Any) -> bool:
+    return isinstance(principal, dict) and set(principal) == {"Service"}
+
+
 # -- speed: moto's server recomputes on every request what never changes ----------------------------
 
 _MOTO_MODULES: frozenset[str] | None = None
@@ -256,6 +282,7 @@ _PATCHES: list[tuple[Any, str, Any]] = [  # (class or module, attribute, replace
     (LogGroup, "to_describe_dict", _group_to_describe_dict),
     (STSBackend, "assume_role", _assume_role),
     (S3Response, "put_object", _s3_put_object),
+    (FakeBucket, "get_permission", _bucket_permission),
     (moto.backends, "list_of_moto_modules", _list_of_moto_modules),
     (moto.core.responses, "method_names_from_class", _method_names_from_class),
     (moto.iam.models, "get_account_id_from", _get_account_id_from),

@@ -5,8 +5,9 @@ let `logs.<region>.amazonaws.com` call s3:GetBucketAcl and s3:PutObject for the 
 The policy evaluation here is written independently of `log_exporter/policy.py` on purpose: the
 test double must not share a bug with the code it tests. It covers what bucket policies for a
 service principal use: Allow/Deny, Principal/NotPrincipal, Action/NotAction, Resource/NotResource
-with `*`/`?` wildcards, and the String*/Arn* condition operators (with `IfExists`). An explicit
-Deny wins; without an Allow the request is refused.
+with `*`/`?` wildcards and policy variables (`${aws:SourceAccount}`: the request's value of that
+key), and the String*/Arn* condition operators (with `IfExists`). An explicit Deny wins; without
+an Allow the request is refused.
 """
 
 from __future__ import annotations
@@ -66,6 +67,41 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value]
     return [str(value)]
+
+
+def _resolve(pattern: str, context: Mapping[str, str]) -> list[tuple[str, bool]] | None:
+    """A Resource pattern cut into (text, is_literal) pieces: policy variables (`${key}`, the
+    request's value of a condition key; `${*}`, `${?}`, `${$}` for those characters) become
+    literal text, the rest keeps its wildcards. None when a variable's key is not in the request:
+    AWS then matches nothing with that pattern."""
+    pieces: list[tuple[str, bool]] = []
+    rest = pattern
+    while "${" in rest:
+        before, _, after = rest.partition("${")
+        name, closed, rest = after.partition("}")
+        if not closed:
+            return None  # not a variable AWS would accept
+        pieces.append((before, False))
+        name = name.strip()
+        if name in ("*", "?", "$"):
+            pieces.append((name, True))
+            continue
+        value = next((v for k, v in context.items() if k.lower() == name.lower()), None)
+        if value is None:
+            return None
+        pieces.append((value, True))
+    pieces.append((rest, False))
+    return pieces
+
+
+def _resource_like(pattern: str, resource: str, context: Mapping[str, str]) -> bool:
+    pieces = _resolve(pattern, context)
+    if pieces is None:
+        return False
+    body = "".join(
+        re.escape(text) if literal else _wildcard(text, False).pattern for text, literal in pieces
+    )
+    return re.fullmatch(body, resource, re.DOTALL) is not None
 
 
 def _principal_matches(principal: Any, service: str) -> bool:
@@ -129,9 +165,9 @@ def _statement_applies(
     elif not any(_like(a, action, ignore_case=True) for a in _strings(st.get("Action"))):
         return False
     if "NotResource" in st:
-        if any(_like(r, resource) for r in _strings(st["NotResource"])):
+        if any(_resource_like(r, resource, context) for r in _strings(st["NotResource"])):
             return False
-    elif not any(_like(r, resource) for r in _strings(st.get("Resource"))):
+    elif not any(_resource_like(r, resource, context) for r in _strings(st.get("Resource"))):
         return False
     for operator, keys in (st.get("Condition") or {}).items():
         for key, wanted in keys.items():

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .cli_options import build_engine, lane_filters, stdout_console
-from .errors import UsageError
+from .errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from .config import Account
@@ -72,12 +72,18 @@ def validate(config_path: str, accounts: tuple[str, ...], regions: tuple[str, ..
     from rich.markup import escape
     from rich.table import Table
 
-    from .config import load_config
+    from .config import load_config, shared_lane
 
     config = load_config(config_path)
     selected = config.select(accounts)
     dest = config.destination
     ambient = _ambient_region(regions)
+    # the ambient account is unknown without an STS call: runs compare it too
+    clash = shared_lane(
+        config.accounts, lambda a: a.regions or regions or ([ambient] if ambient else [])
+    )
+    if clash:
+        raise ConfigError(f"{config_path}: accounts: {clash}")
     for account in selected:
         if not (account.regions or ambient):
             raise UsageError(
@@ -207,7 +213,7 @@ def policy(
 ) -> None:
     """Print the bucket policy and IAM policies the configured accounts need."""
     from .config import load_config
-    from .policy import Target, bucket_policy, member_role_policy, runner_policy
+    from .policy import Target, bucket_policy_text, member_role_policy, runner_policy
 
     config = load_config(config_path)
     dest = config.destination
@@ -230,13 +236,13 @@ def policy(
             )
     targets = sorted({Target(ids[s.account.name], s.region) for s in specs})
     first_region = targets[0].region
-    documents: list[tuple[str, dict[str, Any]]] = []
+    documents: list[tuple[str, dict[str, Any] | str]] = []
     if only in (None, "bucket"):
         documents.append(
             (
                 f"Archive bucket policy: aws s3api put-bucket-policy --bucket {dest.bucket} "
                 "--policy file://bucket-policy.json",
-                bucket_policy(dest.bucket, dest.prefix, targets),
+                bucket_policy_text(dest.bucket, dest.prefix, targets),  # within S3's limit
             )
         )
     if only in (None, "member"):
@@ -270,14 +276,15 @@ def policy(
                 runner_policy(config, first_region),
             )
         )
+    texts = [(t, d if isinstance(d, str) else json.dumps(d, indent=2)) for t, d in documents]
     if only is not None:
-        click.echo(json.dumps(documents[0][1], indent=2))
+        click.echo(texts[0][1])
         return
-    for i, (title, document) in enumerate(documents):
+    for i, (title, text) in enumerate(texts):
         if i:
             click.echo()
         click.echo(f"# {title}")
-        click.echo(json.dumps(document, indent=2))
+        click.echo(text)
 
 
 def register(cli: click.Group) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -176,6 +176,9 @@ class Account(StrictModel):
             for r in v:
                 if not REGION.match(r):
                     raise ValueError(f"{r!r} is not an AWS region name (such as us-east-1)")
+            if len(set(v)) != len(v):
+                twice = next(r for r in v if v.count(r) > 1)
+                raise ValueError(f"region {twice!r} is listed twice")
         return v
 
     @field_validator("groups", "exclude")
@@ -190,6 +193,13 @@ class Account(StrictModel):
     @property
     def role_chain(self) -> list[str]:
         return [self.role] if isinstance(self.role, str) else list(self.role or [])
+
+    @property
+    def account_id(self) -> str | None:
+        """The account whose logs this entry exports, named by the last role of its chain;
+        None without a role: the ambient account, known only at run time (STS)."""
+        chain = self.role_chain
+        return chain[-1].split(":")[4] if chain else None
 
     @property
     def selector(self) -> GroupSelector:
@@ -211,6 +221,10 @@ class Config(StrictModel):
                     f"(accounts[{seen[account.name]}] and accounts[{i}])"
                 )
             seen[account.name] = i
+        # An entry without `regions` runs in the ambient region: the same one for every such entry.
+        clash = shared_lane(accounts, lambda a: a.regions or [AMBIENT_REGION])
+        if clash:
+            raise ValueError(clash)
         return accounts
 
     def select(self, names: Sequence[str]) -> list[Account]:
@@ -224,6 +238,35 @@ class Config(StrictModel):
                 f"--account {unknown[0]!r} is not in the config (known: {', '.join(known)})"
             )
         return [known[n] for n in names]
+
+
+AMBIENT_REGION = "the ambient region"  # stands for the region of entries without `regions`
+
+
+def shared_lane(
+    accounts: Sequence[Account],
+    regions_of: Callable[[Account], Sequence[str]],
+    ambient_id: str | None = None,
+) -> str | None:
+    """Why two entries would be one lane (the same account and region), or None.
+
+    One account and region has one export slot and one state object, so two entries on it
+    would run as two lanes that drop each other's intents. An entry without `role` exports the
+    ambient account: `ambient_id` once STS has told it, else it is compared only with the other
+    entries without a role. `regions_of` gives an entry's effective regions."""
+    seen: dict[tuple[str | None, str], int] = {}
+    for i, account in enumerate(accounts):
+        account_id = account.account_id or ambient_id
+        for region in regions_of(account):
+            j = seen.setdefault((account_id, region), i)
+            if j != i:
+                who = f"account {account_id}" if account_id else "the ambient account"
+                return (
+                    f"accounts[{j}] ({accounts[j].name!r}) and accounts[{i}] ({account.name!r}) "
+                    f"both export {who} in {region}: one account and region is one lane (one "
+                    "export slot, one state); merge them into one entry"
+                )
+    return None
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

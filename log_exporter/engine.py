@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .archive import ArchiveBucket
 from .backoff import RunDurations
-from .config import Account, Config
+from .config import Account, Config, shared_lane
 from .errors import BucketError, ConfigError, LogExporterError, UsageError
 from .lane import Lane, LaneResult, LaneSettings, LaneStopped
 from .plan import PlanRange
@@ -211,9 +211,10 @@ class Engine:
 
     # --- what to run ---------------------------------------------------------------------------
     def lane_specs(self, options: RunOptions) -> list[LaneSpec]:
+        self.check_one_lane_each(options)
         specs: list[LaneSpec] = []
         for account in self.config.select(options.accounts):
-            regions = list(account.regions or options.regions or [])
+            regions = list(dict.fromkeys(account.regions or options.regions or []))
             if not regions:
                 if not self.factory.default_region:
                     raise ConfigError(
@@ -225,6 +226,24 @@ class Engine:
                 regions = [r for r in regions if r in options.regions]
             specs.extend(LaneSpec(account, r) for r in regions)
         return specs
+
+    def check_one_lane_each(self, options: RunOptions) -> None:
+        """Refuse a config of which two entries are one lane (the same account and region), in
+        the regions they run in here; an entry without a role is the ambient account, asked of
+        STS when a role entry could be the same (if STS cannot tell, that lane fails alone)."""
+        accounts = self.config.accounts
+        ambient_id: str | None = None
+        if any(a.account_id is None for a in accounts) and any(a.account_id for a in accounts):
+            with contextlib.suppress(LogExporterError):
+                ambient_id = self.factory.account_id(self.factory.ambient, [])
+
+        def regions(account: Account) -> Sequence[str]:
+            default = self.factory.default_region
+            return account.regions or options.regions or ([default] if default else [])
+
+        clash = shared_lane(accounts, regions, ambient_id)
+        if clash:
+            raise ConfigError(f"accounts: {clash}")
 
     def settings(self, options: RunOptions) -> LaneSettings:
         dest = self.config.destination
@@ -338,7 +357,7 @@ class Engine:
             selector=spec.account.selector,
             rng=rng,
             settings=settings,
-            owner=self.owner,
+            owner=f"{self.owner}/{spec.account.name}/{spec.region}",  # one per lane, not per run
             reporter=self.reporter,
             clock=self.clock,
             sleep=sleep or self.sleep,

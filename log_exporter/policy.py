@@ -8,6 +8,7 @@ log-group ARNs from the account's patterns, the archive prefix, the configured r
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from .config import Account, Config
+from .errors import ConfigError
 
 VERSION = "2012-10-17"
 OWNER_FULL_CONTROL = "bucket-owner-full-control"
@@ -36,6 +38,9 @@ MEMBER_ACCOUNT_ACTIONS = (
 )
 RUNNER_OBJECT_ACTIONS = ("s3:DeleteObject", "s3:GetObject", "s3:PutObject")
 RUNNER_BUCKET_ACTIONS = ("s3:GetBucketPolicy", "s3:ListBucket")
+SOURCE_ACCOUNT_VARIABLE = "${aws:SourceAccount}"  # IAM fills in the account a request comes from
+BUCKET_POLICY_LIMIT = 20 * 1024  # S3 refuses a bucket policy over 20 KB
+BUCKET_POLICY_ACCOUNTS = 1300  # accounts whose bucket policy fits (15 bytes an account id)
 
 
 @dataclass(frozen=True, order=True)
@@ -78,44 +83,74 @@ def _one_or_many(values: Iterable[str]) -> str | list[str]:
     return out[0] if len(out) == 1 else out
 
 
+def account_objects_arn(bucket: str, prefix: str, region: str = "us-east-1") -> str:
+    """`arn:aws:s3:::<bucket>/<prefix>/${aws:SourceAccount}/*`: the folder of the account the
+    request comes from, filled in by IAM (a global condition key used as a policy variable)."""
+    return objects_arn(bucket, "/".join(p for p in (prefix, SOURCE_ACCOUNT_VARIABLE) if p), region)
+
+
 def bucket_policy(bucket: str, prefix: str, targets: Sequence[Target]) -> dict[str, Any]:
-    """The archive bucket's policy: the logs service of each target's region may read the bucket
-    ACL and write objects under the prefix, only for the targets' accounts and regions."""
+    """The archive bucket's policy: the logs service of the targets' regions may read the bucket
+    ACL and write objects, for the targets' accounts only, each under its own
+    `<prefix>/<account_id>/` (so one account's exports cannot land in another's folder), and
+    only with `bucket-owner-full-control`.
+
+    Each account id is listed once (one statement holds both actions; the Resource names the
+    account's folder with `${aws:SourceAccount}`), about 15 bytes an account: see
+    `bucket_policy_text` for S3's size limit."""
     if not targets:
         raise ValueError("a bucket policy needs at least one account and region")
     region = targets[0].region
     principal = {"Service": _one_or_many(logs_principal(t.region) for t in targets)}
-    source = {
-        "StringEquals": {"aws:SourceAccount": _one_or_many(t.account_id for t in targets)},
-        "ArnLike": {"aws:SourceArn": _one_or_many(source_arn(t) for t in targets)},
-    }
+    regions_arns = (f"arn:{partition(t.region)}:logs:{t.region}:*:log-group:*" for t in targets)
     return {
         "Version": VERSION,
         "Statement": [
             {
-                "Sid": "CloudWatchLogsReadBucketAcl",
+                "Sid": "CloudWatchLogsExportsIntoOwnAccountFolder",
                 "Effect": "Allow",
                 "Principal": principal,
-                "Action": "s3:GetBucketAcl",
-                "Resource": bucket_arn(bucket, region),
-                "Condition": source,
+                "Action": ["s3:GetBucketAcl", "s3:PutObject"],
+                "Resource": [
+                    bucket_arn(bucket, region),
+                    account_objects_arn(bucket, prefix, region),
+                ],
+                "Condition": {
+                    "StringEquals": {
+                        "aws:SourceAccount": _one_or_many(t.account_id for t in targets)
+                    },
+                    "ArnLike": {"aws:SourceArn": _one_or_many(regions_arns)},
+                },
             },
             {
-                "Sid": "CloudWatchLogsWriteExports",
-                "Effect": "Allow",
+                "Sid": "CloudWatchLogsExportsOwnedByBucketOwner",
+                "Effect": "Deny",
                 "Principal": principal,
                 "Action": "s3:PutObject",
                 "Resource": objects_arn(bucket, prefix, region),
-                "Condition": {
-                    "StringEquals": {
-                        "s3:x-amz-acl": OWNER_FULL_CONTROL,
-                        **source["StringEquals"],
-                    },
-                    "ArnLike": source["ArnLike"],
-                },
+                "Condition": {"StringNotEquals": {"s3:x-amz-acl": OWNER_FULL_CONTROL}},
             },
         ],
     }
+
+
+def bucket_policy_text(bucket: str, prefix: str, targets: Sequence[Target]) -> str:
+    """The bucket policy as the JSON to give `put-bucket-policy`: indented when that fits in S3's
+    limit, else compact; a policy that does not fit even so is a ConfigError naming the limit."""
+    document = bucket_policy(bucket, prefix, targets)
+    text = json.dumps(document, indent=2)
+    if len(text.encode()) <= BUCKET_POLICY_LIMIT:
+        return text
+    text = json.dumps(document, separators=(",", ":"))
+    size = len(text.encode())
+    if size > BUCKET_POLICY_LIMIT:
+        accounts = len({t.account_id for t in targets})
+        raise ConfigError(
+            f"the bucket policy for {accounts} accounts is {size:,} bytes, over S3's limit of "
+            f"{BUCKET_POLICY_LIMIT:,} bytes (about {BUCKET_POLICY_ACCOUNTS:,} accounts fit): "
+            "archive the others into another bucket, with a config of their own"
+        )
+    return text
 
 
 def group_arn_patterns(patterns: Sequence[str], account_id: str, region: str) -> list[str]:
@@ -171,7 +206,10 @@ def member_role_policy(
                 "Sid": "WriteExportsToArchive",
                 "Effect": "Allow",
                 "Action": "s3:PutObject",
-                "Resource": objects_arn(bucket, prefix, region),
+                # its own folder: not another account's, nor the archive's state (.log-exporter/)
+                "Resource": objects_arn(
+                    bucket, "/".join(p for p in (prefix, account_id) if p), region
+                ),
             },
         ],
     }
@@ -221,6 +259,33 @@ def _matches(pattern: str, value: str, ignore_case: bool = False) -> bool:
     return _wildcard(pattern, ignore_case).fullmatch(value) is not None
 
 
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+def _resource_matches(pattern: str, resource: str, context: Mapping[str, str]) -> bool:
+    """Whether a Resource pattern (wildcards, and policy variables such as
+    `${aws:SourceAccount}` filled in from the request) covers `resource`; a variable whose key the
+    request lacks matches nothing."""
+    if "${" not in pattern:
+        return _matches(pattern, resource)
+    body = ""
+    end = 0
+    for m in _VARIABLE.finditer(pattern):
+        body += _wildcard(pattern[end : m.start()], False).pattern
+        key = m.group(1).strip()
+        value = key if key in ("*", "?", "$") else _lookup(context, key)
+        if value is None:
+            return False
+        body += re.escape(value)
+        end = m.end()
+    body += _wildcard(pattern[end:], False).pattern
+    return re.fullmatch(body, resource, re.DOTALL) is not None
+
+
+def _lookup(context: Mapping[str, str], key: str) -> str | None:
+    return next((v for k, v in context.items() if k.lower() == key.lower()), None)
+
+
 def _values(v: Any) -> list[str]:
     if v is None:
         return []
@@ -257,7 +322,7 @@ def _condition(operator: str, key: str, wanted: list[str], context: Mapping[str,
     test = _TESTS.get(op.replace("Not", "", 1))
     if test is None:
         return False  # an operator we do not evaluate: do not count on the statement
-    value = next((v for k, v in context.items() if k.lower() == key.lower()), None)
+    value = _lookup(context, key)
     if value is None:
         return if_exists or negated
     hit = any(test(w, value) for w in wanted)
@@ -277,7 +342,11 @@ def _applies(
     return (
         _element(st, "Principal", lambda p: _principal(p, service))
         and _element(st, "Action", lambda a: any(_matches(x, action, True) for x in _values(a)))
-        and _element(st, "Resource", lambda r: any(_matches(x, resource) for x in _values(r)))
+        and _element(
+            st,
+            "Resource",
+            lambda r: any(_resource_matches(x, resource, context) for x in _values(r)),
+        )
         and all(
             _condition(op, key, _values(wanted), context)
             for op, keys in (st.get("Condition") or {}).items()
@@ -328,5 +397,6 @@ def export_refusals(
         resource=f"{b_arn}/{key}",
         context={**context, "s3:x-amz-acl": OWNER_FULL_CONTROL},
     ):
-        refused.append(f"s3:PutObject on {bucket}/{prefix + '/' if prefix else ''}*")
+        folder = "/".join(p for p in (prefix, target.account_id) if p)
+        refused.append(f"s3:PutObject on {bucket}/{folder}/*")
     return refused

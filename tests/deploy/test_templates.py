@@ -240,9 +240,47 @@ def test_the_member_role_trusts_the_exporter_with_least_privilege() -> None:
     logs = {a for a in found if a.startswith("logs:")}
     # the same actions `log-exporter policy` prints for the member role
     assert logs == set(MEMBER_LOG_GROUP_ACTIONS) | set(MEMBER_ACCOUNT_ACTIONS)
-    assert granted["ExportLogGroups"]["Resource"] == {
-        "Fn::Sub": "arn:${AWS::Partition}:logs:*:${AWS::AccountId}:log-group:*"
-    }
+    patterns = ["/aws/lambda/*", "vpc-flow-logs"]
+    resource = resolve(granted["ExportLogGroups"]["Resource"], {"LogGroupPatterns": patterns})
+    assert resource == [
+        "arn:*:logs:*:*:log-group:/aws/lambda/*",
+        "arn:*:logs:*:*:log-group:vpc-flow-logs",
+        "arn:*:logs:*:*:log-group:/aws/lambda/*:*",
+        "arn:*:logs:*:*:log-group:vpc-flow-logs:*",
+    ]
+    assert template["Parameters"]["LogGroupPatterns"]["Type"] == "CommaDelimitedList"
+    assert "Default" not in template["Parameters"]["LogGroupPatterns"]  # chosen, never all
     assert actions(granted["WriteExports"]) == ["s3:PutObject"]
-    assert granted["WriteExports"]["Resource"] == ARCHIVE_OBJECTS
+    # its own account's folder: not another account's, nor the archive's state (.log-exporter/)
+    assert granted["WriteExports"]["Resource"] == {
+        "Fn::If": [
+            "HasPrefix",
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:s3:::${ArchiveBucket}/${ArchivePrefix}/"
+                "${AWS::AccountId}/*"
+            },
+            {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ArchiveBucket}/${AWS::AccountId}/*"},
+        ]
+    }
     assert role["MaxSessionDuration"] == 3600
+
+
+def resolve(node: Any, parameters: dict[str, Any]) -> Any:
+    """Evaluate the Ref, Fn::Join and Fn::Split of a template value, as CloudFormation does."""
+    if isinstance(node, list):
+        return [resolve(n, parameters) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if "Ref" in node:
+        return parameters[node["Ref"]]
+    if "Fn::Join" in node:
+        delimiter, items = node["Fn::Join"]
+        return delimiter.join(_flat(resolve(items, parameters)))
+    if "Fn::Split" in node:
+        delimiter, text = node["Fn::Split"]
+        return resolve(text, parameters).split(delimiter)
+    raise AssertionError(f"not evaluated here: {node}")
+
+
+def _flat(items: list[Any]) -> list[str]:
+    return [x for item in items for x in (item if isinstance(item, list) else [item])]

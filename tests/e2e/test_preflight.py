@@ -160,7 +160,7 @@ def test_check_reports_every_problem_in_its_row(exporter: Exporter, emu: Emulato
     assert got[(f"acct-{A}", REGION, "bucket policy")] == (
         "FAIL",
         f"does not let logs.{REGION}.amazonaws.com ({A}) s3:GetBucketAcl on {world.bucket} or "
-        f"s3:PutObject on {world.bucket}/logs/*; `log-exporter policy --config FILE` prints the "
+        f"s3:PutObject on {world.bucket}/logs/{A}/*; `log-exporter policy --config FILE` prints the "
         "policy it needs",
     )
     assert got[(f"acct-{B}", REGION, "export tasks")] == (

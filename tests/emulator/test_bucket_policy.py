@@ -245,3 +245,79 @@ def test_decide(
         context=context,
     )
     assert got == expected
+
+
+def test_the_generated_policy_lets_each_account_write_only_its_own_folder(
+    emu: Emulator, aws: Aws, world: None
+) -> None:
+    from log_exporter.policy import Target, bucket_policy
+
+    emu.require_bucket_policy = True
+    set_policy(aws, bucket_policy(BUCKET, "exports", [Target(A, REGION), Target(B, REGION)]))
+
+    own = {account: create(aws, account, f"exports/{account}/web") for account in (A, B)}
+    with pytest.raises(ClientError) as info:
+        create(aws, A, f"exports/{B}/web")  # A's export into B's folder
+    assert info.value.response["Error"]["Message"] == GET_BUCKET_ACL_FAILED
+
+    assert {a: wait_done(emu, t) for a, t in own.items()} == {A: "COMPLETED", B: "COMPLETED"}
+    assert [t.account_id for t in emu.tasks] == [A, B]
+    for task in emu.tasks:
+        assert task.objects, task
+        assert all(key.startswith(f"exports/{task.account_id}/") for key in task.objects)
+
+
+VARIABLE_FOLDER = {
+    "Statement": {
+        "Effect": "Allow",
+        "Principal": {"Service": SERVICE},
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{BUCKET}/x/${{aws:SourceAccount}}/*",
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "context", "expected"),
+    [
+        (f"x/{A}/k", CTX, "allow"),
+        (f"x/{B}/k", CTX, "implicit-deny"),  # another account's folder
+        (f"x/{A}/k", {}, "implicit-deny"),  # a request without the key matches nothing
+        ("x/${aws:SourceAccount}/k", CTX, "implicit-deny"),  # the variable is not literal text
+    ],
+)
+def test_decide_fills_policy_variables_in_resources(
+    key: str, context: dict[str, str], expected: str
+) -> None:
+    got = decide(
+        VARIABLE_FOLDER,
+        service=SERVICE,
+        action="s3:PutObject",
+        resource=f"arn:aws:s3:::{BUCKET}/{key}",
+        context=context,
+    )
+    assert got == expected
+
+
+def test_statements_for_the_logs_service_do_not_judge_the_owners_own_requests(
+    emu: Emulator, aws: Aws, world: None
+) -> None:
+    from log_exporter.policy import Target, bucket_policy
+
+    emu.require_bucket_policy = True
+    document = bucket_policy(BUCKET, "exports", [Target(A, REGION)])  # with its Deny on no ACL
+    set_policy(aws, document)
+    s3 = aws.client("s3", seed.DEFAULT_ACCOUNT)
+
+    s3.put_object(Bucket=BUCKET, Key="exports/.log-exporter/x.json", Body=b"{}")  # no ACL
+
+    assert s3.get_object(Bucket=BUCKET, Key="exports/.log-exporter/x.json")["Body"].read() == b"{}"
+    denied = {
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{BUCKET}/exports/*",
+    }
+    set_policy(aws, {**document, "Statement": [*document["Statement"], denied]})
+    with pytest.raises(ClientError):  # a statement for everyone still applies to the owner
+        s3.put_object(Bucket=BUCKET, Key="exports/.log-exporter/y.json", Body=b"{}")

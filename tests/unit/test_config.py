@@ -178,3 +178,99 @@ def test_select_accounts() -> None:
     assert [a.name for a in c.select([])] == ["demo"]
     with pytest.raises(ConfigError, match="--account 'nope' is not in the config"):
         c.select(["nope"])
+
+
+def two(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """A config of two entries, `a` and `b`, each exporting /aws/lambda/*."""
+    base = {"groups": ["/aws/lambda/*"]}
+    return {
+        "destination": {"bucket": "custodian-log-archive"},
+        "accounts": [{"name": "a", **base, **first}, {"name": "b", **base, **second}],
+    }
+
+
+OTHER_ROLE = "arn:aws:iam::111111111111:role/Other"
+HUB = "arn:aws:iam::999999999999:role/Hub"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "who", "region"),
+    [
+        pytest.param(
+            {"role": ROLE, "regions": ["us-east-1", "eu-west-1"]},
+            {"role": OTHER_ROLE, "regions": ["eu-west-1"]},
+            "account 111111111111",
+            "eu-west-1",
+            id="two-roles-of-one-account",
+        ),
+        pytest.param(
+            {"role": [HUB, ROLE], "regions": ["us-east-1"]},
+            {"role": ROLE, "regions": ["us-east-1"]},
+            "account 111111111111",
+            "us-east-1",
+            id="a-chain-ending-in-the-same-account",
+        ),
+        pytest.param(
+            {"role": ROLE},
+            {"role": OTHER_ROLE},
+            "account 111111111111",
+            "the ambient region",
+            id="both-in-the-ambient-region",
+        ),
+        pytest.param(
+            {"regions": ["us-east-1"]},
+            {"regions": ["us-east-1"]},
+            "the ambient account",
+            "us-east-1",
+            id="two-ambient-entries",
+        ),
+    ],
+)
+def test_two_entries_of_one_account_and_region_are_refused_naming_both(
+    first: dict[str, Any], second: dict[str, Any], who: str, region: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(two(first, second), "c.yml")
+    assert str(info.value) == (
+        f"c.yml: accounts: accounts[0] ('a') and accounts[1] ('b') both export {who} in "
+        f"{region}: one account and region is one lane (one export slot, one state); merge "
+        "them into one entry"
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param(
+            {"role": ROLE, "regions": ["us-east-1"]},
+            {"role": OTHER_ROLE, "regions": ["eu-west-1"]},
+            id="one-account-two-regions",
+        ),
+        pytest.param(
+            {"role": ROLE, "regions": ["us-east-1"]},
+            {"role": "arn:aws:iam::222222222222:role/X", "regions": ["us-east-1"]},
+            id="two-accounts-one-region",
+        ),
+        pytest.param(
+            {"role": [ROLE, "arn:aws:iam::222222222222:role/X"]},
+            {"role": ROLE},
+            id="a-chain-through-the-other-account",
+        ),
+        # the ambient account and region are known at run time: the engine compares them
+        pytest.param({"role": ROLE, "regions": ["us-east-1"]}, {}, id="role-and-ambient"),
+        pytest.param(
+            {"role": ROLE, "regions": ["us-east-1"]}, {"role": OTHER_ROLE}, id="ambient-region"
+        ),
+    ],
+)
+def test_entries_of_different_lanes_are_valid(
+    first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    assert [a.name for a in parse_config(two(first, second)).accounts] == ["a", "b"]
+
+
+def test_a_region_listed_twice_is_refused() -> None:
+    with pytest.raises(
+        ConfigError, match=r"accounts\[0\].regions: region 'us-east-1' is listed twice"
+    ):
+        parse_config(cfg(regions=["us-east-1", "eu-west-1", "us-east-1"]))

@@ -8,11 +8,15 @@ from typing import Any
 import pytest
 
 from log_exporter.config import parse_config
+from log_exporter.errors import ConfigError
 from log_exporter.policy import (
+    BUCKET_POLICY_ACCOUNTS,
+    BUCKET_POLICY_LIMIT,
     MEMBER_ACCOUNT_ACTIONS,
     MEMBER_LOG_GROUP_ACTIONS,
     Target,
     bucket_policy,
+    bucket_policy_text,
     export_refusals,
     grants,
     group_arn_patterns,
@@ -45,35 +49,88 @@ def actions(document: dict[str, Any]) -> list[str]:
 TARGETS = [Target(A, "us-east-1"), Target(A, "eu-west-1"), Target(B, "us-east-1")]
 
 
-def test_bucket_policy_admits_the_logs_service_of_each_target_only() -> None:
+def test_bucket_policy_admits_the_logs_service_of_each_account_into_its_own_folder() -> None:
     doc = bucket_policy(BUCKET, "logs", TARGETS)
 
-    acl, put = doc["Statement"]
-    assert acl["Action"] == "s3:GetBucketAcl" and acl["Resource"] == f"arn:aws:s3:::{BUCKET}"
-    assert put["Action"] == "s3:PutObject" and put["Resource"] == f"arn:aws:s3:::{BUCKET}/logs/*"
-    for st in (acl, put):
-        assert st["Effect"] == "Allow"
-        assert st["Principal"] == {
-            "Service": ["logs.eu-west-1.amazonaws.com", "logs.us-east-1.amazonaws.com"]
-        }
-        assert st["Condition"]["StringEquals"]["aws:SourceAccount"] == [A, B]
-        assert st["Condition"]["ArnLike"]["aws:SourceArn"] == [
-            f"arn:aws:logs:eu-west-1:{A}:log-group:*",
-            f"arn:aws:logs:us-east-1:{A}:log-group:*",
-            f"arn:aws:logs:us-east-1:{B}:log-group:*",
-        ]
-    assert put["Condition"]["StringEquals"]["s3:x-amz-acl"] == "bucket-owner-full-control"
-    assert "s3:x-amz-acl" not in acl["Condition"]["StringEquals"]
+    allow, deny = doc["Statement"]
+    assert allow["Effect"] == "Allow"
+    assert allow["Action"] == ["s3:GetBucketAcl", "s3:PutObject"]
+    assert allow["Resource"] == [
+        f"arn:aws:s3:::{BUCKET}",
+        f"arn:aws:s3:::{BUCKET}/logs/${{aws:SourceAccount}}/*",
+    ]
+    assert allow["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": [A, B]},
+        "ArnLike": {
+            "aws:SourceArn": [
+                "arn:aws:logs:eu-west-1:*:log-group:*",
+                "arn:aws:logs:us-east-1:*:log-group:*",
+            ]
+        },
+    }
+    assert deny == {
+        "Sid": "CloudWatchLogsExportsOwnedByBucketOwner",
+        "Effect": "Deny",
+        "Principal": allow["Principal"],
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{BUCKET}/logs/*",
+        "Condition": {"StringNotEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
+    }
+    assert allow["Principal"] == {
+        "Service": ["logs.eu-west-1.amazonaws.com", "logs.us-east-1.amazonaws.com"]
+    }
 
 
 def test_bucket_policy_without_prefix_and_with_one_target() -> None:
     doc = bucket_policy(BUCKET, "", [Target(A, "us-east-1")])
-    acl, put = doc["Statement"]
-    assert put["Resource"] == f"arn:aws:s3:::{BUCKET}/*"
-    assert acl["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
-    assert acl["Condition"]["StringEquals"] == {"aws:SourceAccount": A}
+    allow, deny = doc["Statement"]
+    assert allow["Resource"][1] == f"arn:aws:s3:::{BUCKET}/${{aws:SourceAccount}}/*"
+    assert deny["Resource"] == f"arn:aws:s3:::{BUCKET}/*"
+    assert allow["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": A}
     with pytest.raises(ValueError):
         bucket_policy(BUCKET, "", [])
+
+
+def many(count: int) -> list[Target]:
+    return [Target(f"{100000000000 + 7919 * i:012d}", "us-east-1") for i in range(count)]
+
+
+def test_the_bucket_policy_of_a_thousand_accounts_fits_in_s3s_limit() -> None:
+    targets = many(1000)
+
+    text = bucket_policy_text(BUCKET, "logs", targets)
+
+    assert len(text.encode()) < BUCKET_POLICY_LIMIT == 20_480
+    doc = json.loads(text)
+    assert doc == bucket_policy(BUCKET, "logs", targets)
+    assert len(doc["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"]) == 1000
+    # every account may write its own folder, none another's
+    for t in (targets[0], targets[999]):
+        assert export_refusals(doc, BUCKET, "logs", t) == []
+    first, last = targets[0].account_id, targets[999].account_id
+    key = f"arn:aws:s3:::{BUCKET}/logs/{last}/g/2026/11/01/t/s/000000.gz"
+    context = {**ctx(first), **OWNER}
+    assert not grants(
+        doc,
+        service="logs.us-east-1.amazonaws.com",
+        action="s3:PutObject",
+        resource=key,
+        context=context,
+    )
+
+
+def test_a_small_policy_is_indented_and_one_over_the_limit_is_refused_naming_it() -> None:
+    assert bucket_policy_text(BUCKET, "logs", TARGETS) == json.dumps(
+        bucket_policy(BUCKET, "logs", TARGETS), indent=2
+    )
+    assert len(bucket_policy_text(BUCKET, "logs", many(BUCKET_POLICY_ACCOUNTS)).encode()) <= (
+        BUCKET_POLICY_LIMIT
+    )
+    with pytest.raises(ConfigError) as info:
+        bucket_policy_text(BUCKET, "logs", many(1400))
+    assert str(info.value).startswith("the bucket policy for 1400 accounts is ")
+    assert "over S3's limit of 20,480 bytes (about 1,300 accounts fit)" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -148,7 +205,7 @@ def test_member_role_policy_names_each_action_it_uses() -> None:
         "Sid": "WriteExportsToArchive",
         "Effect": "Allow",
         "Action": "s3:PutObject",
-        "Resource": f"arn:aws:s3:::{BUCKET}/logs/*",
+        "Resource": f"arn:aws:s3:::{BUCKET}/logs/{A}/*",  # not .log-exporter/, nor B's folder
     }
     assert set(actions(doc)) == {*MEMBER_LOG_GROUP_ACTIONS, *MEMBER_ACCOUNT_ACTIONS, "s3:PutObject"}
 
@@ -215,7 +272,32 @@ OWNER = {"s3:x-amz-acl": "bucket-owner-full-control"}
         # the ACL condition, another account, another region, another prefix, another service
         (OURS, "logs.us-east-1.amazonaws.com", "s3:PutObject", KEY, ctx(), False),
         (OURS, "logs.us-east-1.amazonaws.com", "s3:GetBucketAcl", ACL, ctx("333333333333"), False),
-        (OURS, "logs.eu-west-1.amazonaws.com", "s3:GetBucketAcl", ACL, ctx(B, "eu-west-1"), False),
+        (
+            OURS,
+            "logs.ap-south-1.amazonaws.com",
+            "s3:GetBucketAcl",
+            ACL,
+            ctx(B, "ap-south-1"),
+            False,
+        ),
+        # one account's export into another account's folder; a request without the account
+        (OURS, "logs.us-east-1.amazonaws.com", "s3:PutObject", KEY, ctx(B, **OWNER), False),
+        (
+            OURS,
+            "logs.us-east-1.amazonaws.com",
+            "s3:PutObject",
+            KEY.replace(f"/logs/{A}/", f"/logs/{B}/"),
+            ctx(B, **OWNER),
+            True,
+        ),
+        (
+            OURS,
+            "logs.us-east-1.amazonaws.com",
+            "s3:PutObject",
+            KEY,
+            {"aws:SourceArn": ctx()["aws:SourceArn"], **OWNER},
+            False,
+        ),
         (
             OURS,
             "logs.us-east-1.amazonaws.com",
@@ -314,11 +396,17 @@ def test_grants(
 def test_export_refusals_say_what_is_missing() -> None:
     assert export_refusals(OURS, BUCKET, "logs", Target(A, "us-east-1")) == []
     assert export_refusals(OURS, BUCKET, "logs", Target(A, "eu-west-1")) == []
-    missing = [f"s3:GetBucketAcl on {BUCKET}", f"s3:PutObject on {BUCKET}/logs/*"]
+    missing = [f"s3:GetBucketAcl on {BUCKET}", f"s3:PutObject on {BUCKET}/logs/{A}/*"]
     assert export_refusals(None, BUCKET, "logs", Target(A, "us-east-1")) == missing
-    assert export_refusals(OURS, BUCKET, "logs", Target(B, "eu-west-1")) == missing
+    assert export_refusals(OURS, BUCKET, "logs", Target(A, "ap-south-1")) == missing
     assert export_refusals(OURS, BUCKET, "other", Target(A, "us-east-1")) == [
-        f"s3:PutObject on {BUCKET}/other/*"
+        f"s3:PutObject on {BUCKET}/other/{A}/*"
     ]
-    acl_only = {"Statement": [OURS["Statement"][0]]}
-    assert export_refusals(acl_only, BUCKET, "logs", Target(A, "us-east-1")) == [missing[1]]
+    # an account of another config writing its own folder under this prefix
+    stranger = "333333333333"
+    assert export_refusals(OURS, BUCKET, "logs", Target(stranger, "us-east-1")) == [
+        f"s3:GetBucketAcl on {BUCKET}",
+        f"s3:PutObject on {BUCKET}/logs/{stranger}/*",
+    ]
+    without_acl = {"Statement": [{**OURS["Statement"][0], "Action": "s3:GetBucketAcl"}]}
+    assert export_refusals(without_acl, BUCKET, "logs", Target(A, "us-east-1")) == [missing[1]]
