@@ -64,9 +64,18 @@ def statements(role: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 yield st
 
 
-def actions(st: dict[str, Any]) -> list[str]:
+def actions(st: dict[str, Any], conditions: dict[str, bool] | None = None) -> list[str]:
+    """A statement's actions; an `!If` among them is decided by `conditions` (default: false)."""
     a = st["Action"]
-    return [a] if isinstance(a, str) else list(a)
+    out: list[str] = []
+    for item in [a] if isinstance(a, str) else a:
+        if isinstance(item, dict) and "Fn::If" in item:
+            name, then, otherwise = item["Fn::If"]
+            item = then if (conditions or {}).get(name, False) else otherwise
+            if item == {"Ref": "AWS::NoValue"}:
+                continue
+        out.append(item)
+    return out
 
 
 def by_sid(role: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -223,7 +232,11 @@ def test_the_dispatcher_role_only_reads_and_sends(cfn: dict[str, Any]) -> None:
 
 
 def test_the_member_role_trusts_the_exporter_with_least_privilege() -> None:
-    from log_exporter.policy import MEMBER_ACCOUNT_ACTIONS, MEMBER_LOG_GROUP_ACTIONS
+    from log_exporter.policy import (
+        MEMBER_ACCOUNT_ACTIONS,
+        MEMBER_LOG_GROUP_ACTIONS,
+        RETENTION_ACTION,
+    )
 
     template = load(MEMBER_ROLE)
     role = template["Resources"]["MemberRole"]["Properties"]
@@ -240,6 +253,13 @@ def test_the_member_role_trusts_the_exporter_with_least_privilege() -> None:
     logs = {a for a in found if a.startswith("logs:")}
     # the same actions `log-exporter policy` prints for the member role
     assert logs == set(MEMBER_LOG_GROUP_ACTIONS) | set(MEMBER_ACCOUNT_ACTIONS)
+    # and with AllowRetention=true, those of `policy --with-retention`
+    assert template["Parameters"]["AllowRetention"]["Default"] == "false"
+    assert template["Conditions"]["WithRetention"] == {
+        "Fn::Equals": [{"Ref": "AllowRetention"}, "true"]
+    }
+    with_retention = actions(granted["ExportLogGroups"], {"WithRetention": True})
+    assert set(with_retention) - set(actions(granted["ExportLogGroups"])) == {RETENTION_ACTION}
     patterns = ["/aws/lambda/*", "vpc-flow-logs"]
     resource = resolve(granted["ExportLogGroups"]["Resource"], {"LogGroupPatterns": patterns})
     assert resource == [
