@@ -172,6 +172,20 @@ class Emulator:
         """The next `n` matching server requests get ServiceUnavailable (503)."""
         self.faults.add_burst(n, services, operations)
 
+    def lose_answers(
+        self,
+        n: int = 1,
+        *,
+        how: str = "500",
+        services: Iterable[str] = ("logs",),
+        operations: Iterable[str] = ("CreateExportTask",),
+    ) -> None:
+        """The next `n` matching server requests that succeed lose their answer after AWS
+        acted: `how` is "500" (InternalFailure), "503" (ServiceUnavailableException) or
+        "reset" (the connection is closed with no answer). A request that fails anyway (a
+        LimitExceededException, say) keeps its answer and uses none of the `n`."""
+        self.faults.add_lost_answers(n, services, operations, how)
+
     def occupy_slot(
         self, account_id: str, region: str, seconds: float, *, group: str | None = None
     ) -> str:
