@@ -179,10 +179,14 @@ def destination_prefix(
     return "/".join(p for p in parts if p)
 
 
-def task_name(account_id: str, region: str, group: str, window: Window) -> str:
-    """A deterministic export task name for (account, region, group, window).
+def task_name(account_id: str, region: str, group: str, window: Window, archive: str = "") -> str:
+    """A deterministic export task name for (account, region, group, window) of an archive.
 
     The same window always gets the same name, so a task left by a killed run is recognised.
+    `archive` (`<bucket>/<prefix>`) goes into the digest, so two archives of one account (a
+    migration, a test prefix) never give a window the same name; without it the name is the one
+    earlier versions gave, which intents they recorded still hold (and are found by).
     """
-    digest = hashlib.sha256(f"{account_id}|{region}|{group}".encode()).hexdigest()[:16]
+    key = f"{account_id}|{region}|{group}" + (f"|{archive}" if archive else "")
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return f"log-exporter-{digest}-{window.start}-{window.end}"
