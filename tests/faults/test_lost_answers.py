@@ -30,6 +30,8 @@ def test_lost_answer_while_the_task_still_runs(emu: Emulator, exporter: Exporter
     assert sum(emu.injected.values()) == 1
     assert_complete(world, f"running-{how}", [account], emu=emu)
     assert set(tasks_per_window(emu, [account]).values()) == {1}  # adopted, not created again
+    # one call per window: neither botocore nor the lane sent the lost one again
+    assert emu.calls[("logs", "CreateExportTask")] == 2 * 2
 
 
 @pytest.mark.parametrize("how", ["500", "503", "reset"])
@@ -48,6 +50,7 @@ def test_lost_answer_of_a_task_that_already_completed(
     assert sum(emu.injected.values()) == 1
     assert_complete(world, f"completed-{how}", [account], emu=emu)
     assert set(tasks_per_window(emu, [account]).values()) == {1}  # recorded, not exported again
+    assert emu.calls[("logs", "CreateExportTask")] == 2 * 2
 
 
 def test_lost_answer_of_a_task_that_failed(emu: Emulator, exporter: Exporter) -> None:
@@ -69,3 +72,4 @@ def test_lost_answer_of_a_task_that_failed(emu: Emulator, exporter: Exporter) ->
     windows = tasks_per_window(emu, [account])
     first = (account, failed[0].group, failed[0].from_ms, failed[0].to_ms)
     assert windows.pop(first) == 2 and set(windows.values()) == {1}
+    assert emu.calls[("logs", "CreateExportTask")] == 2 * 2 + 1
