@@ -41,6 +41,9 @@ class Emulator:
             fate_for=self.faults.take_fate,
         )
         self._calls: Counter[tuple[str, str]] = Counter()
+        # DescribeExportTasks answers carry `executionInfo` (documented as optional: with
+        # False they lack it, as AWS may send them); back to True after `reset()`
+        self.execution_info = True
         self._s3_paths: Counter[tuple[str, str]] = Counter()  # (path, operation), for S3
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -68,6 +71,7 @@ class Emulator:
         """Forget tasks, calls and faults; with `aws`, also wipe every moto backend."""
         self.engine.clear()
         self.engine.require_bucket_policy = False
+        self.execution_info = True
         self.reset_faults()
         with self._lock:
             self._calls.clear()

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from .archive import ArchiveBucket
 from .aws import AccountClients
-from .backoff import Backoff, PollSchedule, RunDurations, TaskDurations
+from .backoff import Backoff, PollSchedule, RunDurations, TaskDurations, task_seconds
 from .config import GroupSelector
 from .errors import (
     AWSError,
@@ -673,12 +673,8 @@ class Lane:
                 task_id, missing, status = found.task_id, 0, found
             if status.ended:
                 seconds = self.clock() - created
-                if status.code == "COMPLETED":
-                    # AWS's own times when it gives them: a poll delayed by throttling must not
-                    # teach the schedule that tasks take longer than they do
-                    took = seconds
-                    if isinstance(status.created_ms, int) and isinstance(status.completed_ms, int):
-                        took = max(0.0, (status.completed_ms - status.created_ms) / 1000)
+                if status.code == "COMPLETED":  # AWS's times, or the lane's without them
+                    took = task_seconds(status.created_ms, status.completed_ms, seconds)
                     self.durations.observe(item.group, took, expected)
                 self.reporter.task_finished(self.name, item, task_id, status.code, seconds)
                 return status

@@ -476,3 +476,22 @@ def test_lost_answer_after_the_task_was_created(
 
     wait_status(logs, created[0].task_id, DONE)
     assert export(logs)  # used up: the next answer arrives
+
+
+def test_describe_without_execution_info(emu: Emulator, aws: Aws, world: None) -> None:
+    """AWS documents `executionInfo` as optional: the emulator can leave it out."""
+    logs = aws.client("logs", A)
+    task_id = export(logs)
+    assert "executionInfo" in wait_status(logs, task_id, DONE)
+    emu.execution_info = False
+    for answer in (
+        logs.describe_export_tasks(taskId=task_id),
+        logs.describe_export_tasks(statusCode="COMPLETED"),
+        logs.describe_export_tasks(),
+    ):
+        assert answer["exportTasks"] and all(
+            "executionInfo" not in t for t in answer["exportTasks"]
+        )
+    assert emu.task(task_id).ended_at is not None  # the record keeps the times
+    emu.reset(aws=False)
+    assert "executionInfo" in logs.describe_export_tasks(taskId=task_id)["exportTasks"][0]
