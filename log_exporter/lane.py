@@ -648,6 +648,7 @@ class Lane:
                     continue
             else:
                 self.sleep(wait)
+            asked = self.clock()  # an end seen now came before this: not its answer's latency
             status = self._call(lambda tid=task_id: self.tasks.describe(tid))  # type: ignore[misc]
             if status is None:
                 # Right after creation a task may not be visible yet; a few misses are normal.
@@ -674,7 +675,7 @@ class Lane:
             if status.ended:
                 seconds = self.clock() - created
                 if status.code == "COMPLETED":  # AWS's times, or the lane's without them
-                    took = task_seconds(status.created_ms, status.completed_ms, seconds)
+                    took = task_seconds(status.created_ms, status.completed_ms, asked - created)
                     self.durations.observe(item.group, took, expected)
                 self.reporter.task_finished(self.name, item, task_id, status.code, seconds)
                 return status
