@@ -138,7 +138,7 @@ class ExportTasks:
                     code=mapped.code,
                 )
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if isinstance(mapped, Throttled) and not (isinstance(status, int) and status < 500):
+            if not (isinstance(status, int) and status < 500):  # a 4xx proves nothing was made
                 raise AnswerLost(str(mapped)) from None
             raise mapped from None
         except BotoCoreError as exc:
