@@ -15,7 +15,7 @@ from emulator import Emulator
 from emulator.scenario import REGION, config_yaml, day_ms
 from log_exporter.windows import Window, destination_prefix, task_name
 
-from .conftest import Exporter, account_ids, assert_complete, seed_world
+from .conftest import LEASE, Exporter, account_ids, assert_complete, seed_world
 
 BUCKET = "two-archives"
 GROUP = "/aws/lambda/api"
@@ -52,6 +52,39 @@ def test_two_archives_of_one_account_at_the_same_time(emu: Emulator, exporter: E
     done = completed_per_window(emu, account)
     assert set(done.values()) == {1} and {p for _, _, p in done} == {"first", "second"}
     assert len(done) == 2 * 2 * 2  # two groups, two days, two archives
+
+
+def test_a_second_archive_after_the_first_was_killed_with_a_task_in_flight(
+    emu: Emulator, exporter: Exporter
+) -> None:
+    """The first archive's run is killed while its first task runs; the second archive's run
+    meets that task (same account, same window) and must not take it for its own; the first
+    archive's next run adopts it."""
+    (account,) = account_ids(750_000_000_000, 1)
+    world = seed_world(BUCKET, [account], groups=[GROUP], days=2)
+    first = exporter.config(config_yaml(BUCKET, [account], prefix="old"), name="old.yml")
+    second = exporter.config(config_yaml(BUCKET, [account], prefix="new"), name="new.yml")
+    emu.task_timing(pending=0.05, base=3.0)
+    proc = exporter.popen("run", "--config", str(first), LOG_EXPORTER_LEASE_SECONDS=LEASE)
+    deadline = time.monotonic() + 60
+    while not any(t.status == "RUNNING" for t in emu.tasks) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.kill()
+    proc.communicate(timeout=30)
+    (in_flight,) = emu.tasks
+    assert in_flight.active and in_flight.prefix.startswith("old/")
+    emu.task_timing(base=0.1)  # the next tasks are quick; the one in flight keeps its time
+
+    after = exporter("run", "--config", str(second), LOG_EXPORTER_LEASE_SECONDS=LEASE)
+    rerun = exporter("run", "--config", str(first), LOG_EXPORTER_LEASE_SECONDS=LEASE)
+
+    assert after.code == 0, after.output
+    assert rerun.code == 0, rerun.output
+    assert f"task {in_flight.task_id}" not in after.output
+    assert_complete(world, "new", [account], groups=[GROUP])
+    assert_complete(world, "old", [account], groups=[GROUP])
+    done = completed_per_window(emu, account)
+    assert set(done.values()) == {1} and len(done) == 2 * 2  # two days, two archives
 
 
 @pytest.mark.parametrize("name_of", ["an older version", "this version"])
