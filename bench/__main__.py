@@ -9,6 +9,7 @@ peak RSS are the exporter process's own; the emulator runs in this process and i
     python -m bench                  # every scenario, then `--help` start-up times
     python -m bench --only 6x4x5     # one scenario (repeatable; `startup` for --help alone)
     python -m bench --only cat       # `log-exporter cat` over one large archived day
+    python -m bench --only 6x4x5 --only 6x4x5-no-info   # with and without executionInfo
     python -m bench --quick          # smaller worlds and shorter tasks, for development
 """
 
@@ -78,6 +79,7 @@ def run_scenario(s: Scenario, emu: Emulator, env: dict[str, str], workdir: Path)
     """Seed the scenario's world into a clean emulator, run the exporter once, and read back
     what happened from the emulator's record."""
     emu.reset()
+    emu.execution_info = s.execution_info
     emu.task_timing(
         pending=s.pending_seconds, base=s.task_seconds - s.pending_seconds, bytes_per_second=None
     )

@@ -41,6 +41,9 @@ class Emulator:
             fate_for=self.faults.take_fate,
         )
         self._calls: Counter[tuple[str, str]] = Counter()
+        # DescribeExportTasks answers carry `executionInfo` (documented as optional: with
+        # False they lack it, as AWS may send them); back to True after `reset()`
+        self.execution_info = True
         self._s3_paths: Counter[tuple[str, str]] = Counter()  # (path, operation), for S3
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -68,6 +71,7 @@ class Emulator:
         """Forget tasks, calls and faults; with `aws`, also wipe every moto backend."""
         self.engine.clear()
         self.engine.require_bucket_policy = False
+        self.execution_info = True
         self.reset_faults()
         with self._lock:
             self._calls.clear()
@@ -171,6 +175,20 @@ class Emulator:
     ) -> None:
         """The next `n` matching server requests get ServiceUnavailable (503)."""
         self.faults.add_burst(n, services, operations)
+
+    def lose_answers(
+        self,
+        n: int = 1,
+        *,
+        how: str = "500",
+        services: Iterable[str] = ("logs",),
+        operations: Iterable[str] = ("CreateExportTask",),
+    ) -> None:
+        """The next `n` matching server requests that succeed lose their answer after AWS
+        acted: `how` is "500" (InternalFailure), "503" (ServiceUnavailableException) or
+        "reset" (the connection is closed with no answer). A request that fails anyway (a
+        LimitExceededException, say) keeps its answer and uses none of the `n`."""
+        self.faults.add_lost_answers(n, services, operations, how)
 
     def occupy_slot(
         self, account_id: str, region: str, seconds: float, *, group: str | None = None

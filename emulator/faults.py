@@ -1,12 +1,14 @@
-"""Injected faults (failed and stuck tasks, throttling, unavailability, denied roles, short-lived
-credentials, DeleteObjects that deletes only some keys) and the WSGI middleware that applies the
-request-level ones and counts calls."""
+"""Injected faults (failed and stuck tasks, throttling, unavailability, lost answers, denied roles,
+short-lived credentials, DeleteObjects that deletes only some keys) and the WSGI middleware that
+applies the request-level ones and counts calls."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import random
+import socket
 import threading
 import time
 import uuid
@@ -96,6 +98,32 @@ class _DeleteRule:
     code: str
 
 
+LOST_ANSWERS = {  # how an answer is lost -> the error the client sees instead of it
+    "500": InjectedError(500, "InternalFailure", "An internal error occurred."),
+    "503": InjectedError(
+        503, "ServiceUnavailableException", "The service is unavailable. Please try again later."
+    ),
+    "reset": InjectedError(0, "ConnectionReset", "the connection was closed without an answer"),
+}
+
+
+@dataclass
+class _LostAnswerRule:
+    """AWS acted on the request, then its answer was lost (a 5xx, or the connection dropped)."""
+
+    services: frozenset[str]
+    operations: frozenset[str]
+    how: str  # a key of LOST_ANSWERS
+    remaining: int
+
+    def matches(self, info: RequestInfo) -> bool:
+        return (
+            self.remaining > 0
+            and info.service in self.services
+            and (info.operation in self.operations)
+        )
+
+
 class Faults:
     """The injections currently armed; every method is thread-safe."""
 
@@ -104,6 +132,7 @@ class Faults:
         self._fates: list[_FateRule] = []
         self._rules: list[_RequestRule] = []
         self._deletes: list[_DeleteRule] = []
+        self._lost: list[_LostAnswerRule] = []
         self.denied_roles: set[str] = set()
         self.credential_lifetime: int | None = None
         self.enforce_expiry = False
@@ -115,6 +144,8 @@ class Faults:
             self._fates.clear()
             self._rules.clear()
             self._deletes.clear()
+
+            self._lost.clear()
             self.denied_roles.clear()
             self.credential_lifetime = None
             self.enforce_expiry = False
@@ -189,6 +220,31 @@ class Faults:
     def deletes_armed(self) -> bool:
         with self._lock:
             return any(r.remaining != 0 for r in self._deletes)
+
+    def add_lost_answers(
+        self, n: int, services: Iterable[str], operations: Iterable[str], how: str
+    ) -> None:
+        if how not in LOST_ANSWERS:
+            raise ValueError(f"how must be one of {sorted(LOST_ANSWERS)}, not {how!r}")
+        rule = _LostAnswerRule(frozenset(services), frozenset(operations), how, n)
+        with self._lock:
+            self._lost.append(rule)
+
+    def may_lose_answer(self, info: RequestInfo) -> bool:
+        """Whether a successful answer to `info` would be lost (nothing is used up)."""
+        with self._lock:
+            return any(rule.matches(info) for rule in self._lost)
+
+    def lose_answer(self, info: RequestInfo) -> InjectedError | None:
+        """After AWS acted on `info`: how its answer is lost, if it is (counted as injected)."""
+        with self._lock:
+            for rule in self._lost:
+                if rule.matches(info):
+                    rule.remaining -= 1
+                    err = LOST_ANSWERS[rule.how]
+                    self.injected[(info.service, info.operation, err.code)] += 1
+                    return err
+        return None
 
     def note_credentials(self, access_key_id: str, expires_at: float) -> None:
         with self._lock:
@@ -426,11 +482,46 @@ class FaultMiddleware:
             return self.app(environ, start_response)
         self.sink.record_call(info.service, info.operation, environ.get("PATH_INFO", ""))
         err = self.sink.faults.request_error(info)
+        if err is None and self.sink.faults.may_lose_answer(info):
+            return self._lose_answer(info, environ, start_response)
         if err is None:
             if info.operation == "DeleteObjects" and self.sink.faults.deletes_armed:
                 return _partial_delete(self.app, self.sink.faults, environ, start_response)
             return self.app(environ, start_response)
         _drain(environ)
+        headers, body = _render(info, err, environ.get("REQUEST_METHOD", "GET"))
+        start_response(f"{err.status} {_REASONS.get(err.status, 'Error')}", headers)
+        return _once(body)
+
+    def _lose_answer(
+        self, info: RequestInfo, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """Let moto act on the request; then, if it succeeded, lose its answer: a 5xx instead,
+        or the connection closed before any answer (the client sees a reset)."""
+        started: list[Any] = []
+
+        def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return lambda data: None
+
+        result = self.app(environ, keep)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status, headers = started
+        err = self.sink.faults.lose_answer(info) if status.startswith("2") else None
+        if err is None:
+            start_response(status, headers)
+            return _once(body)
+        if err.status == 0:
+            conn = environ.get("werkzeug.socket")
+            if conn is not None:
+                with contextlib.suppress(OSError):  # already closed by the client
+                    conn.shutdown(socket.SHUT_RDWR)
+            raise ConnectionResetError(err.message)
         headers, body = _render(info, err, environ.get("REQUEST_METHOD", "GET"))
         start_response(f"{err.status} {_REASONS.get(err.status, 'Error')}", headers)
         return _once(body)

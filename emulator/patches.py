@@ -124,6 +124,8 @@ def _r_describe_export_tasks(self: LogsResponse) -> str:
         limit=self._get_param("limit"),
         next_token=self._get_param("nextToken"),
     )
+    if not active().execution_info:  # optional in AWS's documentation: answers may lack it
+        tasks = [{k: v for k, v in t.items() if k != "executionInfo"} for t in tasks]
     out: dict[str, Any] = {"exportTasks": tasks}
     if token:
         out["nextToken"] = token

@@ -78,6 +78,9 @@ class _KeepAliveRequestHandler(_QuietRequestHandler):
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+        except ConnectionError:  # the connection was dropped (a lost answer, see faults.py)
+            self.close_connection = True
+            return
         except Exception:
             self.server.log("error", f"Error on request:\n{traceback.format_exc()}")
             self.send_error(500)

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from .archive import ArchiveBucket
 from .aws import AccountClients
-from .backoff import Backoff, PollSchedule, RunDurations, TaskDurations
+from .backoff import Backoff, PollSchedule, RunDurations, TaskDurations, task_seconds
 from .config import GroupSelector
 from .errors import (
     AWSError,
@@ -33,7 +33,7 @@ from .groups import LogGroups
 from .plan import NOT_READ, ExportItem, GroupInfo, LanePlan, PlanRange, Skip, plan_group, plan_lane
 from .progress import Reporter
 from .state import Intent, LaneState, StateStore, period_switch_message
-from .tasks import ExportTasks, SlotBusy, TaskStatus, Throttled
+from .tasks import AnswerLost, ExportTasks, SlotBusy, TaskStatus, Throttled
 from .windows import Intervals, Period, destination_prefix, task_name
 
 T = TypeVar("T")
@@ -422,7 +422,28 @@ class Lane:
 
     def _name(self, item: ExportItem) -> str:
         created = self.state.incarnation(item.group)  # a group created again: its own names
-        return task_name(self.account_id, self.region, item.group, item.window, created)
+        archive = f"{self.settings.bucket}/{self.settings.prefix}"
+        return task_name(
+            self.account_id,
+            self.region,
+            item.group,
+            item.window,
+            created_ms=created,
+            archive=archive,
+        )
+
+    def _ours(self, task: TaskStatus, item: ExportItem) -> bool:
+        """Whether `task` writes `item`'s window into this archive: its bucket and destination
+        prefix are this window's. Another archive of the same account (another prefix or
+        bucket) may run a task of the same window, and adopting it would record a day this
+        archive does not hold. When an answer lacks both fields, what led to the task decides:
+        each way `_find` and `_create` reach one is this archive's alone (a name with this
+        archive's digest in it, see `task_name`; a name or an id from this archive's own state;
+        a folder in this archive), so the task is taken as ours."""
+        if not task.destination and not task.destination_prefix:
+            return True
+        prefix = task.destination_prefix.strip("/")
+        return task.destination == self.settings.bucket and prefix == self._dest(item).strip("/")
 
     def _export_all(self, queue: deque[ExportItem]) -> None:
         gone: set[str] = set()
@@ -495,14 +516,18 @@ class Lane:
             self._save()
         self._ahead = None
         try:
-            task_id = self._create(item, intent.name)
+            task = self._create(item, intent.name)
         except AWSError:  # refused: no task exists, so the state must not claim one may
             self.state.drop_intent(item.group, item.window)
             self._dirty = True
             raise
         created = self.clock()  # after any wait for a busy slot: the task's age starts now
+        task_id = task.task_id if isinstance(task, TaskStatus) else task
         intent.task_id = task_id
         self.reporter.task_created(self.name, item, task_id)
+        if isinstance(task, TaskStatus):  # found ended after its answer was lost: `_settle` it
+            self.reporter.task_finished(self.name, item, task_id, task.code, 0.0)
+            return task
         return self._wait(item, task_id, created, then=lambda: self._prepare_next(next_items, gone))
 
     def _prepare_next(self, queue: deque[ExportItem], gone: set[str]) -> None:
@@ -530,7 +555,9 @@ class Lane:
             self._dirty = True
             self._ahead = None
 
-    def _create(self, item: ExportItem, name: str) -> str:
+    def _create(self, item: ExportItem, name: str) -> str | TaskStatus:
+        """Create `item`'s task: its id (or that of an earlier try found still active), or the
+        final status of an earlier try found ended (see `_lost_answer`)."""
         throttle = Backoff(base=0.2, cap=20.0)
         busy = Backoff(base=0.5, cap=30.0)
         announced = False
@@ -546,11 +573,17 @@ class Lane:
                 )
                 self.result.tasks_created += 1
                 return task_id
+            except AnswerLost as exc:
+                self._throttled(throttle, exc)
+                found = self._lost_answer(item, name)
+                if found is not None:
+                    self.result.tasks_created += 1
+                    return found if found.ended else found.task_id
             except Throttled as exc:
                 self._throttled(throttle, exc)
             except SlotBusy:
                 active = self._call(self.tasks.active)
-                mine = [t for t in active if t.name == name]
+                mine = [t for t in active if t.name == name and self._ours(t, item)]
                 if mine:  # our own earlier create went through after all: adopt it
                     return mine[0].task_id
                 if not announced:
@@ -561,6 +594,14 @@ class Lane:
                     self._wait_foreign(active[0])
                 else:
                     self.sleep(busy.next())
+
+    def _lost_answer(self, item: ExportItem, name: str) -> TaskStatus | None:
+        """After a CreateExportTask whose answer was lost (AWS may have created the task): the
+        task of this window an earlier try created, if any, found as after a kill (by its name
+        among the active tasks, then in the window's folder in the archive). The caller waits
+        for it if it is still active, records it if it COMPLETED, and `_settle` deletes the
+        output of a FAILED or CANCELLED one and tries the window again; none found: create."""
+        return self._find(Intent(item.group, item.window, name), item)
 
     def _call(self, fn: Callable[[], T]) -> T:
         """Call a read-only AWS wrapper, backing off while throttled."""
@@ -631,6 +672,7 @@ class Lane:
                     continue
             else:
                 self.sleep(wait)
+            asked = self.clock()  # an end seen now came before this: not its answer's latency
             status = self._call(lambda tid=task_id: self.tasks.describe(tid))  # type: ignore[misc]
             if status is None:
                 # Right after creation a task may not be visible yet; a few misses are normal.
@@ -656,12 +698,8 @@ class Lane:
                 task_id, missing, status = found.task_id, 0, found
             if status.ended:
                 seconds = self.clock() - created
-                if status.code == "COMPLETED":
-                    # AWS's own times when it gives them: a poll delayed by throttling must not
-                    # teach the schedule that tasks take longer than they do
-                    took = seconds
-                    if isinstance(status.created_ms, int) and isinstance(status.completed_ms, int):
-                        took = max(0.0, (status.completed_ms - status.created_ms) / 1000)
+                if status.code == "COMPLETED":  # AWS's times, or the lane's without them
+                    took = task_seconds(status.created_ms, status.completed_ms, asked - created)
                     self.durations.observe(item.group, took, expected)
                 self.reporter.task_finished(self.name, item, task_id, status.code, seconds)
                 return status
@@ -752,15 +790,17 @@ class Lane:
             self._save()
 
     def _find(self, intent: Intent, item: ExportItem) -> TaskStatus | None:
+        """The task of `intent`'s window in this archive (see `_ours`): by its recorded id, else
+        by its name among the active tasks, else by its name in the window's folder."""
         if intent.task_id:
             status = self._call(lambda: self.tasks.describe(intent.task_id or ""))
-            if status is not None:
+            if status is not None and self._ours(status, item):
                 return status
         for t in self._call(self.tasks.active):
-            if t.name == intent.name:
+            if t.name == intent.name and self._ours(t, item):
                 return t
         for task_id in self.archive.task_folders(self._dest(item)):
             status = self._call(lambda tid=task_id: self.tasks.describe(tid))  # type: ignore[misc]
-            if status is not None and status.name == intent.name:
+            if status is not None and status.name == intent.name and self._ours(status, item):
                 return status
         return None

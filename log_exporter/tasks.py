@@ -35,6 +35,13 @@ class Throttled(Exception):
     """AWS asked us to slow down; back off and try again."""
 
 
+class AnswerLost(Throttled):
+    """CreateExportTask got no answer that proves no task was created: a 5xx, a timeout, a
+    dropped connection. AWS may have created the task (it offers no idempotency token), so look
+    for it before creating again. A 4xx (ThrottlingException, LimitExceededException, ...) does
+    prove that nothing was created."""
+
+
 @dataclass(frozen=True)
 class TaskStatus:
     task_id: str
@@ -109,7 +116,8 @@ class ExportTasks:
     def create(
         self, *, name: str, group: str, window: Window, bucket: str, dest_prefix: str
     ) -> str:
-        """Create a task; raises SlotBusy, Throttled or one of our AWSErrors."""
+        """Create a task; raises SlotBusy, Throttled (AnswerLost when the task may exist all the
+        same) or one of our AWSErrors."""
         try:
             out = self._create.create_export_task(
                 taskName=name,
@@ -129,9 +137,12 @@ class ExportTasks:
                     f"logs.{region}.amazonaws.com write exports (AWS: {aws_says}); {POLICY_HINT}",
                     code=mapped.code,
                 )
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if not (isinstance(status, int) and status < 500):  # a 4xx proves nothing was made
+                raise AnswerLost(str(mapped)) from None
             raise mapped from None
         except BotoCoreError as exc:
-            raise Throttled(str(exc)) from None
+            raise AnswerLost(str(exc)) from None
         return str(out["taskId"])
 
     def describe(self, task_id: str) -> TaskStatus | None:

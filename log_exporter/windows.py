@@ -180,14 +180,27 @@ def destination_prefix(
 
 
 def task_name(
-    account_id: str, region: str, group: str, window: Window, created_ms: int | None = None
+    account_id: str,
+    region: str,
+    group: str,
+    window: Window,
+    *,
+    created_ms: int | None = None,
+    archive: str = "",
 ) -> str:
-    """A deterministic export task name for (account, region, group, window).
+    """A deterministic export task name for (account, region, group, window) of an archive.
 
     The same window always gets the same name, so a task left by a killed run is recognised.
     A group created again under an old name passes its creation time: its tasks are not
-    mistaken for the old group's.
+    mistaken for the old group's. `archive` (`<bucket>/<prefix>`) goes into the digest, so two
+    archives of one account (a migration, a test prefix) never give a window the same name.
+    Without either, the name is the one earlier versions gave, which intents they recorded
+    still hold (and are found by).
     """
-    ident = f"{account_id}|{region}|{group}" + (f"|{created_ms}" if created_ms else "")
+    ident = (
+        f"{account_id}|{region}|{group}"
+        + (f"|{created_ms}" if created_ms else "")
+        + (f"|{archive}" if archive else "")
+    )
     digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
     return f"log-exporter-{digest}-{window.start}-{window.end}"

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from moto import mock_aws
 from moto.logs.models import LogsBackend
 
@@ -440,3 +440,58 @@ def test_in_process_with_mock_aws_and_patches_reversible(emu: Emulator) -> None:
     for e in stack:
         patches.install(e)
     assert installed() is emu and LogsBackend.create_export_task is patched
+
+
+@pytest.mark.parametrize("how", ["500", "503", "reset"])
+def test_lost_answer_after_the_task_was_created(
+    emu: Emulator, aws: Aws, world: None, how: str
+) -> None:
+    """AWS creates the task, then the caller gets a 5xx or a dropped connection instead of its
+    id; a request that fails anyway keeps its own answer and does not use the fault up."""
+    logs = aws.client("logs", A)
+    emu.stuck_tasks(1)  # the first task holds the slot: the next create is refused
+    held = export(logs)
+    emu.lose_answers(1, how=how)
+    with pytest.raises(ClientError) as refused:
+        export(logs)
+    assert code_of(refused) == "LimitExceededException"
+    logs.cancel_export_task(taskId=held)
+    wait_status(logs, held, DONE)
+
+    with pytest.raises((ClientError, BotoCoreError)) as lost:
+        export(logs, taskName="lost-one")
+    if how == "reset":
+        assert isinstance(lost.value, BotoCoreError)
+    else:
+        assert isinstance(lost.value, ClientError)
+        assert lost.value.response["ResponseMetadata"]["HTTPStatusCode"] == int(how)
+    created = [t for t in emu.tasks if t.task_name == "lost-one"]
+    assert len(created) == 1  # AWS did create it
+    found = logs.describe_export_tasks(taskId=created[0].task_id)["exportTasks"]
+    assert [t["taskName"] for t in found] == ["lost-one"]
+    code = {"500": "InternalFailure", "503": "ServiceUnavailableException"}.get(
+        how, "ConnectionReset"
+    )
+    assert emu.injected == {("logs", "CreateExportTask", code): 1}
+
+    wait_status(logs, created[0].task_id, DONE)
+    assert export(logs)  # used up: the next answer arrives
+
+
+def test_describe_without_execution_info(emu: Emulator, aws: Aws, world: None) -> None:
+    """AWS documents `executionInfo` as optional: the emulator can leave it out."""
+    logs = aws.client("logs", A)
+    task_id = export(logs)
+    assert "executionInfo" in wait_status(logs, task_id, DONE)
+    emu.execution_info = False
+    for answer in (
+        logs.describe_export_tasks(taskId=task_id),
+        logs.describe_export_tasks(statusCode="COMPLETED"),
+        logs.describe_export_tasks(),
+    ):
+        assert answer["exportTasks"] and all(
+            "executionInfo" not in t for t in answer["exportTasks"]
+        )
+    assert emu.task(task_id).ended_at is not None  # the record keeps the times
+    emu.reset(aws=False)
+    assert "executionInfo" in logs.describe_export_tasks(taskId=task_id)["exportTasks"][0]

@@ -14,6 +14,7 @@ from log_exporter.backoff import (
     PollSchedule,
     RunDurations,
     TaskDurations,
+    task_seconds,
 )
 
 
@@ -157,3 +158,42 @@ def test_waiting_for_the_first_duration_ends_when_one_is_learned_or_on_wake() ->
     threading.Timer(0.05, other.wake).start()
     other.wait_for_first(5.0)
     assert time.monotonic() - started < 4.0
+
+
+def test_task_seconds_are_awss_when_given_else_the_lanes() -> None:
+    assert task_seconds(1_000, 3_500, 9.0) == 2.5
+    assert task_seconds(None, None, 9.0) == 9.0  # no executionInfo
+    assert task_seconds(1_000, None, 9.0) == 9.0  # one of its optional times missing
+    assert task_seconds(3_500, 1_000, 9.0) == 0.0  # clocks that disagree: never negative
+
+
+def _poll_task(durations: TaskDurations, actual: float, info: bool) -> tuple[int, float]:
+    """One task of `actual` seconds (by AWS's clock) polled as `Lane._wait` does; the lane's
+    clock starts 5 ms after AWS's (the answer to CreateExportTask). Returns the calls made and
+    how late the end was noticed."""
+    lag = 0.005
+    expected, error = durations.expect("/g")
+    schedule = PollSchedule(expected, error=error, minimum=0.005, maximum=30.0)
+    t, calls = 0.0, 0
+    while t < actual - lag:
+        t += schedule.next(t)
+        calls += 1
+    created_ms, completed_ms = (0, int(actual * 1000)) if info else (None, None)
+    durations.observe("/g", task_seconds(created_ms, completed_ms, t), expected)
+    return calls, t - (actual - lag)
+
+
+@pytest.mark.parametrize("actual", [0.25, 5.0, 300.0])
+def test_the_expected_duration_is_learned_without_execution_info(actual: float) -> None:
+    """Without AWS's times the lane learns from its own clock: after a few tasks it notices
+    their ends about as soon, and in about as few calls, as with them, instead of polling
+    blind (a quarter of the elapsed time: a dozen calls or more, the end noticed late)."""
+    calls, _ = _poll_task(TaskDurations(), actual, info=False)  # nothing known: blind
+    assert calls >= 10
+    for info in (True, False):
+        durations = TaskDurations()
+        polls = [_poll_task(durations, actual, info) for _ in range(12)][-6:]
+        expected, _ = durations.expect("/g")
+        assert expected is not None and 0.98 * actual <= expected <= 1.02 * actual
+        assert max(c for c, _ in polls) <= actual / 30 + 3  # (a wait is at most 30 s)
+        assert max(late for _, late in polls) <= 0.02 * actual + 0.01

@@ -181,8 +181,8 @@ def test_a_group_created_again_starts_over_and_keeps_the_old_coverage_aside() ->
 
 def test_task_names_of_a_group_created_again_differ() -> None:
     w = Window(0, 99)
-    assert task_name("1", "r", "/g", w) == task_name("1", "r", "/g", w, None)
-    assert task_name("1", "r", "/g", w, 2000) != task_name("1", "r", "/g", w)
+    assert task_name("1", "r", "/g", w) == task_name("1", "r", "/g", w, created_ms=None)
+    assert task_name("1", "r", "/g", w, created_ms=2000) != task_name("1", "r", "/g", w)
 
 
 # --- partial output that could not be deleted (issue 12, point 2) -------------------------

@@ -171,3 +171,22 @@ def test_task_names_are_deterministic_and_distinct() -> None:
     }
     assert a not in others and len(others) == 4
     assert len(task_name("1" * 12, "us-east-1", "/" + "g" * 511, w1)) <= 512
+
+
+def test_task_names_differ_between_archives_and_keep_the_old_form_without_one() -> None:
+    w = day_window(date(2026, 11, 1))
+    old = task_name("111111111111", "us-east-1", "/g", w)
+    # the name earlier versions gave this window (their recorded intents still hold it)
+    assert old == "log-exporter-0f2ec9fd1d03c120-1793491200000-1793577599999"
+    names = {
+        task_name("111111111111", "us-east-1", "/g", w, archive=archive)
+        for archive in ("bucket/logs", "bucket/logs-v2", "other/logs", "bucket/")
+    }
+    assert old not in names and len(names) == 4
+    assert task_name("111111111111", "us-east-1", "/g", w, archive="bucket/logs") == task_name(
+        "111111111111", "us-east-1", "/g", w, archive="bucket/logs"
+    )
+    # a recreated group's creation time and the archive both count, each on its own
+    both = task_name("111111111111", "us-east-1", "/g", w, created_ms=5, archive="bucket/logs")
+    assert both not in names | {old, task_name("111111111111", "us-east-1", "/g", w, created_ms=5)}
+    assert all(n.endswith(f"-{w.start}-{w.end}") for n in names)
