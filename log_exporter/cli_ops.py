@@ -183,7 +183,7 @@ def status(
             for name, created in lane.groups.matching(lane.selector)
             if only is None or only.matches(name)
         ]
-        out = lane_status(infos, state, lane.rng)
+        out = lane_status(infos, state, lane.rng, config.destination.stuck_after * 1000)
         return [g for g in out if only is None or only.matches(g.group)]
 
     engine = build_engine(config, regions, DEFAULT_PARALLEL)

@@ -47,3 +47,11 @@ class StateConflictError(LogExporterError):
 
 class LaneBusyError(LogExporterError):
     """Another runner holds the lease on a lane (account and region)."""
+
+
+class ClockSkewError(LogExporterError):
+    """This machine's clock disagrees with AWS's by more than leases can tolerate."""
+
+
+class StuckError(AWSError):
+    """A wait that should have ended did not (a task in flight, or a busy slot, too long)."""
