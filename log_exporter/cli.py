@@ -277,7 +277,8 @@ def _interrupted(received: list[int]) -> int:
         click.echo("log-exporter: interrupted", err=True)
         return 130
     signum = received[0]
-    click.echo(f"log-exporter: {STOP_SIGNALS[signal.Signals(signum).name]}", err=True)
+    with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+        click.echo(f"log-exporter: {STOP_SIGNALS[signal.Signals(signum).name]}", err=True)
     return 128 + signum
 
 
