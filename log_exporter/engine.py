@@ -47,7 +47,8 @@ def lease_seconds_from_env() -> float | None:
     """The lane lease length from LOG_EXPORTER_LEASE_SECONDS (None when unset).
 
     The lease (default 120 s, renewed every third of it) is how long a killed runner keeps the
-    next one waiting; tests and impatient operators shorten it here, the only place it is read.
+    next one waiting (unless it was of this machine: see runner.py); tests and impatient
+    operators shorten it here, the only place it is read.
     """
     raw = os.environ.get(LEASE_ENV, "").strip()
     if not raw:
