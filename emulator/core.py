@@ -191,10 +191,23 @@ class Emulator:
         self.faults.add_lost_answers(n, services, operations, how)
 
     def occupy_slot(
-        self, account_id: str, region: str, seconds: float, *, group: str | None = None
+        self,
+        account_id: str,
+        region: str,
+        seconds: float,
+        *,
+        group: str | None = None,
+        hidden: bool = False,
     ) -> str:
-        """Someone else's export task holds the account-region's slot for `seconds`."""
-        return self.engine.occupy(logs_backends[account_id][region], seconds, group)
+        """Someone else's export task holds the account-region's slot for `seconds`; `hidden`:
+        DescribeExportTasks does not list it (the slot is busy with no task in sight)."""
+        return self.engine.occupy(logs_backends[account_id][region], seconds, group, hidden=hidden)
+
+    def skew_clock(self, seconds: float) -> None:
+        """Answers carry a Date `seconds` later than now (earlier if negative): what a client
+        sees whose clock is `seconds` behind AWS's."""
+        with self._lock:
+            self.faults.clock_skew = seconds
 
     def partial_deletes(
         self,

@@ -137,6 +137,9 @@ class Faults:
         self.credential_lifetime: int | None = None
         self.enforce_expiry = False
         self.issued: dict[str, float] = {}  # access key id -> wall-clock expiry
+        # added to the time in the Date header of every answer: what a client whose own clock
+        # is off by minus this much would see (see the server's request handler)
+        self.clock_skew = 0.0
         self.injected: Counter[tuple[str, str, str]] = Counter()  # (service, operation, code)
 
     def clear(self) -> None:
@@ -149,6 +152,7 @@ class Faults:
             self.denied_roles.clear()
             self.credential_lifetime = None
             self.enforce_expiry = False
+            self.clock_skew = 0.0
 
     def add_fate(self, fate: Fate, count: int, account_id: str | None, group: str | None) -> None:
         with self._lock:

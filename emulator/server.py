@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import socket
+import time
 import traceback
 from types import TracebackType
 from typing import Any
@@ -29,6 +30,12 @@ class _QuietRequestHandler(MotoRequestHandler):
     def log(self, type: str, message: str, *args: Any) -> None:
         if type == "error":
             super().log(type, message, *args)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, shifted by the emulator's clock-skew fault (Faults.clock_skew)."""
+        faults = getattr(getattr(self.server.app, "sink", None), "faults", None)
+        skew = getattr(faults, "clock_skew", 0.0)
+        return super().date_time_string((time.time() if timestamp is None else timestamp) + skew)
 
 
 class _KeepAliveRequestHandler(_QuietRequestHandler):

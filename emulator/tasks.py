@@ -104,6 +104,7 @@ class TaskRecord:
     bytes: int = 0
     objects: list[str] = field(default_factory=list)
     foreign: bool = False
+    hidden: bool = False  # DescribeExportTasks does not list it (a slot busy with no task seen)
 
     @property
     def active(self) -> bool:
@@ -370,8 +371,16 @@ class TaskEngine:
                 job.timer = self.scheduler.call_later(self.timing.pending, lambda: self._start(job))
             return job.task_id
 
-    def occupy(self, backend: LogsBackend, seconds: float, group: str | None = None) -> str:
-        """Someone else's task holding the slot for `seconds` (ignores the slot rule itself)."""
+    def occupy(
+        self,
+        backend: LogsBackend,
+        seconds: float,
+        group: str | None = None,
+        *,
+        hidden: bool = False,
+    ) -> str:
+        """Someone else's task holding the slot for `seconds` (ignores the slot rule itself);
+        `hidden`: not listed by DescribeExportTasks."""
         with self.lock:
             job = self._add(
                 backend,
@@ -385,6 +394,7 @@ class TaskEngine:
                 fate=None,
                 hold=seconds,
             )
+            job.record.hidden = hidden
             pending = min(self.timing.pending, seconds / 2)
             job.timer = self.scheduler.call_later(pending, lambda: self._start(job))
             return job.task_id
@@ -394,7 +404,7 @@ class TaskEngine:
     ) -> list[Any]:
         """Tasks of a backend, newest first, filtered like DescribeExportTasks."""
         with self.lock:
-            tasks = list(backend.export_tasks.values())
+            tasks = [t for t in backend.export_tasks.values() if not _hidden(t)]
         tasks.sort(key=lambda t: getattr(t, "seq", 0), reverse=True)
         if task_id:
             tasks = [t for t in tasks if t.task_id == task_id]
@@ -585,6 +595,11 @@ class TaskEngine:
 
 def _is_active(task: Any) -> bool:
     return task.status["code"] in ACTIVE
+
+
+def _hidden(task: Any) -> bool:
+    record = getattr(task, "record", None)
+    return bool(getattr(record, "hidden", False))
 
 
 def _created_ms(group: LogGroup) -> int:

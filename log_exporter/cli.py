@@ -7,11 +7,14 @@ work); a traceback only with --debug. boto3 and rich are imported inside the com
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import signal
 import sys
 import traceback
 from datetime import date
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -123,6 +126,7 @@ def run(
     settle: int | None,
     through: date | str | None,
     pending_timeout: int | None,
+    stuck_after: int | None,
     accounts: tuple[str, ...],
     regions: tuple[str, ...],
     parallel: int,
@@ -140,6 +144,7 @@ def run(
         accounts=accounts,
         regions=regions,
         pending_timeout=pending_timeout,
+        stuck_after=stuck_after,
     )
     if dry_run:
         from .cli_ops import show_plan
@@ -195,6 +200,7 @@ def export(
     settle: int | None,
     through: date | str | None,
     pending_timeout: int | None,
+    stuck_after: int | None,
 ) -> None:
     """Export one log group of one account, with the same layout and state as `run`."""
     from .config import parse_config
@@ -227,6 +233,7 @@ def export(
         settle=settle,
         regions=(region,) if region else (),
         pending_timeout=pending_timeout,
+        stuck_after=stuck_after,
     )
     report = _execute(ctx, config, options, 1)
     for lane in report.lanes:
@@ -237,17 +244,55 @@ def export(
     ctx.exit(report.exit_code)
 
 
+# SIGTERM (systemd, `docker stop`, `timeout`) and SIGHUP (a closed terminal) stop a run as
+# Ctrl-C does: lanes stop at their next wait, record what is in flight and release their leases.
+STOP_SIGNALS = {"SIGTERM": "terminated", "SIGHUP": "hangup"}
+
+
+class Terminated(KeyboardInterrupt):
+    """A stop signal other than Ctrl-C; handled like it (see STOP_SIGNALS)."""
+
+
+def _stop_on_signals() -> list[int]:
+    """Turn the first SIGTERM or SIGHUP into Terminated; later ones are ignored, so they do not
+    break the clean stop under way. Returns the signals received (at most one)."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if not received:
+            received.append(signum)
+            raise Terminated(signum)
+
+    for name in STOP_SIGNALS:
+        signum = getattr(signal, name, None)  # no SIGHUP on Windows
+        if signum is not None:
+            with contextlib.suppress(ValueError, OSError):  # not the main thread: left as is
+                signal.signal(signum, handler)
+    return received
+
+
+def _interrupted(received: list[int]) -> int:
+    """Say why the run stopped; the exit code is 130 for Ctrl-C, else 128 + the signal."""
+    if not received:
+        click.echo("log-exporter: interrupted", err=True)
+        return 130
+    signum = received[0]
+    with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+        click.echo(f"log-exporter: {STOP_SIGNALS[signal.Signals(signum).name]}", err=True)
+    return 128 + signum
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one line and an exit code for every error we know about."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    received = _stop_on_signals()
     try:
         code = cli.main(args=args, prog_name="log-exporter", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.Abort:
-        click.echo("log-exporter: interrupted", err=True)
-        code = 130
+        code = _interrupted(received)
     except click.UsageError as exc:  # bad option or argument: one line, like our own errors
         where = exc.ctx.command_path if exc.ctx else "log-exporter"
         message = exc.format_message().rstrip(".")
@@ -262,8 +307,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"log-exporter: error: {exc}", err=True)
         code = exc.exit_code
     except KeyboardInterrupt:
-        click.echo("log-exporter: interrupted", err=True)
-        code = 130
+        code = _interrupted(received)
     except Exception as exc:
         if debug:
             traceback.print_exc()

@@ -187,7 +187,7 @@ def status(
             for name, created in groups
             if only is None or only.matches(name)
         ]
-        out = lane_status(infos, state, lane.rng)
+        out = lane_status(infos, state, lane.rng, config.destination.stuck_after * 1000)
         return [g for g in out if only is None or only.matches(g.group)]
 
     engine = build_engine(config, regions, DEFAULT_PARALLEL)

@@ -61,6 +61,7 @@ def run_options(
     accounts: tuple[str, ...] = (),
     regions: tuple[str, ...] = (),
     pending_timeout: int | None = None,
+    stuck_after: int | None = None,
 ) -> RunOptions:
     """RunOptions from the range options and the lane filters of a command."""
     from .engine import RunOptions
@@ -74,6 +75,7 @@ def run_options(
         settle_seconds=settle,
         partial=partial,
         pending_timeout_seconds=pending_timeout,
+        stuck_after_seconds=stuck_after,
     )
 
 
@@ -98,7 +100,14 @@ def parse_timeout(ctx: click.Context, param: click.Parameter, value: str | None)
 
 
 def range_options(f: Any) -> Any:
-    """--start, --end, --through, --settle and --pending-timeout."""
+    """--start, --end, --through, --settle, --pending-timeout and --stuck-after."""
+    f = click.option(
+        "--stuck-after",
+        callback=parse_timeout,
+        metavar="DURATION",
+        help="Report a task in flight (or a busy export slot) this long as stuck and stop its "
+        "lane; the task stays recorded for the next run (default: destination.stuck_after, 6h).",
+    )(f)
     f = click.option(
         "--end",
         callback=parse_date,

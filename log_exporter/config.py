@@ -135,6 +135,8 @@ class Destination(StrictModel):
     through: Literal["now"] | None = None
     # a task still PENDING after this long is cancelled and tried again (`--pending-timeout`)
     pending_timeout: Seconds = Field(default=3600, gt=0)
+    # a task in flight, or a busy slot waited on, this long is reported stuck (`--stuck-after`)
+    stuck_after: Seconds = Field(default=6 * 3600, gt=0)
 
     _bucket = field_validator("bucket")(classmethod(lambda cls, v: check_bucket_name(v)))
     _prefix = field_validator("prefix")(classmethod(lambda cls, v: check_prefix(v)))

@@ -9,10 +9,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,11 +21,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .archive import ArchiveBucket
 from .backoff import RunDurations
+from .clock import ClockCheck
 from .config import Account, Config, shared_lane
 from .errors import BucketError, ConfigError, LogExporterError, UsageError
 from .lane import Lane, LaneResult, LaneSettings, LaneStopped
 from .plan import PlanRange
 from .progress import Reporter
+from .runner import runner_id as _runner_id
 from .state import StateStore, period_switch_message
 from .windows import to_ms, utc_day
 
@@ -47,7 +47,8 @@ def lease_seconds_from_env() -> float | None:
     """The lane lease length from LOG_EXPORTER_LEASE_SECONDS (None when unset).
 
     The lease (default 120 s, renewed every third of it) is how long a killed runner keeps the
-    next one waiting; tests and impatient operators shorten it here, the only place it is read.
+    next one waiting (unless it was of this machine: see runner.py); tests and impatient
+    operators shorten it here, the only place it is read.
     """
     raw = os.environ.get(LEASE_ENV, "").strip()
     if not raw:
@@ -109,6 +110,7 @@ class RunOptions:
     deadline: float | None = None  # clock() time after which no task is created
     wait_for_lease: bool = True
     pending_timeout_seconds: int | None = None  # None: destination.pending_timeout
+    stuck_after_seconds: int | None = None  # None: destination.stuck_after
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,9 @@ class RunReport:
 
 
 def runner_id() -> str:
-    """Who holds a lane's lease: host, process and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """Who holds a lane's lease: host, process, a random part, and what tells whether the
+    process still lives (see runner.py)."""
+    return _runner_id()
 
 
 def plan_range(config: Config, options: RunOptions, now: float) -> PlanRange:
@@ -208,6 +211,7 @@ class Engine:
         self._locks_lock = threading.Lock()
         self._s3: S3Client | None = None
         self._stop = threading.Event()  # set on Ctrl-C: lanes stop at their next wait
+        self.clock_check = ClockCheck()  # AWS's clock, from the Date of the archive's answers
 
     # --- what to run ---------------------------------------------------------------------------
     def lane_specs(self, options: RunOptions) -> list[LaneSpec]:
@@ -253,6 +257,7 @@ class Engine:
             kwargs["lease_seconds"] = lease
         stuck = self._stuck if self._stuck is not None else options.pending_timeout_seconds
         kwargs["stuck_pending_seconds"] = stuck if stuck is not None else dest.pending_timeout
+        kwargs["stuck_seconds"] = options.stuck_after_seconds or dest.stuck_after
         return LaneSettings(
             bucket=dest.bucket,
             prefix=dest.prefix,
@@ -266,7 +271,9 @@ class Engine:
         """Check the archive bucket exists and is reachable; return its region."""
         bucket = self.config.destination.bucket
         try:
-            out = self.factory.s3().head_bucket(Bucket=bucket)
+            s3 = self.factory.s3()
+            self.clock_check.watch(s3)
+            out = s3.head_bucket(Bucket=bucket)
         except ClientError as exc:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status == 404:
@@ -286,6 +293,7 @@ class Engine:
         """The archive bucket's region, once it is known that no lane would switch its layout;
         and the lanes' settings, for an archive that holds nothing yet if so."""
         bucket_region = self.bucket_region()
+        self.clock_check.check()  # leases compare clocks: refuse one that is far off AWS's
         self.check_layout()
         dest = self.config.destination
         archive = ArchiveBucket(self._archive_s3(), dest.bucket)
@@ -311,6 +319,7 @@ class Engine:
     def _archive_s3(self) -> S3Client:
         if self._s3 is None:
             self._s3 = self.factory.s3()
+            self.clock_check.watch(self._s3)
         return self._s3
 
     # --- sessions ---------------------------------------------------------------------------------
@@ -364,6 +373,7 @@ class Engine:
             run_durations=self.run_durations,
             nap=nap,
             stopped=self._stop.is_set,
+            clock_check=self.clock_check.check,
         )
 
     # --- running --------------------------------------------------------------------------------
@@ -399,6 +409,10 @@ class Engine:
                     bucket_region, settings = checked.result()
                 except BaseException:
                     return LaneResult(spec.account.name, "", spec.region, error="not started")
+                # `through: now` cuts no later than AWS's own now minus the settle delay
+                lane_rng = dataclasses.replace(
+                    rng, now_ms=min(rng.now_ms, int(self.clock_check.aws_now(started) * 1000))
+                )
                 if bucket_region and spec.region != bucket_region:
                     result = LaneResult(spec.account.name, "", spec.region)
                     result.error = (
@@ -424,7 +438,7 @@ class Engine:
                     sleep(seconds, until_known=True)
 
                 try:
-                    lane = self.build_lane(spec, rng, settings, sleep=sleep, nap=nap)
+                    lane = self.build_lane(spec, lane_rng, settings, sleep=sleep, nap=nap)
                 except LogExporterError as exc:
                     result = LaneResult(spec.account.name, "", spec.region, error=str(exc))
                     self.reporter.lane_finished(result)

@@ -68,3 +68,11 @@ class StateUnreadableError(StateError):
 class StateTooNewError(StateError):
     """A state object written by a newer log-exporter: never read or rewritten in this one's
     shape."""
+
+
+class ClockSkewError(LogExporterError):
+    """This machine's clock disagrees with AWS's by more than leases can tolerate."""
+
+
+class StuckError(AWSError):
+    """A wait that should have ended did not (a task in flight, or a busy slot, too long)."""

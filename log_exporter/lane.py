@@ -28,12 +28,15 @@ from .errors import (
     LogExporterError,
     ResourceNotFoundError,
     StateConflictError,
+    StuckError,
 )
 from .groups import LogGroups
 from .plan import NOT_READ, ExportItem, GroupInfo, LanePlan, PlanRange, Skip, plan_group, plan_lane
 from .progress import Reporter
+from .runner import owner_gone
 from .state import Intent, LaneState, StateStore, period_switch_message
 from .tasks import AnswerLost, ExportTasks, SlotBusy, TaskStatus, Throttled
+from .views import duration, window_label
 from .windows import Intervals, Period, destination_prefix, task_name
 
 T = TypeVar("T")
@@ -49,6 +52,7 @@ class LaneSettings:
     max_attempts: int = 3  # tries of one window within a run
     lease_seconds: float = 120.0
     stuck_pending_seconds: float = 3600.0  # a task PENDING this long is cancelled and retried
+    stuck_seconds: float = 6 * 3600.0  # a wait this long (task in flight, busy slot) is stuck
     deadline_margin_seconds: float = 0.0  # stop creating tasks this long before the deadline
     probe_empty: bool = True
     wait_for_lease: bool = True
@@ -110,6 +114,7 @@ class Lane:
         # sleeps, or less if the run learns its first task duration meanwhile
         nap: Callable[[float], None] | None = None,
         stopped: Callable[[], bool] = lambda: False,  # the run is stopping (Ctrl-C)
+        clock_check: Callable[[], None] = lambda: None,  # raises if our clock is off AWS's
     ) -> None:
         self.account = account
         self.account_id = clients.account_id
@@ -128,6 +133,7 @@ class Lane:
         self.sleep = sleep
         self.nap = nap or sleep
         self.stopped = stopped
+        self.clock_check = clock_check
         self.name = f"{account}/{self.region}"
         self.result = LaneResult(account, self.account_id, self.region)
         self.durations = TaskDurations(run_durations)
@@ -311,8 +317,13 @@ class Lane:
                 state = self.store.load(self.account_id, self.region)
             if state.etag is None and self.settings.guard_lost_state:
                 self._guard_lost_state()  # before our first write creates the state object
+            self.clock_check()  # the lease's expiry is read with our clock
             now = self._now_ms()
-            if state.leased_by_other(self.owner, now):
+            if state.leased_by_other(self.owner, now) and owner_gone(state.lease_owner):
+                self.reporter.notice(
+                    self.name, f"runner {state.lease_owner} no longer exists; taking over"
+                )
+            elif state.leased_by_other(self.owner, now):
                 if not self.settings.wait_for_lease:
                     raise LaneBusyError(
                         f"{self.name}: another runner ({state.lease_owner}) holds it"
@@ -376,9 +387,38 @@ class Lane:
         self._dirty = False
 
     def _heartbeat(self) -> None:
-        """Renew the lease (and persist pending changes) before a third of it has run out."""
+        """Renew the lease (and persist pending changes) before a third of it has run out.
+        A lease not written yet (see `_acquire`) has nothing to renew: a runner that takes the
+        lane meanwhile makes our first write fail, and the lane start over."""
+        if self._lease_pending:
+            return
         if self.clock() - self._last_save > self.settings.lease_seconds / 3:
-            self._save()
+            self.clock_check()
+            self._save()  # a failure (StateConflictError) ends the lane: it creates no more
+
+    def _pause(self, seconds: float) -> None:
+        """Every wait of a holding lane: in steps of a third of the lease, each after renewing
+        it, so a wait of any length never lets the lease lapse."""
+        step = self.settings.lease_seconds / 3
+        while True:
+            self._heartbeat()
+            if seconds <= step:
+                self.sleep(seconds)
+                return
+            self.sleep(step)
+            seconds -= step
+
+    def _check_stuck(self, since: float, what: str, then: str = "") -> None:
+        """Give up a wait that began at `since` (a clock() time) once it is longer than the
+        limit (`destination.stuck_after`): the lane stops with a StuckError saying so."""
+        waited = self.clock() - since
+        if waited > self.settings.stuck_seconds:
+            message = (
+                f"{what} for {duration(waited)}, longer than stuck_after "
+                f"({duration(self.settings.stuck_seconds)}){then}"
+            )
+            self.reporter.notice(self.name, f"stuck: {message}")
+            raise StuckError(f"{self.name}: {message}")
 
     def _release(self) -> None:
         if self.state.lease_owner != self.owner:
@@ -561,8 +601,10 @@ class Lane:
         throttle = Backoff(base=0.2, cap=20.0)
         busy = Backoff(base=0.5, cap=30.0)
         announced = False
+        busy_since: float | None = None
         while True:
             self._check_deadline()
+            self._heartbeat()  # a long wait below must not leave us creating without the lease
             try:
                 task_id = self.tasks.create(
                     name=name,
@@ -591,9 +633,12 @@ class Lane:
                     self.reporter.notice(self.name, f"export slot busy with {holder}; waiting")
                     announced = True
                 if active:
+                    busy_since = None
                     self._wait_foreign(active[0])
                 else:
-                    self.sleep(busy.next())
+                    busy_since = self.clock() if busy_since is None else busy_since
+                    self._check_stuck(busy_since, "the export slot is busy with no task in sight")
+                    self._pause(busy.next())
 
     def _lost_answer(self, item: ExportItem, name: str) -> TaskStatus | None:
         """After a CreateExportTask whose answer was lost (AWS may have created the task): the
@@ -619,7 +664,7 @@ class Lane:
         if backoff.attempt >= MAX_THROTTLED:
             raise AWSError(f"{self.name}: AWS still refuses after {MAX_THROTTLED} tries: {exc}")
         self.result.retries += 1
-        self.sleep(backoff.next())
+        self._pause(backoff.next())
 
     def _wait_foreign(self, task: TaskStatus) -> None:
         """Wait, without creating anything, until somebody else's task leaves the slot."""
@@ -627,8 +672,10 @@ class Lane:
         started = self.clock()
         while True:
             self._check_deadline()
-            self._heartbeat()
-            self.sleep(schedule.next(self.clock() - started))
+            self._check_stuck(
+                started, f"the export slot is busy with task {task.task_id} ({task.name})"
+            )
+            self._pause(schedule.next(self.clock() - started))
             status = self._call(lambda: self.tasks.describe(task.task_id))
             if status is None or not status.active:
                 return
@@ -713,6 +760,11 @@ class Lane:
                 self.reporter.notice(self.name, f"task {task_id} stuck in PENDING; cancelling it")
                 self._call(lambda tid=task_id: self.tasks.cancel(tid))  # type: ignore[misc]
                 cancelled = True
+            self._check_stuck(
+                created,
+                f"task {task_id} ({item.group} {window_label(item.window)}) {status.code}",
+                "; it stays recorded and the next run takes it up",
+            )
             self._check_deadline()
 
     def _settle(self, item: ExportItem, status: TaskStatus, queue: deque[ExportItem]) -> None:
@@ -736,7 +788,7 @@ class Lane:
             self._dirty = True
             self.reporter.item_retry(self.name, item, reason)
             if not queue:
-                self.sleep(Backoff(base=1.0, cap=30.0).next() * self._attempts[item])
+                self._pause(Backoff(base=1.0, cap=30.0).next() * self._attempts[item])
             queue.append(item)
         else:
             self._record_failure(item, reason)

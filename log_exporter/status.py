@@ -87,6 +87,7 @@ class GroupStatus:
     gaps: list[DaySpan] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     in_flight: list[Intent] = field(default_factory=list)
+    stuck: list[Intent] = field(default_factory=list)  # in flight longer than stuck_after
 
     @property
     def gap_days(self) -> int:
@@ -98,13 +99,18 @@ class GroupStatus:
 
     @property
     def ok(self) -> bool:
-        return not self.listed or (not self.gaps and not self.failures)
+        return not self.listed or (not self.gaps and not self.failures and not self.stuck)
 
 
 def group_status(
-    info: GroupInfo | None, name: str, state: LaneState, rng: PlanRange
+    info: GroupInfo | None,
+    name: str,
+    state: LaneState,
+    rng: PlanRange,
+    stuck_ms: int | None = None,
 ) -> GroupStatus:
-    """The status of group `name`; `info` is None when CloudWatch does not list it (any more)."""
+    """The status of group `name`; `info` is None when CloudWatch does not list it (any more).
+    An intent recorded more than `stuck_ms` before `rng.now_ms` is stuck."""
     covered = state.covered.get(name, Intervals())
     empty = state.empty.get(name, Intervals())
     data_days = days_touched(_minus(covered, empty))
@@ -130,13 +136,19 @@ def group_status(
         gaps=gaps,
         failures=sorted(failures, key=lambda f: f.window),
         in_flight=sorted(in_flight, key=lambda i: i.window),
+        stuck=sorted(
+            (i for i in in_flight if stuck_ms is not None and rng.now_ms - i.since_ms > stuck_ms),
+            key=lambda i: i.window,
+        ),
     )
 
 
-def lane_status(infos: Iterable[GroupInfo], state: LaneState, rng: PlanRange) -> list[GroupStatus]:
+def lane_status(
+    infos: Iterable[GroupInfo], state: LaneState, rng: PlanRange, stuck_ms: int | None = None
+) -> list[GroupStatus]:
     """Every group CloudWatch lists for the lane, and every group its state still mentions."""
     by_name: Mapping[str, GroupInfo] = {g.name: g for g in infos}
     names = set(by_name) | {g for g, iv in state.covered.items() if iv}
     names |= {f.group for f in state.failures}
     names |= {i.group for i in state.intents}
-    return [group_status(by_name.get(n), n, state, rng) for n in sorted(names)]
+    return [group_status(by_name.get(n), n, state, rng, stuck_ms) for n in sorted(names)]

@@ -224,7 +224,12 @@ def _group_json(g: GroupStatus) -> dict[str, Any]:
             for f in g.failures
         ],
         "in_flight": [
-            {**_window_json(i.window), "task_id": i.task_id, "task_name": i.name}
+            {
+                **_window_json(i.window),
+                "task_id": i.task_id,
+                "task_name": i.name,
+                "stuck": i in g.stuck,
+            }
             for i in g.in_flight
         ],
     }
@@ -289,8 +294,9 @@ def print_status(console: Console, outcomes: Sequence[LaneOutcome[list[GroupStat
                     soft_wrap=True,
                 )
             for i in g.in_flight:
+                label = "[red]stuck[/]" if i in g.stuck else "[yellow]in flight[/]"
                 console.print(
-                    f"[yellow]in flight[/] {where} {window_label(i.window)}: "
+                    f"{label} {where} {window_label(i.window)}: "
                     f"task {i.task_id or '(being created)'} since {iso_ms(i.since_ms)}",
                     highlight=False,
                     soft_wrap=True,
