@@ -212,12 +212,12 @@ def _as_list(value: Any) -> list[Any]:
 
 def _actions(value: Any) -> list[Any]:
     """A statement's actions, with both branches of an `!If [condition, a, b]` among them taken
-    (`!Ref AWS::NoValue`, no action, dropped)."""
+    (read as a plain list; `!Ref AWS::NoValue`, no action, dropped)."""
     out: list[Any] = []
     for item in _as_list(value):
-        if isinstance(item, dict) and "Fn::If" in item:
-            out += _actions(item["Fn::If"][1:])
-        elif item != {"Ref": "AWS::NoValue"}:
+        if isinstance(item, list):
+            out += [a for a in _actions(item[1:]) if a != "AWS::NoValue"]
+        else:
             out.append(item)
     return out
 
