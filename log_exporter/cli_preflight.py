@@ -12,7 +12,7 @@ from .cli_options import build_engine, lane_filters, stdout_console
 from .errors import UsageError
 
 if TYPE_CHECKING:
-    from .config import Account
+    from .config import Account, Organization
     from .engine import Engine, LaneSpec
 
 EPILOG_VALIDATE = """\b
@@ -75,9 +75,17 @@ def validate(config_path: str, accounts: tuple[str, ...], regions: tuple[str, ..
     from .config import load_config
 
     config = load_config(config_path)
-    selected = config.select(accounts)
+    org = config.organization
+    if org is not None:  # an --account may name an account discovered at run time
+        selected = [a for a in config.accounts if not accounts or a.name in accounts]
+    else:
+        selected = config.select(accounts)
     dest = config.destination
     ambient = _ambient_region(regions)
+    if org is not None and not (org.regions or ambient):
+        raise UsageError(
+            "organization: no region: set `regions` in the block, --region, or AWS_REGION"
+        )
     for account in selected:
         if not (account.regions or ambient):
             raise UsageError(
@@ -113,11 +121,46 @@ def validate(config_path: str, accounts: tuple[str, ...], regions: tuple[str, ..
             escape(", ".join(account.exclude)) or "-",
         )
     out.print(table)
+    if org is not None:
+        _print_organization(out, org, regions, ambient)
     out.print(
-        f"{_count(shown, 'account')}, {_count(lanes, 'account-region')} (lanes); "
-        "nothing was called in AWS",
+        f"{_count(shown, 'account')}, {_count(lanes, 'account-region')} (lanes)"
+        + (" listed, and the organization's accounts" if org is not None else "")
+        + "; nothing was called in AWS",
         highlight=False,
     )
+
+
+def _print_organization(
+    out: Any, org: Organization, regions: tuple[str, ...], ambient: str | None
+) -> None:
+    """The organization block as written: its accounts are discovered at run time."""
+    from rich.markup import escape
+
+    from .config import ALL_REGIONS
+
+    chain = [org.role] if isinstance(org.role, str) else org.role
+    if org.regions == ALL_REGIONS:
+        where = "all (each account's enabled regions, asked at run time)"
+    else:
+        where = ", ".join(_regions_of_list(org.regions, regions, ambient)) or "-"
+    rows = [
+        ("role", " -> ".join(chain) + (" (with ExternalId)" if org.external_id else "")),
+        ("regions", where),
+        ("groups", ", ".join(org.groups)),
+        ("exclude", ", ".join(org.exclude) or "-"),
+        (
+            "ous",
+            ", ".join(org.ous) + " (nested OUs included)" if org.ous else "the whole organization",
+        ),
+        ("accounts", ", ".join(org.accounts) or "every ACTIVE account"),
+        ("exclude_accounts", ", ".join(org.exclude_accounts) or "-"),
+        ("tags", ", ".join(f"{k}={v}" for k, v in org.tags.items()) or "-"),
+        ("read with", org.discovery_role or "the ambient credentials"),
+    ]
+    out.print("organization (discovered at run time; `check` lists the accounts):", highlight=False)
+    for key, value in rows:
+        out.print(f"  {key}: {escape(value)}", highlight=False)
 
 
 def _count(n: int, noun: str) -> str:
@@ -132,7 +175,17 @@ def _duration(seconds: int) -> str:
 
 
 def _regions_of(account: Account, regions: tuple[str, ...], ambient: str | None) -> list[str]:
-    chosen = list(account.regions or regions or ([ambient] if ambient else []))
+    from .config import ALL_REGIONS
+
+    if account.regions == ALL_REGIONS:
+        return [f"{ALL_REGIONS} (asked at run time)"]
+    return _regions_of_list(account.regions, regions, ambient)
+
+
+def _regions_of_list(
+    configured: list[str] | str | None, regions: tuple[str, ...], ambient: str | None
+) -> list[str]:
+    chosen = list(configured or regions or ([ambient] if ambient else []))
     if regions:
         chosen = [r for r in chosen if r in regions]
     return chosen
@@ -205,7 +258,7 @@ def policy(
     engine = build_engine(config, regions)
     specs = _specs(engine, accounts, regions)
     if only == "member" and len({s.account.name for s in specs}) != 1:
-        names = ", ".join(a.name for a in config.select(accounts))
+        names = ", ".join(a.name for a in engine.select(accounts))
         raise UsageError(
             f"--only member prints one account's policy: add --account (one of: {names})"
         )

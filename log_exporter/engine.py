@@ -23,9 +23,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .archive import ArchiveBucket
 from .backoff import RunDurations
-from .config import Account, Config
+from .config import ALL_REGIONS, Account, Config, select_accounts
 from .errors import BucketError, ConfigError, LogExporterError, UsageError
 from .lane import Lane, LaneResult, LaneSettings, LaneStopped
+from .organization import Discovery, discover_with, enabled_regions
 from .plan import PlanRange
 from .progress import Reporter
 from .state import StateStore, period_switch_message
@@ -208,12 +209,59 @@ class Engine:
         self._locks_lock = threading.Lock()
         self._s3: S3Client | None = None
         self._stop = threading.Event()  # set on Ctrl-C: lanes stop at their next wait
+        self._discovery: Discovery | None = None
+        self._discovery_lock = threading.Lock()
+        self._enabled: dict[str, list[str]] = {}  # `regions: all`, by account name
 
     # --- what to run ---------------------------------------------------------------------------
+    def discovery(self) -> Discovery:
+        """The config's accounts and its organization's, read from Organizations once per
+        engine (so once per run)."""
+        with self._discovery_lock:
+            if self._discovery is None:
+                self._discovery = discover_with(self.config, self.factory)
+            return self._discovery
+
+    def accounts(self) -> list[Account]:
+        """Every account of the config, discovered ones included."""
+        return self.discovery().accounts
+
+    def select(self, names: Sequence[str]) -> list[Account]:
+        """The accounts named (all when `names` is empty), discovered ones included."""
+        return select_accounts(self.accounts(), names)
+
+    def enabled_regions(self, account: Account) -> list[str]:
+        """The account's enabled regions, asked from AWS once per engine (`regions: all`)."""
+        if account.name not in self._enabled:
+            credentials = self._account_credentials(account)
+            self._enabled[account.name] = enabled_regions(self.factory.ec2(credentials))
+        return self._enabled[account.name]
+
+    def _ask_enabled_regions(self, accounts: Sequence[Account]) -> None:
+        """Ask the accounts with `regions: all` for their regions, a few at a time."""
+        asking = [a for a in accounts if a.regions == ALL_REGIONS and a.name not in self._enabled]
+        if len(asking) > 1:
+            with ThreadPoolExecutor(min(START_PLACES, len(asking))) as pool:
+                for _ in pool.map(self._try_enabled_regions, asking):
+                    pass
+
+    def _try_enabled_regions(self, account: Account) -> None:
+        with contextlib.suppress(LogExporterError):  # asked again, and raised, by lane_specs
+            self.enabled_regions(account)
+
     def lane_specs(self, options: RunOptions) -> list[LaneSpec]:
         specs: list[LaneSpec] = []
-        for account in self.config.select(options.accounts):
-            regions = list(account.regions or options.regions or [])
+        selected = self.select(options.accounts)
+        self._ask_enabled_regions(selected)
+        for account in selected:
+            if account.regions == ALL_REGIONS:
+                try:
+                    enabled = self.enabled_regions(account)
+                except LogExporterError as exc:
+                    raise type(exc)(f"accounts[{account.name}]: {exc}") from None
+                regions = list(enabled)
+            else:
+                regions = list(account.regions or options.regions or [])
             if not regions:
                 if not self.factory.default_region:
                     raise ConfigError(
