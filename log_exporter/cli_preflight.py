@@ -29,7 +29,8 @@ Examples:
   log-exporter check --config config.yml
   log-exporter check --config config.yml --account prod --region eu-west-1
 
-For each account and region: the role can be assumed, log groups can be listed
+With an `organization` block, first the accounts discovered (and the ones left out,
+and why). For each account and region: the role can be assumed, log groups can be listed
 (and how many match), the export slot, the bucket's region, and whether the bucket
 policy lets CloudWatch Logs write for that account and region. Creates nothing.
 Exit 0 only when every row is OK.
@@ -217,6 +218,8 @@ def check(
     debug = bool(ctx.obj and ctx.obj.get("debug"))
     report = Preflight(engine, max_parallel=1 if debug else 16).run(specs)
     out = stdout_console()
+    if config.organization is not None:
+        _print_discovery(out, engine)
     table = Table(title="log-exporter check", title_justify="left")
     for col in ("account", "region", "check", "status", "detail"):
         table.add_column(col, overflow="fold")
@@ -237,6 +240,30 @@ def check(
             f"[red]{len(report.failed)} of {len(report.rows)} checks not OK[/]", highlight=False
         )
     ctx.exit(report.exit_code)
+
+
+def _print_discovery(out: Any, engine: Engine) -> None:
+    """What the organization block found: the accounts, and the ones left out and why."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .organization import account_id_of
+
+    found = engine.discovery()
+    table = Table(
+        title=f"organization: {_count(len(found.discovered), 'account')} discovered "
+        f"({_count(found.calls, 'Organizations call')})",
+        title_justify="left",
+    )
+    for col in ("account", "account id", "selected"):
+        table.add_column(col, overflow="fold")
+    for account in found.discovered:
+        table.add_row(escape(account.name), account_id_of(account) or "", "yes")
+    for left_out in found.excluded:
+        table.add_row(
+            escape(left_out.account.name), left_out.account.id, f"no: {escape(left_out.reason)}"
+        )
+    out.print(table)
 
 
 @click.command(epilog=EPILOG_POLICY)
