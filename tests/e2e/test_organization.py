@@ -149,3 +149,30 @@ def test_regions_all_asks_each_account_for_its_enabled_regions(
     for other in ("ap-south-1", "us-west-2", "eu-central-1"):
         assert other not in result.output
     assert_complete(world, "logs", [ids["app-eu"], ids["app-main"]], emu=emu)
+
+
+def test_validate_shows_the_block_without_calling_aws_and_account_picks_a_discovered_one(
+    exporter: Exporter, emu: Emulator
+) -> None:
+    org = seed_organization()
+    ids = org.accounts
+    world = seed_world(BUCKET, list(ids.values()), days=1)
+    cfg = exporter.config(org_config(org))
+
+    # no AWS endpoint answers here: validate reads the file alone
+    checked = exporter("validate", "--config", str(cfg), AWS_ENDPOINT_URL="http://127.0.0.1:9")
+    assert checked.code == 0, checked.output
+    assert "organization (discovered at run time" in checked.stdout
+    assert f"ous: {org.ous['prod']} (nested OUs included)" in checked.stdout
+    assert "tags: log-archive=yes" in checked.stdout
+    assert "nothing was called in AWS" in checked.stdout
+
+    policy = exporter("policy", "--config", str(cfg), "--only", "runner")
+    assert policy.code == 0, policy.output
+    assert "arn:aws:iam::*:role/LogExporterMember" in policy.stdout
+    assert "organizations:ListAccountsForParent" in policy.stdout
+
+    result = exporter("run", "--config", str(cfg), "--account", "app-main")
+    assert result.code == 0, result.output
+    assert {t.account_id for t in emu.tasks} == {ids["app-main"]}
+    assert_complete(world, "logs", [ids["app-main"]], emu=emu)

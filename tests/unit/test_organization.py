@@ -318,3 +318,36 @@ def test_enabled_regions_leave_out_the_ones_not_opted_in() -> None:
     stub.add_response("describe_regions", {"Regions": regions}, {"AllRegions": False})
     with stub:
         assert enabled_regions(client) == ["eu-south-1", "us-east-1"]
+
+
+# --- policies ------------------------------------------------------------------------------------
+def test_the_runner_may_read_the_organization_and_assume_any_member_role() -> None:
+    from log_exporter.policy import ORGANIZATION_READ_ACTIONS, runner_policy
+
+    statements = {s["Sid"]: s for s in runner_policy(org_config())["Statement"]}
+    assert statements["AssumeMemberRoles"]["Resource"] == "arn:aws:iam::*:role/LogExporterMember"
+    assert statements["ReadOrganization"]["Action"] == list(ORGANIZATION_READ_ACTIONS)
+    assert "AssumeDiscoveryRole" not in statements
+
+    reader = "arn:aws:iam::999999999999:role/OrgReader"
+    statements = {
+        s["Sid"]: s for s in runner_policy(org_config(discovery_role=reader))["Statement"]
+    }
+    assert statements["AssumeDiscoveryRole"]["Resource"] == reader
+    assert "ReadOrganization" not in statements  # the discovery role reads it
+
+
+def test_regions_all_needs_describe_regions_in_the_member_role() -> None:
+    from log_exporter.policy import MEMBER_REGIONS_ACTION, member_role_policy
+
+    config = org_config(regions="all")
+    assert config.organization is not None
+    account = config.organization.account("123456789012", "a")
+    granted = member_role_policy(account, "123456789012", ["us-east-1"], "b-u-c", "logs")
+    assert MEMBER_REGIONS_ACTION in [s["Action"] for s in granted["Statement"]]
+    listed = org_config(regions=["us-east-1"]).organization
+    assert listed is not None
+    plain = member_role_policy(
+        listed.account("123456789012", "a"), "123456789012", ["us-east-1"], "b-u-c", "logs"
+    )
+    assert MEMBER_REGIONS_ACTION not in [s["Action"] for s in plain["Statement"]]
