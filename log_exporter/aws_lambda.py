@@ -357,7 +357,12 @@ class LambdaApp:
         lanes: list[LaneMessage] = []
         skipped: list[str] = []
         for spec in specs:
-            if bucket_region and spec.region != bucket_region:
+            if spec.error is not None:
+                self.logger.error(
+                    f"{spec.name}: {spec.error}; lanes not dispatched", extra={"lane": spec.name}
+                )
+                skipped.append(spec.name)
+            elif bucket_region and spec.region != bucket_region:
                 self.logger.error(
                     f"{spec.name}: archive bucket {bucket} is in {bucket_region}, but CloudWatch "
                     f"Logs exports only to a bucket in the log group's region ({spec.region}); "
@@ -427,6 +432,8 @@ class LambdaApp:
         rng = plan_range(config, options, self.clock())
         lag: float | None = None
         try:
+            if specs[0].error is not None:  # `regions: all`, and its regions could not be asked
+                raise LogExporterError(specs[0].error)
             lane = engine.build_lane(specs[0], rng, engine.settings(options))
         except LogExporterError as exc:
             result = LaneResult(message.account, "", message.region, error=str(exc))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .cli_options import build_engine, lane_filters, stdout_console
-from .errors import UsageError
+from .errors import AWSError, UsageError
 
 if TYPE_CHECKING:
     from .config import Account, Organization
@@ -284,6 +284,9 @@ def policy(
     dest = config.destination
     engine = build_engine(config, regions)
     specs = _specs(engine, accounts, regions)
+    for spec in specs:
+        if spec.error is not None:  # `regions: all`, and its regions could not be asked
+            raise AWSError(f"accounts[{spec.account.name}]: {spec.error}")
     if only == "member" and len({s.account.name for s in specs}) != 1:
         names = ", ".join(a.name for a in engine.select(accounts))
         raise UsageError(

@@ -116,6 +116,9 @@ class RunOptions:
 class LaneSpec:
     account: Account
     region: str
+    # why this account has no lanes to run (its enabled regions could not be asked): it fails
+    # on its own, the others go on
+    error: str | None = None
 
     @property
     def name(self) -> str:
@@ -256,10 +259,10 @@ class Engine:
         for account in selected:
             if account.regions == ALL_REGIONS:
                 try:
-                    enabled = self.enabled_regions(account)
+                    regions = list(self.enabled_regions(account))
                 except LogExporterError as exc:
-                    raise type(exc)(f"accounts[{account.name}]: {exc}") from None
-                regions = list(enabled)
+                    specs.append(LaneSpec(account, ALL_REGIONS, error=str(exc)))
+                    continue
             else:
                 regions = list(account.regions or options.regions or [])
             if not regions:
@@ -421,6 +424,10 @@ class Engine:
         gate = StartGate(self.start_places)
 
         def one(spec: LaneSpec) -> LaneResult:
+            if spec.error is not None:
+                result = LaneResult(spec.account.name, "", spec.region, error=spec.error)
+                self.reporter.lane_finished(result)
+                return result
             with gate.place() as set_up:
                 with contextlib.suppress(LogExporterError):  # build_lane reports it
                     self._account_credentials(spec.account)

@@ -176,3 +176,29 @@ def test_validate_shows_the_block_without_calling_aws_and_account_picks_a_discov
     assert result.code == 0, result.output
     assert {t.account_id for t in emu.tasks} == {ids["app-main"]}
     assert_complete(world, "logs", [ids["app-main"]], emu=emu)
+
+
+def test_an_account_whose_regions_cannot_be_asked_fails_alone(
+    exporter: Exporter, emu: Emulator
+) -> None:
+    org = seed_organization()
+    ids = org.accounts
+    world = seed_world(BUCKET, list(ids.values()), days=1)
+    for account_id in ids.values():
+        emu.enable_regions(account_id, [REGION])
+    emu.deny_role(ROLE.format(account_id=ids["app-eu"]))
+    cfg = exporter.config(org_config(org, regions="all"))
+
+    result = exporter("run", "--config", str(cfg))
+
+    assert result.code == 1, result.output
+    assert f"cannot assume role {ROLE.format(account_id=ids['app-eu'])}" in result.output
+    assert {t.account_id for t in emu.tasks} == {ids["app-main"]}
+    assert_complete(world, "logs", [ids["app-main"]], emu=emu)
+
+    checked = exporter("check", "--config", str(cfg))
+    assert checked.code == 1
+    assert any(
+        "app-eu" in line and "regions" in line and "FAIL" in line
+        for line in checked.stdout.splitlines()
+    ), checked.stdout
