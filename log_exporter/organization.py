@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from .config import ACCOUNT_ID, Account, Config, Organization
 from .errors import AccessDeniedError, AWSError
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .aws import SessionFactory
 
 THROTTLED = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
+TRANSIENT = frozenset({"ServiceException", "InternalFailure", "ServiceUnavailableException"})
 DENIED = frozenset({"AccessDeniedException", "AccessDenied", "AWSOrganizationsNotInUseException"})
 MAX_TRIES = 8
 FIRST_BACKOFF_S = 0.5
@@ -60,8 +61,9 @@ class Discovery:
 # --- the API -------------------------------------------------------------------------------------
 class OrganizationReader:
     """Reads accounts, OUs and tags from Organizations: every list paged, every call retried
-    with exponential backoff while throttled (botocore's own retries give up too soon for an
-    API that allows a few requests a second), and counted."""
+    with exponential backoff while throttled or after a transient error or a lost answer
+    (botocore's own retries give up too soon for an API that allows a few requests a second;
+    these calls only read, so asking again is safe), and counted."""
 
     def __init__(
         self,
@@ -84,7 +86,7 @@ class OrganizationReader:
             except ClientError as exc:
                 err = exc.response.get("Error", {})
                 code = str(err.get("Code", ""))
-                if code in THROTTLED and attempt < self._max_tries:
+                if (code in THROTTLED or code in TRANSIENT) and attempt < self._max_tries:
                     self._sleep(delay)
                     delay = min(delay * 2, MAX_BACKOFF_S)
                     continue
@@ -97,6 +99,12 @@ class OrganizationReader:
                         code=code,
                     ) from None
                 raise AWSError(message.rstrip(": "), code=code) from None
+            except (ConnectionError, HTTPClientError) as exc:  # a lost answer: ask again
+                if attempt < self._max_tries:
+                    self._sleep(delay)
+                    delay = min(delay * 2, MAX_BACKOFF_S)
+                    continue
+                raise AWSError(f"AWS Organizations {operation}: {exc}") from None
             except BotoCoreError as exc:
                 raise AWSError(f"AWS Organizations {operation}: {exc}") from None
         raise AssertionError("unreachable")

@@ -287,7 +287,7 @@ def test_discover_reads_tags_only_when_the_block_has_some() -> None:
 
 @pytest.mark.parametrize(
     ("code", "error"),
-    [("AccessDeniedException", AccessDeniedError), ("ServiceException", AWSError)],
+    [("AccessDeniedException", AccessDeniedError), ("InvalidInputException", AWSError)],
 )
 def test_errors_are_one_line(code: str, error: type[Exception]) -> None:
     client, stub = stubbed()
@@ -295,6 +295,14 @@ def test_errors_are_one_line(code: str, error: type[Exception]) -> None:
     with stub, pytest.raises(error) as info:
         OrganizationReader(client, sleep=lambda s: None).accounts()
     assert f"AWS Organizations list_accounts: {code}: no" in str(info.value)
+
+
+def test_a_transient_error_is_asked_again() -> None:
+    client, stub = stubbed()
+    stub.add_client_error("list_accounts", "ServiceException", http_status_code=500)
+    stub.add_response("list_accounts", {"Accounts": [account(A)]}, {})
+    with stub:
+        assert OrganizationReader(client, sleep=lambda s: None).accounts() == [A]
 
 
 def test_throttling_gives_up_after_the_last_try() -> None:
