@@ -169,11 +169,11 @@ def check_regions(v: list[str] | str | None) -> list[str] | str | None:
         if v != ALL_REGIONS:
             raise ValueError(f"expected a list of regions or {ALL_REGIONS!r}, got {v!r}")
         return v
-    if v is not None:
+    if isinstance(v, list):  # anything else: pydantic's type check names it
         if not v:
             raise ValueError("regions must list at least one region, or be left out")
         for r in v:
-            if not REGION.match(r):
+            if isinstance(r, str) and not REGION.match(r):
                 raise ValueError(f"{r!r} is not an AWS region name (such as us-east-1)")
     return v
 

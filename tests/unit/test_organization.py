@@ -75,6 +75,8 @@ def test_a_chain_fills_in_every_account_id() -> None:
         ({"exclude_accounts": [""]}, "organization.exclude_accounts: an account id or name"),
         ({"regions": "most"}, "organization.regions: expected a list of regions or 'all'"),
         ({"regions": ["mars-1"]}, "organization.regions: 'mars-1' is not an AWS region name"),
+        ({"regions": 5}, "organization.regions: Input should be a valid list"),
+        ({"regions": [5]}, "organization.regions[0]: Input should be a valid string"),
         ({"discovery_role": "OrgReader"}, "organization.discovery_role: 'OrgReader' is not"),
         ({"tags": {"a": 1}}, "organization.tags.a: Input should be a valid string"),
         ({"colour": "blue"}, "organization.colour: unknown key"),
