@@ -79,10 +79,11 @@ def test_run_archives_exactly_the_selected_accounts_of_the_organization(
         )
     assert "dev-app" not in checked.stdout  # not under the OU: never listed
 
-    status = exporter("status", "--config", str(cfg))
-    assert status.code == 0, status.output
-    assert "app-eu" in status.stdout and "app-main" in status.stdout
-    assert "untagged" not in status.stdout
+    for command in (["status"], ["stats", "--days", "2"], ["sync", "--dry-run"]):
+        shown = exporter(*command, "--config", str(cfg))
+        assert shown.code == 0, (command, shown.output)
+        assert "app-eu" in shown.stdout and "app-main" in shown.stdout, (command, shown.stdout)
+        assert "untagged" not in shown.stdout and "sandbox-1" not in shown.stdout
 
 
 def test_discovery_waits_out_organizations_throttling(exporter: Exporter, emu: Emulator) -> None:
