@@ -145,6 +145,16 @@ class RunReport:
         return 0 if self.ok else 1
 
 
+def wrong_region(spec: LaneSpec, bucket_region: str | None, settings: LaneSettings) -> str | None:
+    """Why the lane cannot export to the archive bucket (None: it can)."""
+    if bucket_region and spec.region != bucket_region:
+        return (
+            f"archive bucket {settings.bucket} is in {bucket_region}, but CloudWatch Logs "
+            f"exports only to a bucket in the log group's region ({spec.region})"
+        )
+    return None
+
+
 def runner_id() -> str:
     """Who holds a lane's lease: host, process and a random part."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -423,11 +433,19 @@ class Engine:
         report = RunReport()
         gate = StartGate(self.start_places)
 
+        def cannot_run(spec: LaneSpec, error: str) -> LaneResult:
+            result = LaneResult(spec.account.name, "", spec.region, error=error)
+            self.reporter.lane_finished(result)
+            return result
+
         def one(spec: LaneSpec) -> LaneResult:
             if spec.error is not None:
-                result = LaneResult(spec.account.name, "", spec.region, error=spec.error)
-                self.reporter.lane_finished(result)
-                return result
+                return cannot_run(spec, spec.error)
+            if checked.done() and checked.exception() is None:
+                # once the archive is checked, a lane that cannot export takes no place
+                wrong = wrong_region(spec, *checked.result())
+                if wrong is not None:
+                    return cannot_run(spec, wrong)
             with gate.place() as set_up:
                 with contextlib.suppress(LogExporterError):  # build_lane reports it
                     self._account_credentials(spec.account)
@@ -435,15 +453,9 @@ class Engine:
                     bucket_region, settings = checked.result()
                 except BaseException:
                     return LaneResult(spec.account.name, "", spec.region, error="not started")
-                if bucket_region and spec.region != bucket_region:
-                    result = LaneResult(spec.account.name, "", spec.region)
-                    result.error = (
-                        f"archive bucket {settings.bucket} is in {bucket_region}, but "
-                        "CloudWatch Logs exports only to a bucket in the log group's region "
-                        f"({spec.region})"
-                    )
-                    self.reporter.lane_finished(result)
-                    return result
+                wrong = wrong_region(spec, bucket_region, settings)
+                if wrong is not None:
+                    return cannot_run(spec, wrong)
 
                 def sleep(seconds: float, *, until_known: bool = False) -> None:
                     set_up()  # the lane waits: its place goes to the next lane
