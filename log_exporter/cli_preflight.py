@@ -259,6 +259,12 @@ def _print_discovery(out: Any, engine: Engine) -> None:
         table.add_column(col, overflow="fold")
     for account in found.discovered:
         table.add_row(escape(account.name), account_id_of(account) or "", "yes")
+    for org_account, entry in found.replaced:
+        table.add_row(
+            escape(org_account.name),
+            org_account.id,
+            f"yes, as the `accounts:` entry {escape(entry)}",
+        )
     for left_out in found.excluded:
         table.add_row(
             escape(left_out.account.name), left_out.account.id, f"no: {escape(left_out.reason)}"

@@ -56,6 +56,8 @@ class Discovery:
     discovered: list[Account] = field(default_factory=list)  # made from the organization block
     excluded: list[Excluded] = field(default_factory=list)
     calls: int = 0
+    # selected, but an `accounts:` entry (named here) names the same account id and wins
+    replaced: list[tuple[OrgAccount, str]] = field(default_factory=list)
 
 
 # --- the API -------------------------------------------------------------------------------------
@@ -238,7 +240,9 @@ def discover(config: Config, reader: OrganizationReader) -> Discovery:
     listed = reader.accounts_under(block.ous) if block.ous else reader.accounts()
     chosen, excluded = select(block, listed, reader.tags if block.tags else None)
     accounts, discovered = merge(config, chosen)
-    return Discovery(accounts, discovered, excluded, reader.calls)
+    explicit = {account_id_of(a): a.name for a in config.accounts}
+    replaced = [(a, explicit[a.id]) for a in chosen if a.id in explicit]
+    return Discovery(accounts, discovered, excluded, reader.calls, replaced)
 
 
 def discover_with(config: Config, factory: SessionFactory) -> Discovery:

@@ -125,6 +125,11 @@ def test_an_accounts_entry_wins_over_the_discovered_account(
     assert_complete(world, "logs", [ids["app-eu"]], groups=["vpc-flow-logs"], emu=emu)
     assert_complete(world, "logs", [ids["app-main"]], emu=emu)
     assert "eu-flow-logs-only" in result.output
+    checked = exporter("check", "--config", str(cfg))
+    assert any(
+        "app-eu" in line and "as the `accounts:` entry eu-flow-logs-only" in line
+        for line in checked.stdout.splitlines()
+    ), checked.stdout
 
 
 def test_regions_all_asks_each_account_for_its_enabled_regions(
