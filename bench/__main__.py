@@ -34,7 +34,6 @@ from .report import Row, Timeline, notes, table
 from .scenarios import (
     SCENARIOS,
     Scenario,
-    account_ids,
     run_args,
     seed_world,
     state_path,
@@ -84,8 +83,8 @@ def run_scenario(s: Scenario, emu: Emulator, env: dict[str, str], workdir: Path)
         pending=s.pending_seconds, base=s.task_seconds - s.pending_seconds, bytes_per_second=None
     )
     today = today_utc()
-    seed_world(s, today)
-    config = write_config(s, workdir / f"{s.name}.yml")
+    seeded = seed_world(s, today)
+    config = write_config(s, workdir / f"{s.name}.yml", seeded)
 
     first: list[float] = []
     record = emu.record_call
@@ -107,7 +106,7 @@ def run_scenario(s: Scenario, emu: Emulator, env: dict[str, str], workdir: Path)
     tasks = [t for t in emu.tasks if not t.foreign]
     done = {(t.account_id, t.group, t.from_ms) for t in tasks if t.status == "COMPLETED"}
     state_calls: Counter[str] = Counter()
-    for account in account_ids(s.accounts):
+    for account in seeded.accounts:
         state_calls += emu.s3_calls(state_path(account))
     return Row(
         scenario=s,

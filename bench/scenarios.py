@@ -19,6 +19,9 @@ from log_exporter.windows import Intervals
 BUCKET = "bench-archive"
 PREFIX = "logs"
 FIRST_ACCOUNT = 300_000_000_000
+# the regions of a scenario with more than one: the bucket's (REGION) first
+REGIONS = (REGION, "us-east-2", "us-west-2", "eu-west-1")
+ORG_OUS = ("prod", "prod/eu", "prod/us", "staging")  # nested OUs the accounts are spread over
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class Scenario:
     pending_seconds: float = 0.05
     runs: int = 1  # a short scenario is run several times; its row is the median run
     execution_info: bool = True  # False: DescribeExportTasks answers lack `executionInfo`
+    regions: int = 1  # lanes per account; the archive bucket is in the first (see REGIONS)
+    organization: bool = False  # the accounts are discovered from an emulated AWS Organization
 
     @property
     def windows(self) -> int:
@@ -48,8 +53,14 @@ class Scenario:
         )
         if self.archived:
             return f"a rerun over {world}, all archived already"
+        if self.organization:
+            world = f"an organization of {world}, {self.regions} regions"
         without = "" if self.execution_info else ", answers without executionInfo"
         return f"{world}, tasks of {self.task_seconds:g} s{without}"
+
+    @property
+    def lanes(self) -> int:
+        return self.accounts * self.regions
 
     def quick(self) -> Scenario:
         """A smaller variant for development (`--quick`): same shape, a fraction of the size."""
@@ -64,6 +75,8 @@ class Scenario:
             pending_seconds=min(self.pending_seconds, self.task_seconds / 5),
             runs=1,
             execution_info=self.execution_info,
+            regions=self.regions,
+            organization=self.organization,
         )
 
 
@@ -114,6 +127,17 @@ SCENARIOS: tuple[Scenario, ...] = (
         target="RSS < 400 MB",
         pending_seconds=1.0,
     ),
+    Scenario(
+        "org-1000x4",
+        accounts=1000,
+        groups=2,
+        days=1,
+        task_seconds=20.0,  # every lane is set up while the first tasks still run
+        target="first task < 5 s, last lane started < 30 s, RSS < 600 MB",
+        pending_seconds=1.0,
+        regions=4,
+        organization=True,
+    ),
 )
 
 
@@ -130,13 +154,29 @@ def days_of(s: Scenario, today: date) -> list[date]:
     return [today - timedelta(days=s.days - i) for i in range(s.days)]
 
 
-def seed_world(s: Scenario, today: date) -> None:
+@dataclass(frozen=True)
+class Seeded:
+    """The ids of the accounts a scenario seeded, and of its organization's OUs (if any)."""
+
+    accounts: list[str]
+    ous: list[str]
+
+
+def seed_world(s: Scenario, today: date) -> Seeded:
     """Accounts, groups created on the first day, and a few events on every day of every group
-    (so no window is empty and every one needs a task)."""
+    (so no window is empty and every one needs a task). An organization's accounts are spread
+    over nested OUs; their groups are in the bucket's region only (see REGIONS)."""
     seed.create_bucket(BUCKET, REGION, ARCHIVE_ACCOUNT)
+    if s.organization:
+        org = seed.create_organization(
+            seed.SeedAccount(f"bench-{i:04d}", ORG_OUS[i % len(ORG_OUS)]) for i in range(s.accounts)
+        )
+        seeded = Seeded(list(org.accounts.values()), [org.ous["prod"], org.ous["staging"]])
+    else:
+        seeded = Seeded(account_ids(s.accounts), [])
     days = days_of(s, today)
     created = day_ms(days[0]) + 60_000
-    for account in account_ids(s.accounts):
+    for account in seeded.accounts:
         for group in group_names(s.groups):
             seed.create_group(account, REGION, group, created)
             events = [
@@ -146,8 +186,9 @@ def seed_world(s: Scenario, today: date) -> None:
             ]
             seed.put_events(account, REGION, group, "i-0abc/app", events)
     if s.archived:
-        for account in account_ids(s.accounts):
+        for account in seeded.accounts:
             _write_full_state(account, s, days)
+    return seeded
 
 
 def _write_full_state(account: str, s: Scenario, days: list[date]) -> None:
@@ -166,14 +207,24 @@ def state_path(account: str) -> str:
     return f"/{BUCKET}/{state_key(PREFIX, account, REGION)}"
 
 
-def write_config(s: Scenario, path: Path) -> Path:
+def write_config(s: Scenario, path: Path, seeded: Seeded | None = None) -> Path:
     lines = [
         "destination:",
         f"  bucket: {BUCKET}",
         f"  prefix: {PREFIX}",
         '  settle: "0"',
-        "accounts:",
     ]
+    if s.organization:
+        lines += [
+            "organization:",
+            '  role: "arn:aws:iam::{account_id}:role/LogExporter"',
+            f"  regions: [{', '.join(REGIONS[: s.regions])}]",
+            '  groups: ["/bench/*"]',
+            f"  ous: [{', '.join(seeded.ous if seeded else [])}]",
+        ]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+    lines.append("accounts:")
     for account in account_ids(s.accounts):
         lines += [
             f"  - name: acct-{account}",

@@ -15,7 +15,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from log_exporter.config import Config, load_config
+from log_exporter.config import ACCOUNT_ID_FIELD, ALL_REGIONS, Config, load_config
 from log_exporter.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +38,19 @@ def parameters(config: Config, config_object: str = "") -> dict[str, str]:
         "ArchivePrefix": dest.prefix,
         "ExportOwnAccount": "true" if any(not a.role_chain for a in config.accounts) else "false",
     }
+    org = config.organization
+    if org is not None:
+        # any discovered account: {account_id} becomes a `*` in the first hop's ARN
+        first = org.role if isinstance(org.role, str) else org.role[0]
+        first_roles = sorted({*first_roles, first.replace(ACCOUNT_ID_FIELD, "*")})
+        if org.discovery_role:
+            params["OrganizationDiscoveryRole"] = org.discovery_role
+        else:
+            params["ReadOrganization"] = "true"
+    if any(a.regions == ALL_REGIONS for a in config.accounts) or (
+        org is not None and org.regions == ALL_REGIONS
+    ):
+        params["AllRegions"] = "true"
     if first_roles:
         params["MemberRoleArns"] = ",".join(first_roles)
     if config_object:

@@ -44,6 +44,8 @@ class Emulator:
         # DescribeExportTasks answers carry `executionInfo` (documented as optional: with
         # False they lack it, as AWS may send them); back to True after `reset()`
         self.execution_info = True
+        # account id -> the regions EC2 DescribeRegions lists for it (absent: moto's, all)
+        self.enabled_regions: dict[str, frozenset[str]] = {}
         self._s3_paths: Counter[tuple[str, str]] = Counter()  # (path, operation), for S3
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -78,6 +80,7 @@ class Emulator:
             self._s3_paths.clear()
             self.faults.injected.clear()
             self.faults.issued.clear()
+            self.enabled_regions.clear()
         if aws:
             from moto.moto_api._internal.models import moto_api_backend
 
@@ -243,6 +246,12 @@ class Emulator:
         """Server requests signed with expired AssumeRole keys get ExpiredToken(Exception)."""
         with self._lock:
             self.faults.enforce_expiry = enabled
+
+    def enable_regions(self, account_id: str, regions: Iterable[str]) -> None:
+        """EC2 DescribeRegions in `account_id` lists only these regions (AWS accounts differ
+        in the opt-in regions they enabled)."""
+        with self._lock:
+            self.enabled_regions[account_id] = frozenset(regions)
 
     def reset_faults(self) -> None:
         self.faults.clear()

@@ -1,9 +1,11 @@
 """`make demo`: a real `log-exporter run` against the local emulator, then the archive it made.
 
-Starts the emulator on loopback, seeds two sample accounts with a few log groups and three days
-of events (on both edges of every UTC day), writes a sample config to .demo/config.yml, runs the
-installed `log-exporter` process twice (the second run has nothing left to do), and prints the
-archive: keys and event counts per day, and one group's events read back with `log-exporter cat`.
+Starts the emulator on loopback, seeds an AWS Organization (two tagged accounts in nested OUs,
+a sandbox and an untagged account that the config leaves out), each account with a few log
+groups and three days of events (on both edges of every UTC day), writes a config with an
+`organization:` block to .demo/config.yml, shows what `check` discovers, runs the installed
+`log-exporter` process twice (the second run has nothing left to do), and prints the archive:
+keys and event counts per day, and one group's events read back with `log-exporter cat`.
 """
 
 from __future__ import annotations
@@ -17,10 +19,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.tree import Tree
 
-from . import Emulator, EmulatorServer
-from .scenario import archived, client_env, config_yaml, misplaced, sample_world
+from . import Emulator, EmulatorServer, seed
+from .scenario import archived, client_env, misplaced, organization_yaml, sample_world
 
-ACCOUNTS = ("111111111111", "222222222222")
+YES = (("log-archive", "yes"),)
+ORGANIZATION = (
+    seed.SeedAccount("payments", "workloads/prod", YES),
+    seed.SeedAccount("search", "workloads", YES),
+    seed.SeedAccount("sandbox-dave", "workloads", YES),  # exclude_accounts: sandbox-*
+    seed.SeedAccount("legacy", "workloads"),  # not tagged log-archive: yes
+)
 
 
 def main() -> int:
@@ -29,12 +37,22 @@ def main() -> int:
     workdir.mkdir(exist_ok=True)
     exporter = str(Path(sys.executable).parent / "log-exporter")
     with Emulator(pending_seconds=0.05, base_seconds=0.25) as emu, EmulatorServer(emu) as server:
-        world = sample_world(accounts=ACCOUNTS, days=3)
+        org = seed.create_organization(ORGANIZATION)
+        world = sample_world(accounts=list(org.accounts.values()), days=3)
+        selected = [org.accounts["payments"], org.accounts["search"]]
         config = workdir / "config.yml"
-        config.write_text(config_yaml(world.bucket, ACCOUNTS, prefix="logs"))
+        config.write_text(organization_yaml(world.bucket, [org.ous["workloads"]], prefix="logs"))
         console.rule(f"emulator on {server.endpoint_url}; config {config}")
         console.print(config.read_text(), highlight=False, markup=False)
         env = client_env(server.endpoint_url)
+
+        console.rule(f"log-exporter check --config {config}  (what the organization holds)")
+        check = subprocess.run(
+            [exporter, "check", "--config", str(config)], env=env, capture_output=True, text=True
+        )
+        # the discovery table; the per-lane checks follow it
+        discovered = check.stdout.split("log-exporter check", 1)[0] or check.stderr
+        console.print(discovered, highlight=False, markup=False)
 
         for attempt in ("first run", "second run: nothing new, so no task"):
             console.rule(f"log-exporter run --config {config}  ({attempt})")
@@ -69,7 +87,9 @@ def main() -> int:
             console.print(
                 f"a full key: s3://{world.bucket}/{example}", highlight=False, markup=False
             )
-        expected = world.expected(groups=["/aws/lambda/api", "/aws/lambda/worker", "vpc-flow-logs"])
+        expected = world.expected(
+            groups=["/aws/lambda/api", "/aws/lambda/worker", "vpc-flow-logs"], accounts=selected
+        )
         verdict = got == expected and not misplaced(events)
         console.print(
             f"{sum(got.values())} events archived, {sum(expected.values())} expected; "
@@ -78,7 +98,7 @@ def main() -> int:
         # reading it back: one group's days, in timestamp order across its streams
         first = min(e.day for e in events)
         today = datetime.now(UTC).date().isoformat()
-        args = ["--account", f"acct-{ACCOUNTS[0]}", "--group", "/aws/lambda/api"]
+        args = ["--account", "payments", "--group", "/aws/lambda/api"]
         args += ["--start", first, "--end", today]
         console.rule(f"log-exporter cat --config {config} {' '.join(args)}")
         code = subprocess.call([exporter, "cat", "--config", str(config), *args], env=env)

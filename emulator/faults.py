@@ -48,6 +48,10 @@ _S3_SUBRESOURCES = [
 ]
 
 
+# services answering in JSON (the others but S3 answer in XML); a throttle's `error` is their code
+JSON_SERVICES = frozenset({"logs", "organizations"})
+
+
 @dataclass(frozen=True)
 class RequestInfo:
     """What a request is, as far as fault matching and counting care."""
@@ -286,10 +290,10 @@ def _error(service: str, kind: str, logs_code: str = "ThrottlingException") -> I
             ),
             "expired": InjectedError(400, "ExpiredToken", "The provided token has expired."),
         }[kind]
-    expired = "ExpiredTokenException" if service == "logs" else "ExpiredToken"
+    expired = "ExpiredTokenException" if service in JSON_SERVICES else "ExpiredToken"
     return {
         "throttle": InjectedError(
-            400, logs_code if service == "logs" else "Throttling", "Rate exceeded"
+            400, logs_code if service in JSON_SERVICES else "Throttling", "Rate exceeded"
         ),
         "unavailable": InjectedError(
             503,
@@ -425,7 +429,7 @@ def _render(
     info: RequestInfo, err: InjectedError, method: str
 ) -> tuple[list[tuple[str, str]], bytes]:
     request_id = str(uuid.uuid4())
-    if info.service == "logs":
+    if info.service in JSON_SERVICES:
         body = json.dumps({"__type": err.code, "message": err.message}).encode()
         headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)]
     elif info.service == "s3":

@@ -13,6 +13,7 @@ import moto.core.responses
 import moto.iam.models
 from moto.cloudwatch.models import CloudWatchBackend
 from moto.core.exceptions import AccessDeniedError
+from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
 from moto.logs.models import LogGroup, LogsBackend, LogStream
 from moto.logs.responses import LogsResponse
 from moto.s3.models import FakeBucket
@@ -274,6 +275,14 @@ def _get_account_id_from(access_key: str) -> str:
     return account_id
 
 
+def _describe_regions(self: Any, region_names: list[str] | None = None) -> list[Any]:
+    """An account's enabled regions as the emulator was told (`Emulator.enable_regions`); moto
+    lists the same regions for every account."""
+    regions = _originals[(RegionsAndZonesBackend, "describe_regions")](self, region_names)
+    enabled = active().enabled_regions.get(self.account_id)
+    return regions if enabled is None else [r for r in regions if r.name in enabled]
+
+
 _PATCHES: list[tuple[Any, str, Any]] = [  # (class or module, attribute, replacement)
     (LogsBackend, "create_export_task", _create_export_task),
     (LogsBackend, "describe_export_tasks", _describe_export_tasks),
@@ -289,4 +298,5 @@ _PATCHES: list[tuple[Any, str, Any]] = [  # (class or module, attribute, replace
     (moto.core.responses, "method_names_from_class", _method_names_from_class),
     (moto.iam.models, "get_account_id_from", _get_account_id_from),
     (CloudWatchBackend, "get_metric_data", metrics.get_metric_data),  # AWS/Logs metrics
+    (RegionsAndZonesBackend, "describe_regions", _describe_regions),
 ]

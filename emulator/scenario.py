@@ -157,6 +157,33 @@ def config_yaml(
     return "\n".join(lines) + "\n"
 
 
+def organization_yaml(bucket: str, ous: Sequence[str], *, prefix: str = "logs") -> str:
+    """A config whose accounts are discovered in these OUs: the sample world's groups, accounts
+    tagged `log-archive: yes`, sandboxes left out."""
+    return (
+        "\n".join(
+            [
+                "destination:",
+                f"  bucket: {bucket}",
+                f"  prefix: {prefix}",
+                '  settle: "0"',
+                "organization:",
+                '  role: "arn:aws:iam::{account_id}:role/LogExporterMember"',
+                f"  regions: [{REGION}]",
+                "  groups:",
+                '    - "/aws/lambda/*"',
+                '    - "re:vpc-flow-.*"',
+                "  exclude:",
+                '    - "*-test"',
+                f"  ous: [{', '.join(ous)}]",
+                '  exclude_accounts: ["sandbox-*"]',
+                '  tags: {log-archive: "yes"}',
+            ]
+        )
+        + "\n"
+    )
+
+
 def client_env(endpoint_url: str, **extra: str) -> dict[str, str]:
     """Environment for a `log-exporter` process talking to the emulator."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in ("TZ",)}

@@ -172,3 +172,64 @@ def read_archive(bucket: str, prefix: str = "") -> list[ArchivedEvent]:
                     ArchivedEvent(key, account_id, group, day, task_id, stream, ts, message, hour)
                 )
     return out
+
+
+@dataclass(frozen=True)
+class SeedAccount:
+    """An account to create in the seeded organization: under the OU at `ou` (a path of OU
+    names such as `prod/eu`; None: the root), with tags and a status."""
+
+    name: str
+    ou: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    status: str = "ACTIVE"  # SUSPENDED or PENDING_CLOSURE: an account Organizations still lists
+
+
+@dataclass(frozen=True)
+class SeededOrganization:
+    """What `create_organization` made: ids of the root, of each OU (by path) and account."""
+
+    management: str
+    root: str
+    ous: dict[str, str]
+    accounts: dict[str, str]  # name -> id (moto makes the ids up)
+
+
+def create_organization(
+    accounts: Iterable[SeedAccount], management: str = DEFAULT_ACCOUNT
+) -> SeededOrganization:
+    """An AWS Organization managed by `management` (made if it has none), with its nested OUs
+    and accounts, straight in moto's backend. Accounts keep their names; ids are moto's."""
+    from moto.organizations.models import organizations_backends
+
+    backend = organizations_backends[management]["aws"]
+    if backend.org is None:
+        backend.create_organization(region="us-east-1", FeatureSet="ALL")
+    root = backend.org.root_id
+    ous: dict[str, str] = {}
+
+    def ou_id(path: str | None) -> str:
+        if not path:
+            return str(root)
+        if path not in ous:
+            parent, _, name = path.rpartition("/")
+            made = backend.create_organizational_unit(Name=name, ParentId=ou_id(parent))
+            ous[path] = made["OrganizationalUnit"]["Id"]
+        return ous[path]
+
+    ids: dict[str, str] = {}
+    for spec in accounts:
+        status = backend.create_account(
+            AccountName=spec.name,
+            Email=f"{spec.name}@example.com",
+            Tags=[{"Key": k, "Value": v} for k, v in spec.tags],
+        )
+        account_id = str(status["CreateAccountStatus"]["AccountId"])
+        parent = ou_id(spec.ou)
+        if parent != root:
+            backend.move_account(
+                AccountId=account_id, SourceParentId=root, DestinationParentId=parent
+            )
+        backend.get_account_by_id(account_id).status = spec.status
+        ids[spec.name] = account_id
+    return SeededOrganization(management, str(root), dict(ous), ids)

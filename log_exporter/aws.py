@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 SESSION_NAME = "log-exporter"
 CHAIN_DURATION_S = 3600  # a role reached through a chain lasts at most one hour
 DEFAULT_MAX_ATTEMPTS = 10
+ORGANIZATIONS_REGION = "us-east-1"  # Organizations' one endpoint (aws partition)
 
 
 def attempts_from_env() -> int | None:
@@ -466,6 +467,25 @@ class SessionFactory:
     def glue(self, region: str) -> Any:
         """The Glue catalog, with the ambient credentials, for `log-exporter athena --apply`."""
         return self.ambient.create_client("glue", region_name=region, config=self._config())
+
+    def organizations(self, role: str | None = None) -> Any:
+        """AWS Organizations (served from us-east-1 in the aws partition), with the ambient
+        credentials or those of `role`. Throttling is retried by the caller (`organization.py`)."""
+        session = self.session_with(
+            self.account_credentials([role]) if role else None, region=ORGANIZATIONS_REGION
+        )
+        return session.create_client(
+            "organizations", region_name=ORGANIZATIONS_REGION, config=self._config(1)
+        )
+
+    def ec2(self, credentials: Credentials | None, region: str | None = None) -> Any:
+        """EC2 of a member account (for DescribeRegions: `regions: all`)."""
+        session = self.session_with(credentials, region=region)
+        return session.create_client(
+            "ec2",
+            region_name=region or self.default_region or ORGANIZATIONS_REGION,
+            config=self._config(),
+        )
 
     def sqs(self) -> SQSClient:
         """The Lambda deployment's lane queue, with the ambient credentials."""

@@ -32,6 +32,7 @@ from .console import LogReporter
 from .engine import Engine, LaneSpec, RunOptions, plan_range
 from .errors import AWSError, ConfigError, LogExporterError
 from .lane import LaneResult
+from .organization import account_id_of, member_account
 from .windows import Intervals
 
 if TYPE_CHECKING:
@@ -141,25 +142,37 @@ def check_destination(config: Config, settings: LambdaSettings) -> None:
 @dataclass(frozen=True)
 class LaneMessage:
     """One lane to advance: the SQS message body. `busy` counts how often it found the lane held
-    by another runner."""
+    by another runner. `account_id` names an account the dispatcher discovered in the
+    organization, so the worker makes it from the config's `organization` block without asking
+    Organizations again (messages without it, from before, name an `accounts:` entry)."""
 
     account: str
     region: str
     busy: int = 0
+    account_id: str | None = None
 
     @property
     def name(self) -> str:
         return f"{self.account}/{self.region}"
 
     def body(self) -> str:
-        return json.dumps({"account": self.account, "region": self.region, "busy": self.busy})
+        data: dict[str, Any] = {"account": self.account, "region": self.region, "busy": self.busy}
+        if self.account_id is not None:
+            data["account_id"] = self.account_id
+        return json.dumps(data)
 
     @classmethod
     def parse(cls, body: str) -> LaneMessage:
         try:
             data = json.loads(body)
-            message = cls(str(data["account"]), str(data["region"]), int(data.get("busy", 0)))
-        except (ValueError, TypeError, KeyError):
+            account_id = data.get("account_id")
+            message = cls(
+                str(data["account"]),
+                str(data["region"]),
+                int(data.get("busy", 0)),
+                None if account_id is None else str(account_id),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError):
             raise LogExporterError(
                 f"not a lane message (expected {{'account': ..., 'region': ...}}): {body[:200]!r}"
             ) from None
@@ -319,7 +332,10 @@ class LambdaApp:
             specs = engine.lane_specs(options)
             bucket_region = engine.bucket_region()
             engine.check_layout()
-            lanes, skipped = self._dispatchable(specs, bucket_region, config.destination.bucket)
+            discovered = {a.name for a in engine.discovery().discovered}
+            lanes, skipped = self._dispatchable(
+                specs, bucket_region, config.destination.bucket, discovered
+            )
             self.queue().send_all(lanes)
         except LogExporterError as exc:
             self.logger.error(f"dispatch failed: {exc}", extra={"error": type(exc).__name__})
@@ -332,12 +348,21 @@ class LambdaApp:
         return {"dispatched": [m.name for m in lanes], "skipped": skipped}
 
     def _dispatchable(
-        self, specs: Iterable[LaneSpec], bucket_region: str | None, bucket: str
+        self,
+        specs: Iterable[LaneSpec],
+        bucket_region: str | None,
+        bucket: str,
+        discovered: set[str],
     ) -> tuple[list[LaneMessage], list[str]]:
         lanes: list[LaneMessage] = []
         skipped: list[str] = []
         for spec in specs:
-            if bucket_region and spec.region != bucket_region:
+            if spec.error is not None:
+                self.logger.error(
+                    f"{spec.name}: {spec.error}; lanes not dispatched", extra={"lane": spec.name}
+                )
+                skipped.append(spec.name)
+            elif bucket_region and spec.region != bucket_region:
                 self.logger.error(
                     f"{spec.name}: archive bucket {bucket} is in {bucket_region}, but CloudWatch "
                     f"Logs exports only to a bucket in the log group's region ({spec.region}); "
@@ -346,7 +371,10 @@ class LambdaApp:
                 )
                 skipped.append(spec.name)
             else:
-                lanes.append(LaneMessage(spec.account.name, spec.region))
+                account_id = (
+                    account_id_of(spec.account) if spec.account.name in discovered else None
+                )
+                lanes.append(LaneMessage(spec.account.name, spec.region, account_id=account_id))
         return lanes, skipped
 
     # --- worker ----------------------------------------------------------------------------------
@@ -382,8 +410,15 @@ class LambdaApp:
     def advance(self, message: LaneMessage, deadline: float) -> Advance:
         """Run one lane until done or `deadline` (a clock() time); send it back if work remains."""
         config = self.config()
-        if message.account not in {a.name for a in config.accounts}:
+        account = next((a for a in config.accounts if a.name == message.account), None)
+        if account is None and message.account_id is not None:
+            if any(account_id_of(a) == message.account_id for a in config.accounts):
+                return self._drop(message, "the account is now an entry under `accounts:`")
+            account = member_account(config, message.account_id, message.account)
+        if account is None:
             return self._drop(message, "the account is no longer in the config")
+        # this one account, and no discovery: the dispatcher did it
+        config = config.model_copy(update={"accounts": [account], "organization": None})
         engine = self.engine_factory(config)
         options = RunOptions(
             accounts=(message.account,),
@@ -397,6 +432,8 @@ class LambdaApp:
         rng = plan_range(config, options, self.clock())
         lag: float | None = None
         try:
+            if specs[0].error is not None:  # `regions: all`, and its regions could not be asked
+                raise LogExporterError(specs[0].error)
             lane = engine.build_lane(specs[0], rng, engine.settings(options))
         except LogExporterError as exc:
             result = LaneResult(message.account, "", message.region, error=str(exc))

@@ -242,7 +242,7 @@ def stats(
     wanted = [day] if day else [today - timedelta(days=n) for n in range(days, 0, -1)]
     only = GroupSelector(group_patterns) if group_patterns else None
     engine = build_engine(config, regions, DEFAULT_PARALLEL)
-    accounts_by_name = {a.name: a for a in config.accounts}
+    accounts_by_name = {a.name: a for a in engine.accounts()}
     s3 = engine.factory.s3()
     dest = config.destination
 

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .cli_options import build_engine, lane_filters, stdout_console
-from .errors import ConfigError, UsageError
+from .errors import AWSError, ConfigError, UsageError
 
 if TYPE_CHECKING:
-    from .config import Account
+    from .config import Account, Organization
     from .engine import Engine, LaneSpec
 
 EPILOG_VALIDATE = """\b
@@ -29,7 +29,8 @@ Examples:
   log-exporter check --config config.yml
   log-exporter check --config config.yml --account prod --region eu-west-1
 
-For each account and region: the role can be assumed, log groups can be listed
+With an `organization` block, first the accounts discovered (and the ones left out,
+and why). For each account and region: the role can be assumed, log groups can be listed
 (and how many match), the export slot, the bucket's region, and whether the bucket
 policy lets CloudWatch Logs write for that account and region. Creates nothing.
 Exit 0 only when every row is OK.
@@ -75,9 +76,17 @@ def validate(config_path: str, accounts: tuple[str, ...], regions: tuple[str, ..
     from .config import load_config, shared_lane
 
     config = load_config(config_path)
-    selected = config.select(accounts)
+    org = config.organization
+    if org is not None:  # an --account may name an account discovered at run time
+        selected = [a for a in config.accounts if not accounts or a.name in accounts]
+    else:
+        selected = config.select(accounts)
     dest = config.destination
     ambient = _ambient_region(regions)
+    if org is not None and not (org.regions or ambient):
+        raise UsageError(
+            "organization: no region: set `regions` in the block, --region, or AWS_REGION"
+        )
     # the ambient account is unknown without an STS call: runs compare it too
     clash = shared_lane(
         config.accounts, lambda a: a.regions or regions or ([ambient] if ambient else [])
@@ -119,11 +128,46 @@ def validate(config_path: str, accounts: tuple[str, ...], regions: tuple[str, ..
             escape(", ".join(account.exclude)) or "-",
         )
     out.print(table)
+    if org is not None:
+        _print_organization(out, org, regions, ambient)
     out.print(
-        f"{_count(shown, 'account')}, {_count(lanes, 'account-region')} (lanes); "
-        "nothing was called in AWS",
+        f"{_count(shown, 'account')}, {_count(lanes, 'account-region')} (lanes)"
+        + (" listed, and the organization's accounts" if org is not None else "")
+        + "; nothing was called in AWS",
         highlight=False,
     )
+
+
+def _print_organization(
+    out: Any, org: Organization, regions: tuple[str, ...], ambient: str | None
+) -> None:
+    """The organization block as written: its accounts are discovered at run time."""
+    from rich.markup import escape
+
+    from .config import ALL_REGIONS
+
+    chain = [org.role] if isinstance(org.role, str) else org.role
+    if org.regions == ALL_REGIONS:
+        where = "all (each account's enabled regions, asked at run time)"
+    else:
+        where = ", ".join(_regions_of_list(org.regions, regions, ambient)) or "-"
+    rows = [
+        ("role", " -> ".join(chain) + (" (with ExternalId)" if org.external_id else "")),
+        ("regions", where),
+        ("groups", ", ".join(org.groups)),
+        ("exclude", ", ".join(org.exclude) or "-"),
+        (
+            "ous",
+            ", ".join(org.ous) + " (nested OUs included)" if org.ous else "the whole organization",
+        ),
+        ("accounts", ", ".join(org.accounts) or "every ACTIVE account"),
+        ("exclude_accounts", ", ".join(org.exclude_accounts) or "-"),
+        ("tags", ", ".join(f"{k}={v}" for k, v in org.tags.items()) or "-"),
+        ("read with", org.discovery_role or "the ambient credentials"),
+    ]
+    out.print("organization (discovered at run time; `check` lists the accounts):", highlight=False)
+    for key, value in rows:
+        out.print(f"  {key}: {escape(value)}", highlight=False)
 
 
 def _count(n: int, noun: str) -> str:
@@ -138,7 +182,17 @@ def _duration(seconds: int) -> str:
 
 
 def _regions_of(account: Account, regions: tuple[str, ...], ambient: str | None) -> list[str]:
-    chosen = list(account.regions or regions or ([ambient] if ambient else []))
+    from .config import ALL_REGIONS
+
+    if account.regions == ALL_REGIONS:
+        return [f"{ALL_REGIONS} (asked at run time)"]
+    return _regions_of_list(account.regions, regions, ambient)
+
+
+def _regions_of_list(
+    configured: list[str] | str | None, regions: tuple[str, ...], ambient: str | None
+) -> list[str]:
+    chosen = list(configured or regions or ([ambient] if ambient else []))
     if regions:
         chosen = [r for r in chosen if r in regions]
     return chosen
@@ -170,6 +224,8 @@ def check(
     debug = bool(ctx.obj and ctx.obj.get("debug"))
     report = Preflight(engine, max_parallel=1 if debug else 16).run(specs)
     out = stdout_console()
+    if config.organization is not None:
+        _print_discovery(out, engine)
     table = Table(title="log-exporter check", title_justify="left")
     for col in ("account", "region", "check", "status", "detail"):
         table.add_column(col, overflow="fold")
@@ -190,6 +246,36 @@ def check(
             f"[red]{len(report.failed)} of {len(report.rows)} checks not OK[/]", highlight=False
         )
     ctx.exit(report.exit_code)
+
+
+def _print_discovery(out: Any, engine: Engine) -> None:
+    """What the organization block found: the accounts, and the ones left out and why."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .organization import account_id_of
+
+    found = engine.discovery()
+    table = Table(
+        title=f"organization: {_count(len(found.discovered), 'account')} discovered "
+        f"({_count(found.calls, 'Organizations call')})",
+        title_justify="left",
+    )
+    for col in ("account", "account id", "selected"):
+        table.add_column(col, overflow="fold")
+    for account in found.discovered:
+        table.add_row(escape(account.name), account_id_of(account) or "", "yes")
+    for org_account, entry in found.replaced:
+        table.add_row(
+            escape(org_account.name),
+            org_account.id,
+            f"yes, as the `accounts:` entry {escape(entry)}",
+        )
+    for left_out in found.excluded:
+        table.add_row(
+            escape(left_out.account.name), left_out.account.id, f"no: {escape(left_out.reason)}"
+        )
+    out.print(table)
 
 
 @click.command(epilog=EPILOG_POLICY)
@@ -219,8 +305,11 @@ def policy(
     dest = config.destination
     engine = build_engine(config, regions)
     specs = _specs(engine, accounts, regions)
+    for spec in specs:
+        if spec.error is not None:  # `regions: all`, and its regions could not be asked
+            raise AWSError(f"accounts[{spec.account.name}]: {spec.error}")
     if only == "member" and len({s.account.name for s in specs}) != 1:
-        names = ", ".join(a.name for a in config.select(accounts))
+        names = ", ".join(a.name for a in engine.select(accounts))
         raise UsageError(
             f"--only member prints one account's policy: add --account (one of: {names})"
         )

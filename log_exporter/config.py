@@ -17,11 +17,16 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from .errors import ConfigError
 
 ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+ACCOUNT_ID_FIELD = "{account_id}"  # filled in with each discovered account's id
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+OU_ID = re.compile(r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
+ALL_REGIONS = "all"  # `regions: all`: the account's enabled regions, asked from AWS
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -142,11 +147,56 @@ class Destination(StrictModel):
     _prefix = field_validator("prefix")(classmethod(lambda cls, v: check_prefix(v)))
 
 
+def check_roles(v: str | list[str] | None, *, template: bool = False) -> str | list[str] | None:
+    """Raise ValueError unless `v` is a role ARN or a non-empty chain of them; with `template`,
+    an ARN may hold `{account_id}` where the account id goes."""
+    roles = [v] if isinstance(v, str) else (v or [])
+    if isinstance(v, list) and not v:
+        raise ValueError("a role chain needs at least one role ARN")
+    for arn in roles:
+        filled = arn.replace(ACCOUNT_ID_FIELD, "123456789012") if template else arn
+        if not ROLE_ARN.match(filled):
+            example = (
+                f"arn:aws:iam::{ACCOUNT_ID_FIELD}:role/Name"
+                if template
+                else "arn:aws:iam::123456789012:role/Name"
+            )
+            raise ValueError(f"{arn!r} is not an IAM role ARN ({example})")
+    return v
+
+
+def check_regions(v: list[str] | str | None) -> list[str] | str | None:
+    """Raise ValueError unless `v` is a non-empty list of region names, `all`, or None."""
+    if isinstance(v, str):
+        if v != ALL_REGIONS:
+            raise ValueError(f"expected a list of regions or {ALL_REGIONS!r}, got {v!r}")
+        return v
+    if isinstance(v, list):  # anything else: pydantic's type check names it
+        if not v:
+            raise ValueError("regions must list at least one region, or be left out")
+        for r in v:
+            if isinstance(r, str) and not REGION.match(r):
+                raise ValueError(f"{r!r} is not an AWS region name (such as us-east-1)")
+        if len(set(v)) != len(v):
+            twice = next(r for r in v if v.count(r) > 1)
+            raise ValueError(f"region {twice!r} is listed twice")
+    return v
+
+
+def check_patterns(v: list[str]) -> list[str]:
+    """Raise ValueError for an empty or invalid `groups`/`exclude` pattern."""
+    for p in v:
+        if not p:
+            raise ValueError("a pattern cannot be empty")
+        GroupPattern(p)
+    return v
+
+
 class Account(StrictModel):
     name: str = Field(min_length=1)
     role: str | list[str] | None = None
     external_id: str | None = Field(default=None, min_length=2, max_length=1224)
-    regions: list[str] | None = None
+    regions: list[str] | Literal["all"] | None = None
     groups: list[str] = Field(min_length=1)
     exclude: list[str] = Field(default_factory=list)
 
@@ -159,38 +209,17 @@ class Account(StrictModel):
     @field_validator("role")
     @classmethod
     def _roles_are_arns(cls, v: str | list[str] | None) -> str | list[str] | None:
-        roles = [v] if isinstance(v, str) else (v or [])
-        if isinstance(v, list) and not v:
-            raise ValueError("a role chain needs at least one role ARN")
-        for arn in roles:
-            if not ROLE_ARN.match(arn):
-                raise ValueError(
-                    f"{arn!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/Name)"
-                )
-        return v
+        return check_roles(v)
 
-    @field_validator("regions")
+    @field_validator("regions", mode="before")
     @classmethod
-    def _regions(cls, v: list[str] | None) -> list[str] | None:
-        if v is not None:
-            if not v:
-                raise ValueError("regions must list at least one region, or be left out")
-            for r in v:
-                if not REGION.match(r):
-                    raise ValueError(f"{r!r} is not an AWS region name (such as us-east-1)")
-            if len(set(v)) != len(v):
-                twice = next(r for r in v if v.count(r) > 1)
-                raise ValueError(f"region {twice!r} is listed twice")
-        return v
+    def _regions(cls, v: list[str] | str | None) -> list[str] | str | None:
+        return check_regions(v)
 
     @field_validator("groups", "exclude")
     @classmethod
     def _patterns(cls, v: list[str]) -> list[str]:
-        for p in v:
-            if not p:
-                raise ValueError("a pattern cannot be empty")
-            GroupPattern(p)
-        return v
+        return check_patterns(v)
 
     @property
     def role_chain(self) -> list[str]:
@@ -208,9 +237,91 @@ class Account(StrictModel):
         return GroupSelector(self.groups, self.exclude)
 
 
+class Organization(StrictModel):
+    """The `organization:` block: every selected ACTIVE account of an AWS Organization becomes
+    an account with this role (its id filled in), groups and regions (see organization.py)."""
+
+    role: str | list[str]
+    external_id: str | None = Field(default=None, min_length=2, max_length=1224)
+    groups: list[str] = Field(min_length=1)
+    exclude: list[str] = Field(default_factory=list)
+    regions: list[str] | Literal["all"] | None = None
+    ous: list[str] = Field(default_factory=list)  # only accounts under these (nested included)
+    accounts: list[str] = Field(default_factory=list)  # ids or names (globs) to include
+    exclude_accounts: list[str] = Field(default_factory=list)  # ids or names (globs)
+    tags: dict[str, str] = Field(default_factory=dict)  # account tags that must match
+    discovery_role: str | None = None  # read Organizations as this role (else ambient)
+
+    @field_validator("role")
+    @classmethod
+    def _role_template(cls, v: str | list[str]) -> str | list[str]:
+        check_roles(v, template=True)
+        chain = [v] if isinstance(v, str) else v
+        if not any(ACCOUNT_ID_FIELD in arn for arn in chain):
+            raise ValueError(
+                f"the role (or a role of the chain) must hold {ACCOUNT_ID_FIELD}, such as "
+                f"arn:aws:iam::{ACCOUNT_ID_FIELD}:role/LogExporterMember"
+            )
+        return v
+
+    @field_validator("discovery_role")
+    @classmethod
+    def _discovery_role(cls, v: str | None) -> str | None:
+        check_roles(v)
+        return v
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _regions(cls, v: list[str] | str | None) -> list[str] | str | None:
+        return check_regions(v)
+
+    @field_validator("groups", "exclude")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        return check_patterns(v)
+
+    @field_validator("ous")
+    @classmethod
+    def _ous(cls, v: list[str]) -> list[str]:
+        for ou in v:
+            if not OU_ID.match(ou):
+                raise ValueError(f"{ou!r} is not an OU or root id (ou-abcd-12345678, r-abcd)")
+        return v
+
+    @field_validator("accounts", "exclude_accounts")
+    @classmethod
+    def _account_patterns(cls, v: list[str]) -> list[str]:
+        for p in v:
+            if not p.strip():
+                raise ValueError("an account id or name pattern cannot be empty")
+        return v
+
+    def account(self, account_id: str, name: str) -> Account:
+        """The account this block makes of a discovered account: its role filled in."""
+        chain = [
+            arn.replace(ACCOUNT_ID_FIELD, account_id)
+            for arn in ([self.role] if isinstance(self.role, str) else self.role)
+        ]
+        return Account(
+            name=name,
+            role=chain[0] if isinstance(self.role, str) else chain,
+            external_id=self.external_id,
+            regions=self.regions,
+            groups=self.groups,
+            exclude=self.exclude,
+        )
+
+
 class Config(StrictModel):
     destination: Destination
-    accounts: list[Account] = Field(min_length=1)
+    accounts: list[Account] = Field(default_factory=list)
+    organization: Organization | None = None
+
+    @model_validator(mode="after")
+    def _accounts_or_organization(self) -> Config:
+        if not self.accounts and self.organization is None:
+            raise ValueError("`accounts` lists no account and there is no `organization` block")
+        return self
 
     @field_validator("accounts")
     @classmethod
@@ -231,15 +342,19 @@ class Config(StrictModel):
 
     def select(self, names: Sequence[str]) -> list[Account]:
         """The accounts named (all when `names` is empty); an unknown name is an error."""
-        if not names:
-            return list(self.accounts)
-        known = {a.name: a for a in self.accounts}
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise ConfigError(
-                f"--account {unknown[0]!r} is not in the config (known: {', '.join(known)})"
-            )
-        return [known[n] for n in names]
+        return select_accounts(self.accounts, names)
+
+
+def select_accounts(accounts: Sequence[Account], names: Sequence[str]) -> list[Account]:
+    """The accounts named (all when `names` is empty); an unknown name is an error."""
+    if not names:
+        return list(accounts)
+    known = {a.name: a for a in accounts}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        shown = ", ".join(list(known)[:20]) + (", ..." if len(known) > 20 else "")
+        raise ConfigError(f"--account {unknown[0]!r} is not in the config (known: {shown})")
+    return [known[n] for n in names]
 
 
 AMBIENT_REGION = "the ambient region"  # stands for the region of entries without `regions`
@@ -259,8 +374,17 @@ def shared_lane(
     seen: dict[tuple[str | None, str], int] = {}
     for i, account in enumerate(accounts):
         account_id = account.account_id or ambient_id
-        for region in regions_of(account):
-            j = seen.setdefault((account_id, region), i)
+        regions = regions_of(account)
+        for region in [ALL_REGIONS] if regions == ALL_REGIONS else regions:
+            # `regions: all` meets every region of the account: any other entry of it clashes
+            j = next(
+                (
+                    j
+                    for (a, r), j in seen.items()
+                    if a == account_id and j != i and ALL_REGIONS in (r, region)
+                ),
+                seen.setdefault((account_id, region), i),
+            )
             if j != i:
                 who = f"account {account_id}" if account_id else "the ambient account"
                 return (
@@ -294,6 +418,8 @@ def parse_config(data: Any, source: str = "config") -> Config:
             f"{source}: subscription: c7n-logexporter's log subscriptions are not part of "
             "log-exporter, which only exports; remove the key (or keep it in a c7n-only file)"
         )
+    if "accounts" not in data and "organization" not in data:
+        raise ConfigError(f"{source}: accounts: is required (or an `organization` block)")
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

@@ -22,9 +22,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .archive import ArchiveBucket
 from .backoff import RunDurations
 from .clock import ClockCheck
-from .config import Account, Config, shared_lane
+from .config import ALL_REGIONS, Account, Config, select_accounts, shared_lane
 from .errors import BucketError, ConfigError, LogExporterError, UsageError
 from .lane import Lane, LaneResult, LaneSettings, LaneStopped
+from .organization import Discovery, discover_with, enabled_regions
 from .plan import PlanRange
 from .progress import Reporter
 from .runner import runner_id as _runner_id
@@ -117,6 +118,9 @@ class RunOptions:
 class LaneSpec:
     account: Account
     region: str
+    # why this account has no lanes to run (its enabled regions could not be asked): it fails
+    # on its own, the others go on
+    error: str | None = None
 
     @property
     def name(self) -> str:
@@ -141,6 +145,16 @@ class RunReport:
     @property
     def exit_code(self) -> int:
         return 0 if self.ok else 1
+
+
+def wrong_region(spec: LaneSpec, bucket_region: str | None, settings: LaneSettings) -> str | None:
+    """Why the lane cannot export to the archive bucket (None: it can)."""
+    if bucket_region and spec.region != bucket_region:
+        return (
+            f"archive bucket {settings.bucket} is in {bucket_region}, but CloudWatch Logs "
+            f"exports only to a bucket in the log group's region ({spec.region})"
+        )
+    return None
 
 
 def runner_id() -> str:
@@ -212,13 +226,60 @@ class Engine:
         self._s3: S3Client | None = None
         self._stop = threading.Event()  # set on Ctrl-C: lanes stop at their next wait
         self.clock_check = ClockCheck()  # AWS's clock, from the Date of the archive's answers
+        self._discovery: Discovery | None = None
+        self._discovery_lock = threading.Lock()
+        self._enabled: dict[str, list[str]] = {}  # `regions: all`, by account name
 
     # --- what to run ---------------------------------------------------------------------------
+    def discovery(self) -> Discovery:
+        """The config's accounts and its organization's, read from Organizations once per
+        engine (so once per run)."""
+        with self._discovery_lock:
+            if self._discovery is None:
+                self._discovery = discover_with(self.config, self.factory)
+            return self._discovery
+
+    def accounts(self) -> list[Account]:
+        """Every account of the config, discovered ones included."""
+        return self.discovery().accounts
+
+    def select(self, names: Sequence[str]) -> list[Account]:
+        """The accounts named (all when `names` is empty), discovered ones included."""
+        return select_accounts(self.accounts(), names)
+
+    def enabled_regions(self, account: Account) -> list[str]:
+        """The account's enabled regions, asked from AWS once per engine (`regions: all`)."""
+        if account.name not in self._enabled:
+            credentials = self._account_credentials(account)
+            self._enabled[account.name] = enabled_regions(self.factory.ec2(credentials))
+        return self._enabled[account.name]
+
+    def _ask_enabled_regions(self, accounts: Sequence[Account]) -> None:
+        """Ask the accounts with `regions: all` for their regions, a few at a time."""
+        asking = [a for a in accounts if a.regions == ALL_REGIONS and a.name not in self._enabled]
+        if len(asking) > 1:
+            with ThreadPoolExecutor(min(START_PLACES, len(asking))) as pool:
+                for _ in pool.map(self._try_enabled_regions, asking):
+                    pass
+
+    def _try_enabled_regions(self, account: Account) -> None:
+        with contextlib.suppress(LogExporterError):  # asked again, and raised, by lane_specs
+            self.enabled_regions(account)
+
     def lane_specs(self, options: RunOptions) -> list[LaneSpec]:
         self.check_one_lane_each(options)
         specs: list[LaneSpec] = []
-        for account in self.config.select(options.accounts):
-            regions = list(dict.fromkeys(account.regions or options.regions or []))
+        selected = self.select(options.accounts)
+        self._ask_enabled_regions(selected)
+        for account in selected:
+            if account.regions == ALL_REGIONS:
+                try:
+                    regions = list(self.enabled_regions(account))
+                except LogExporterError as exc:
+                    specs.append(LaneSpec(account, ALL_REGIONS, error=str(exc)))
+                    continue
+            else:
+                regions = list(dict.fromkeys(account.regions or options.regions or []))
             if not regions:
                 if not self.factory.default_region:
                     raise ConfigError(
@@ -401,7 +462,19 @@ class Engine:
         report = RunReport()
         gate = StartGate(self.start_places)
 
+        def cannot_run(spec: LaneSpec, error: str) -> LaneResult:
+            result = LaneResult(spec.account.name, "", spec.region, error=error)
+            self.reporter.lane_finished(result)
+            return result
+
         def one(spec: LaneSpec) -> LaneResult:
+            if spec.error is not None:
+                return cannot_run(spec, spec.error)
+            if checked.done() and checked.exception() is None:
+                # once the archive is checked, a lane that cannot export takes no place
+                wrong = wrong_region(spec, *checked.result())
+                if wrong is not None:
+                    return cannot_run(spec, wrong)
             with gate.place() as set_up:
                 with contextlib.suppress(LogExporterError):  # build_lane reports it
                     self._account_credentials(spec.account)
@@ -413,15 +486,9 @@ class Engine:
                 lane_rng = dataclasses.replace(
                     rng, now_ms=min(rng.now_ms, int(self.clock_check.aws_now(started) * 1000))
                 )
-                if bucket_region and spec.region != bucket_region:
-                    result = LaneResult(spec.account.name, "", spec.region)
-                    result.error = (
-                        f"archive bucket {settings.bucket} is in {bucket_region}, but "
-                        "CloudWatch Logs exports only to a bucket in the log group's region "
-                        f"({spec.region})"
-                    )
-                    self.reporter.lane_finished(result)
-                    return result
+                wrong = wrong_region(spec, bucket_region, settings)
+                if wrong is not None:
+                    return cannot_run(spec, wrong)
 
                 def sleep(seconds: float, *, until_known: bool = False) -> None:
                     set_up()  # the lane waits: its place goes to the next lane

@@ -37,6 +37,14 @@ MEMBER_ACCOUNT_ACTIONS = (
     "logs:DescribeLogGroups",
 )
 RUNNER_OBJECT_ACTIONS = ("s3:DeleteObject", "s3:GetObject", "s3:PutObject")
+# reading the `organization:` block's accounts (organization.py)
+ORGANIZATION_READ_ACTIONS = (
+    "organizations:ListAccounts",
+    "organizations:ListAccountsForParent",
+    "organizations:ListOrganizationalUnitsForParent",
+    "organizations:ListTagsForResource",
+)
+MEMBER_REGIONS_ACTION = "ec2:DescribeRegions"  # `regions: all`
 RUNNER_BUCKET_ACTIONS = ("s3:GetBucketPolicy", "s3:ListBucket")
 SOURCE_ACCOUNT_VARIABLE = "${aws:SourceAccount}"  # IAM fills in the account a request comes from
 BUCKET_POLICY_LIMIT = 20 * 1024  # S3 refuses a bucket policy over 20 KB
@@ -211,7 +219,19 @@ def member_role_policy(
                     bucket, "/".join(p for p in (prefix, account_id) if p), region
                 ),
             },
-        ],
+        ]
+        + (
+            [
+                {
+                    "Sid": "ListEnabledRegions",
+                    "Effect": "Allow",
+                    "Action": MEMBER_REGIONS_ACTION,
+                    "Resource": "*",
+                }
+            ]
+            if account.regions == "all"
+            else []
+        ),
     }
 
 
@@ -220,6 +240,11 @@ def runner_policy(config: Config, region: str = "us-east-1") -> dict[str, Any]:
     state and cleanup, `check`'s reading of the bucket policy, and the first hop of each chain."""
     dest = config.destination
     first_roles = sorted({a.role_chain[0] for a in config.accounts if a.role_chain})
+    org = config.organization
+    if org is not None:
+        # any account's role: {account_id} is a resource wildcard in the first hop's ARN
+        first = org.role if isinstance(org.role, str) else org.role[0]
+        first_roles = sorted({*first_roles, first.replace("{account_id}", "*")})
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ArchiveBucket",
@@ -241,6 +266,24 @@ def runner_policy(config: Config, region: str = "us-east-1") -> dict[str, Any]:
                 "Effect": "Allow",
                 "Action": "sts:AssumeRole",
                 "Resource": first_roles[0] if len(first_roles) == 1 else first_roles,
+            }
+        )
+    if org is not None and org.discovery_role:
+        statements.append(
+            {
+                "Sid": "AssumeDiscoveryRole",
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Resource": org.discovery_role,
+            }
+        )
+    elif org is not None:
+        statements.append(
+            {
+                "Sid": "ReadOrganization",
+                "Effect": "Allow",
+                "Action": list(ORGANIZATION_READ_ACTIONS),
+                "Resource": "*",
             }
         )
     return {"Version": VERSION, "Statement": statements}

@@ -94,6 +94,9 @@ class Preflight:
         bucket = self.check_bucket(report)
         by_account: dict[str, list[LaneSpec]] = {}
         for spec in specs:
+            if spec.error is not None:  # `regions: all`, and its regions could not be asked
+                report.rows.append(CheckRow(spec.account.name, "-", "regions", "FAIL", spec.error))
+                continue
             by_account.setdefault(spec.account.name, []).append(spec)
         accounts = [lanes[0].account for lanes in by_account.values()]
 

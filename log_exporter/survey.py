@@ -50,6 +50,9 @@ def survey(
 
     def one(spec: LaneSpec) -> LaneOutcome[T]:
         out: LaneOutcome[T] = LaneOutcome(spec)
+        if spec.error is not None:
+            out.error = spec.error
+            return out
         if bucket_region and spec.region != bucket_region:
             out.error = (
                 f"archive bucket {settings.bucket} is in {bucket_region}, but CloudWatch Logs "

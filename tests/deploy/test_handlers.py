@@ -342,3 +342,72 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def org_yaml(bucket: str, extra: str = "") -> str:
+    return f"""
+destination:
+  bucket: {bucket}
+  prefix: logs
+  settle: "0"
+organization:
+  role: "arn:aws:iam::{{account_id}}:role/LogExporterMember"
+  regions: [{REGION}]
+  groups: ["/aws/lambda/*", "re:vpc-flow-.*"]
+  exclude: ["*-test"]
+  exclude_accounts: ["master"]
+{extra}"""
+
+
+def test_the_dispatcher_discovers_the_organization_at_each_schedule(
+    queue_url: str, emu: Emulator, tmp_path: Path
+) -> None:
+    from emulator.seed import SeedAccount, create_organization
+
+    first = create_organization([SeedAccount("app-1", "prod")]).accounts["app-1"]
+    world = sample_world(accounts=(first,), days=2)
+    app = make_app(write(tmp_path, org_yaml(world.bucket)), queue_url, world.bucket)
+
+    assert app.dispatch({}, None)["dispatched"] == [f"app-1/{REGION}"]
+    assert queued(queue_url) == [
+        {"account": "app-1", "region": REGION, "busy": 0, "account_id": first}
+    ]
+    before = emu.calls
+    drained = drain(app, queue_url)
+    assert drained.failures == []
+    # the workers made the account from the message: no Organizations call of theirs
+    assert sum(n for (svc, _), n in emu.calls.items() if svc == "organizations") == sum(
+        n for (svc, _), n in before.items() if svc == "organizations"
+    )
+    assert archive_of(world.bucket, "logs") == world.expected(groups=SELECTED)
+
+    # An account joins the organization: the next schedule archives it, no config change.
+    second = create_organization([SeedAccount("app-2", "prod")]).accounts["app-2"]
+    world2 = sample_world(accounts=(second,), days=2)
+    assert app.dispatch({}, None)["dispatched"] == [f"app-1/{REGION}", f"app-2/{REGION}"]
+    assert drain(app, queue_url).failures == []
+    assert archive_of(world.bucket, "logs") == world.expected(groups=SELECTED) + world2.expected(
+        groups=SELECTED
+    )
+    assert set(tasks_per_window(emu).values()) == {1}
+
+
+def test_a_discovered_lane_the_config_now_leaves_out_is_dropped(
+    queue_url: str, emu: Emulator, tmp_path: Path
+) -> None:
+    world = sample_world(accounts=(A,), days=1)
+    excluded = org_yaml(world.bucket, f'  exclude_accounts: ["{A}"]').replace(
+        '  exclude_accounts: ["master"]\n', ""
+    )
+    app = make_app(write(tmp_path, excluded), queue_url, world.bucket)
+    sqs = boto3.client("sqs")
+    for message in (
+        LaneMessage("app", REGION, account_id=A),  # excluded since it was sent
+        LaneMessage("other", REGION, account_id="not-an-id"),
+    ):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=message.body())
+
+    drained = drain(app, queue_url)
+
+    assert drained.invocations == 2 and drained.failures == []
+    assert emu.tasks == []

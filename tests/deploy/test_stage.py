@@ -81,6 +81,45 @@ def test_parameters_follow_the_config(
     assert stage.parameters(config, config_object) == expected
 
 
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        (
+            "  regions: all\n",
+            {"ReadOrganization": "true", "AllRegions": "true"},
+        ),
+        (
+            "  discovery_role: arn:aws:iam::999999999999:role/OrgReader\n",
+            {"OrganizationDiscoveryRole": "arn:aws:iam::999999999999:role/OrgReader"},
+        ),
+    ],
+)
+def test_parameters_for_an_organization(block: str, expected: dict[str, str]) -> None:
+    org = (
+        "organization:\n"
+        '  role: ["arn:aws:iam::333333333333:role/Hub", '
+        '"arn:aws:iam::{account_id}:role/LogExporterMember"]\n'
+        '  groups: ["*"]\n'
+    )
+    config = parse_config(yaml.safe_load(CONFIG + org + block))
+    params = stage.parameters(config)
+    # the hub: every discovered account's chain starts there
+    assert params["MemberRoleArns"] == (
+        "arn:aws:iam::111111111111:role/LogExporterMember,arn:aws:iam::333333333333:role/Hub"
+    )
+    assert {
+        k: v
+        for k, v in params.items()
+        if k in expected or k in ("ReadOrganization", "OrganizationDiscoveryRole", "AllRegions")
+    } == expected
+    single = parse_config(
+        yaml.safe_load(
+            CONFIG + "organization:\n  role: arn:aws:iam::{account_id}:role/M\n  groups: [x]\n"
+        )
+    )
+    assert "arn:aws:iam::*:role/M" in stage.parameters(single)["MemberRoleArns"].split(",")
+
+
 def test_stage_writes_the_package_the_config_and_the_requirements(tmp_path: Path) -> None:
     cfg = tmp_path / "config.yml"
     cfg.write_text(CONFIG)

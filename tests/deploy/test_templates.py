@@ -224,7 +224,31 @@ def test_the_dispatcher_role_only_reads_and_sends(cfn: dict[str, Any]) -> None:
         "ReadLaneStates": ["s3:GetObject"],
         "ReadConfig": ["s3:GetObject"],
         "ArchiveKey": ["kms:Decrypt"],
+        "ReadOrganization": [
+            "organizations:ListAccounts",
+            "organizations:ListAccountsForParent",
+            "organizations:ListOrganizationalUnitsForParent",
+            "organizations:ListTagsForResource",
+        ],
+        "AssumeDiscoveryRole": ["sts:AssumeRole"],
+        "AskMemberRegions": ["sts:AssumeRole"],
     }
+    # the organization's are only granted for a config that needs them
+    conditional = {
+        st["Fn::If"][1]["Sid"]: st["Fn::If"][0]
+        for policy in of_type(cfn, "AWS::IAM::Role")["DispatcherRole"]["Policies"]
+        for st in policy["PolicyDocument"]["Statement"]
+        if "Fn::If" in st
+    }
+    assert conditional == {
+        "ReadConfig": "ConfigInS3",
+        "ArchiveKey": "HasKmsKey",
+        "ReadOrganization": "ReadsOrganization",
+        "AssumeDiscoveryRole": "HasDiscoveryRole",
+        "AskMemberRegions": "AsksRegions",
+    }
+    assert dispatcher["AssumeDiscoveryRole"]["Resource"] == {"Ref": "OrganizationDiscoveryRole"}
+    assert dispatcher["AskMemberRegions"]["Resource"] == {"Ref": "MemberRoleArns"}
     assert dispatcher["SendLanes"]["Resource"] == QUEUE
     assert dispatcher["ReadLaneStates"]["Resource"]["Fn::If"][1] == {
         "Fn::Sub": "arn:${AWS::Partition}:s3:::${ArchiveBucket}/${ArchivePrefix}/.log-exporter/*"
@@ -235,13 +259,22 @@ def test_the_member_role_trusts_the_exporter_with_least_privilege() -> None:
     from log_exporter.policy import (
         MEMBER_ACCOUNT_ACTIONS,
         MEMBER_LOG_GROUP_ACTIONS,
+        MEMBER_REGIONS_ACTION,
         RETENTION_ACTION,
     )
 
     template = load(MEMBER_ROLE)
     role = template["Resources"]["MemberRole"]["Properties"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Principal"] == {"AWS": {"Ref": "ExporterRoleArn"}}
+    assert trust["Principal"] == {
+        "AWS": {
+            "Fn::If": [
+                "HasDispatcher",
+                [{"Ref": "ExporterRoleArn"}, {"Ref": "DispatcherRoleArn"}],
+                {"Ref": "ExporterRoleArn"},
+            ]
+        }
+    }
     assert trust["Action"] == "sts:AssumeRole"
     assert trust["Condition"]["Fn::If"][0] == "HasExternalId"
     assert trust["Condition"]["Fn::If"][1] == {
@@ -251,6 +284,8 @@ def test_the_member_role_trusts_the_exporter_with_least_privilege() -> None:
     found = [a for st in granted.values() for a in actions(st)]
     assert not [a for a in found if "*" in a]
     logs = {a for a in found if a.startswith("logs:")}
+    assert set(found) - logs == {"s3:PutObject", MEMBER_REGIONS_ACTION}
+    assert granted["ListEnabledRegions"]["Resource"] == "*"  # DescribeRegions has no resource
     # the same actions `log-exporter policy` prints for the member role
     assert logs == set(MEMBER_LOG_GROUP_ACTIONS) | set(MEMBER_ACCOUNT_ACTIONS)
     # and with AllowRetention=true, those of `policy --with-retention`

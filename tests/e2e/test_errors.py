@@ -88,7 +88,11 @@ CONFIG_CASES = [
     pytest.param("# only a comment\n", "the file is empty", id="only-comment"),
     pytest.param("- a list\n", "expected a mapping with 'destination' and 'accounts'", id="list"),
     pytest.param(with_("destination", ...), "destination: is required", id="no-destination"),
-    pytest.param(with_("accounts", ...), "accounts: is required", id="no-accounts"),
+    pytest.param(
+        with_("accounts", ...),
+        "accounts: is required (or an `organization` block)",
+        id="no-accounts",
+    ),
     pytest.param(
         with_("accounts", {"name": "prod"}),
         "accounts: Input should be a valid list",

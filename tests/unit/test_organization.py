@@ -1,0 +1,363 @@
+"""The `organization:` block: its validation, the pure selection and merge of discovered
+accounts, and the Organizations reader's paging and backoff (over botocore's Stubber)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.stub import Stubber
+
+from log_exporter.config import Config, parse_config
+from log_exporter.errors import AccessDeniedError, AWSError, ConfigError
+from log_exporter.organization import (
+    OrgAccount,
+    OrganizationReader,
+    discover,
+    enabled_regions,
+    member_account,
+    merge,
+    select,
+)
+
+ROLE = "arn:aws:iam::{account_id}:role/LogExporterMember"
+BUCKET = {"bucket": "custodian-log-archive"}
+
+
+def org_config(explicit: list[dict[str, Any]] | None = None, **block: Any) -> Config:
+    data: dict[str, Any] = {
+        "destination": BUCKET,
+        "organization": {"role": ROLE, "groups": ["/aws/lambda/*"], **block},
+    }
+    if explicit is not None:
+        data["accounts"] = explicit
+    return parse_config(data)
+
+
+# --- config ------------------------------------------------------------------------------------
+def test_the_issue_example_is_valid() -> None:
+    c = org_config(
+        external_id="optional",
+        groups=["/aws/lambda/*", "vpc-flow-logs"],
+        exclude=["*-test"],
+        ous=["ou-abcd-12345678"],
+        accounts=["1111*", "prod-*"],
+        exclude_accounts=["222222222222", "sandbox-*"],
+        tags={"log-archive": "yes"},
+        discovery_role="arn:aws:iam::999999999999:role/OrgReader",
+        regions="all",
+    )
+    assert c.accounts == [] and c.organization is not None
+    account = c.organization.account("123456789012", "prod-a")
+    assert account.role_chain == ["arn:aws:iam::123456789012:role/LogExporterMember"]
+    assert account.regions == "all" and account.external_id == "optional"
+
+
+def test_a_chain_fills_in_every_account_id() -> None:
+    hub = "arn:aws:iam::999999999999:role/Hub"
+    c = org_config(role=[hub, ROLE])
+    assert c.organization is not None
+    assert c.organization.account("123456789012", "a").role_chain == [
+        hub,
+        "arn:aws:iam::123456789012:role/LogExporterMember",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ({"role": "arn:aws:iam::111111111111:role/X"}, "organization.role: the role"),
+        ({"role": "arn:aws:iam::{account}:role/X"}, "organization.role: 'arn:aws:iam::{account}"),
+        ({"role": []}, "organization.role: a role chain needs at least one role ARN"),
+        ({"groups": []}, "organization.groups: List should have at least 1 item"),
+        ({"ous": ["engineering"]}, "organization.ous: 'engineering' is not an OU or root id"),
+        ({"exclude_accounts": [""]}, "organization.exclude_accounts: an account id or name"),
+        ({"regions": "most"}, "organization.regions: expected a list of regions or 'all'"),
+        ({"regions": ["mars-1"]}, "organization.regions: 'mars-1' is not an AWS region name"),
+        ({"regions": 5}, "organization.regions: Input should be a valid list"),
+        ({"regions": [5]}, "organization.regions[0]: Input should be a valid string"),
+        ({"discovery_role": "OrgReader"}, "organization.discovery_role: 'OrgReader' is not"),
+        ({"tags": {"a": 1}}, "organization.tags.a: Input should be a valid string"),
+        ({"colour": "blue"}, "organization.colour: unknown key"),
+    ],
+)
+def test_bad_blocks_name_the_field(block: dict[str, Any], message: str) -> None:
+    data = {"role": ROLE, "groups": ["x"], **block}
+    with pytest.raises(ConfigError) as info:
+        parse_config({"destination": BUCKET, "organization": data})
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"destination": BUCKET}, "config: accounts: is required (or an `organization` block)"),
+        ({"destination": BUCKET, "accounts": []}, "no account and there is no `organization`"),
+    ],
+)
+def test_a_config_needs_accounts_or_an_organization(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert message in str(info.value)
+
+
+def test_an_account_may_ask_for_all_its_regions() -> None:
+    c = parse_config(
+        {"destination": BUCKET, "accounts": [{"name": "a", "groups": ["x"], "regions": "all"}]}
+    )
+    assert c.accounts[0].regions == "all"
+
+
+# --- selection (pure) ---------------------------------------------------------------------------
+A = OrgAccount("111111111111", "prod-a")
+B = OrgAccount("111122223333", "sandbox-b")
+C = OrgAccount("222222222222", "prod-c")
+D = OrgAccount("333333333333", "dev-d", "SUSPENDED")
+E = OrgAccount("444444444444", "prod-e", "PENDING_CLOSURE")
+LISTED = [A, B, C, D, E]
+
+
+@pytest.mark.parametrize(
+    ("block", "chosen", "reasons"),
+    [
+        ({}, [A, B, C], {D.id: "status SUSPENDED", E.id: "status PENDING_CLOSURE"}),
+        (
+            {"accounts": ["1111*"]},
+            [A, B],
+            {C.id: "not among organization.accounts", D.id: "status SUSPENDED"},
+        ),
+        ({"accounts": ["prod-*"]}, [A, C], {B.id: "not among organization.accounts"}),
+        (
+            {"exclude_accounts": ["222222222222", "sandbox-*"]},
+            [A],
+            {
+                B.id: "organization.exclude_accounts 'sandbox-*'",
+                C.id: "organization.exclude_accounts '222222222222'",
+            },
+        ),
+        (
+            {"accounts": ["prod-*"], "exclude_accounts": ["prod-c"]},
+            [A],
+            {C.id: "organization.exclude_accounts 'prod-c'"},
+        ),
+        # a glob matches the whole id or name, not a part of it
+        ({"accounts": ["prod"]}, [], {A.id: "not among organization.accounts"}),
+    ],
+)
+def test_select(block: dict[str, Any], chosen: list[OrgAccount], reasons: dict[str, str]) -> None:
+    config = parse_config(
+        {"destination": BUCKET, "organization": {"role": ROLE, "groups": ["x"], **block}}
+    )
+    assert config.organization is not None
+    got, excluded = select(config.organization, LISTED)
+    assert got == chosen
+    why = {x.account.id: x.reason for x in excluded}
+    assert {k: why[k] for k in reasons} == reasons
+    assert set(why) == {a.id for a in LISTED} - {a.id for a in chosen}
+
+
+def test_tags_must_all_match_and_are_asked_only_of_candidates() -> None:
+    config = org_config(tags={"log-archive": "yes", "env": "prod"}, exclude_accounts=["sandbox-*"])
+    assert config.organization is not None
+    tags = {A.id: {"log-archive": "yes", "env": "prod"}, C.id: {"log-archive": "yes"}}
+    asked: list[str] = []
+
+    def tags_of(account_id: str) -> dict[str, str]:
+        asked.append(account_id)
+        return tags.get(account_id, {})
+
+    got, excluded = select(config.organization, LISTED, tags_of)
+    assert got == [A]
+    assert asked == [A.id, C.id]  # not the excluded or inactive ones
+    assert {x.account.id: x.reason for x in excluded}[C.id] == "tag env=prod missing"
+
+
+def test_an_explicit_entry_wins_over_the_discovered_account() -> None:
+    own = "arn:aws:iam::111111111111:role/Custom"
+    config = org_config(
+        explicit=[{"name": "prod", "role": own, "groups": ["only-this"], "regions": ["eu-west-1"]}]
+    )
+    accounts, discovered = merge(config, [A, C])
+    assert [a.name for a in accounts] == ["prod", "prod-c"]
+    assert accounts[0].role_chain == [own] and accounts[0].groups == ["only-this"]
+    assert discovered == accounts[1:]
+    assert discovered[0].role_chain == ["arn:aws:iam::222222222222:role/LogExporterMember"]
+
+
+def test_names_that_clash_get_the_account_id() -> None:
+    config = org_config(explicit=[{"name": "prod-a", "groups": ["x"]}])  # ambient: no id
+    twins = [OrgAccount("555555555555", "shared"), OrgAccount("666666666666", "shared")]
+    accounts, _ = merge(config, [A, *twins])
+    assert [a.name for a in accounts] == [
+        "prod-a",
+        "prod-a-111111111111",
+        "shared-555555555555",
+        "shared-666666666666",
+    ]
+
+
+def test_a_worker_rebuilds_a_discovered_account_without_organizations() -> None:
+    config = org_config(exclude_accounts=["sandbox-*"])
+    account = member_account(config, A.id, A.name)
+    assert account is not None and account.role_chain[0].split(":")[4] == A.id
+    assert member_account(config, B.id, B.name) is None  # excluded since it was sent
+    assert member_account(config, "not-an-id", "x") is None
+    plain = parse_config({"destination": BUCKET, "accounts": [{"name": "a", "groups": ["x"]}]})
+    assert member_account(plain, A.id, A.name) is None
+
+
+# --- the reader (botocore Stubber) ---------------------------------------------------------------
+def stubbed() -> tuple[Any, Stubber]:
+    client = botocore.session.get_session().create_client(
+        "organizations",
+        region_name="us-east-1",
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+    )
+    return client, Stubber(client)
+
+
+def account(a: OrgAccount) -> dict[str, Any]:
+    return {
+        "Id": a.id,
+        "Arn": f"arn:aws:organizations::999999999999:account/o-x/{a.id}",
+        "Email": "a@example.com",
+        "Name": a.name,
+        "Status": a.status,
+    }
+
+
+def test_accounts_are_paged_and_throttling_is_waited_out() -> None:
+    client, stub = stubbed()
+    stub.add_response("list_accounts", {"Accounts": [account(A)], "NextToken": "t1"}, {})
+    stub.add_client_error("list_accounts", "TooManyRequestsException", http_status_code=400)
+    stub.add_client_error("list_accounts", "TooManyRequestsException", http_status_code=400)
+    stub.add_response("list_accounts", {"Accounts": [account(B)]}, {"NextToken": "t1"})
+    slept: list[float] = []
+    with stub:
+        reader = OrganizationReader(client, sleep=slept.append)
+        assert reader.accounts() == [A, B]
+    stub.assert_no_pending_responses()
+    assert slept == [0.5, 1.0] and reader.calls == 4
+
+
+def test_ous_are_walked_down_to_nested_ones() -> None:
+    client, stub = stubbed()
+    ou, nested = "ou-abcd-11111111", "ou-abcd-22222222"
+    stub.add_response("list_accounts_for_parent", {"Accounts": [account(A)]}, {"ParentId": ou})
+    stub.add_response(
+        "list_organizational_units_for_parent",
+        {"OrganizationalUnits": [{"Id": nested}], "NextToken": "n"},
+        {"ParentId": ou},
+    )
+    stub.add_response(
+        "list_organizational_units_for_parent",
+        {"OrganizationalUnits": []},
+        {"ParentId": ou, "NextToken": "n"},
+    )
+    stub.add_response("list_accounts_for_parent", {"Accounts": [account(C)]}, {"ParentId": nested})
+    stub.add_response(
+        "list_organizational_units_for_parent", {"OrganizationalUnits": []}, {"ParentId": nested}
+    )
+    with stub:
+        assert OrganizationReader(client).accounts_under([ou]) == [A, C]
+    stub.assert_no_pending_responses()
+
+
+def test_discover_reads_tags_only_when_the_block_has_some() -> None:
+    client, stub = stubbed()
+    stub.add_response("list_accounts", {"Accounts": [account(A), account(B)]}, {})
+    stub.add_response(
+        "list_tags_for_resource",
+        {"Tags": [{"Key": "archive", "Value": "yes"}]},
+        {"ResourceId": A.id},
+    )
+    stub.add_response("list_tags_for_resource", {"Tags": []}, {"ResourceId": B.id})
+    with stub:
+        found = discover(org_config(tags={"archive": "yes"}), OrganizationReader(client))
+    assert [a.name for a in found.accounts] == ["prod-a"] and found.calls == 3
+    assert [(x.account.name, x.reason) for x in found.excluded] == [
+        ("sandbox-b", "tag archive=yes missing")
+    ]
+    client, stub = stubbed()
+    stub.add_response("list_accounts", {"Accounts": [account(A), account(B)]}, {})
+    with stub:  # no tags in the block: no ListTagsForResource (the stub would refuse it)
+        assert len(discover(org_config(), OrganizationReader(client)).accounts) == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [("AccessDeniedException", AccessDeniedError), ("InvalidInputException", AWSError)],
+)
+def test_errors_are_one_line(code: str, error: type[Exception]) -> None:
+    client, stub = stubbed()
+    stub.add_client_error("list_accounts", code, "no", http_status_code=400)
+    with stub, pytest.raises(error) as info:
+        OrganizationReader(client, sleep=lambda s: None).accounts()
+    assert f"AWS Organizations list_accounts: {code}: no" in str(info.value)
+
+
+def test_a_transient_error_is_asked_again() -> None:
+    client, stub = stubbed()
+    stub.add_client_error("list_accounts", "ServiceException", http_status_code=500)
+    stub.add_response("list_accounts", {"Accounts": [account(A)]}, {})
+    with stub:
+        assert OrganizationReader(client, sleep=lambda s: None).accounts() == [A]
+
+
+def test_throttling_gives_up_after_the_last_try() -> None:
+    client, stub = stubbed()
+    for _ in range(3):
+        stub.add_client_error("list_accounts", "TooManyRequestsException", http_status_code=400)
+    with stub, pytest.raises(AWSError, match="TooManyRequestsException"):
+        OrganizationReader(client, sleep=lambda s: None, max_tries=3).accounts()
+
+
+def test_enabled_regions_leave_out_the_ones_not_opted_in() -> None:
+    client = botocore.session.get_session().create_client(
+        "ec2", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    stub = Stubber(client)
+    regions = [
+        {"RegionName": "us-east-1", "OptInStatus": "opt-in-not-required"},
+        {"RegionName": "af-south-1", "OptInStatus": "not-opted-in"},
+        {"RegionName": "eu-south-1", "OptInStatus": "opted-in"},
+    ]
+    stub.add_response("describe_regions", {"Regions": regions}, {"AllRegions": False})
+    with stub:
+        assert enabled_regions(client) == ["eu-south-1", "us-east-1"]
+
+
+# --- policies ------------------------------------------------------------------------------------
+def test_the_runner_may_read_the_organization_and_assume_any_member_role() -> None:
+    from log_exporter.policy import ORGANIZATION_READ_ACTIONS, runner_policy
+
+    statements = {s["Sid"]: s for s in runner_policy(org_config())["Statement"]}
+    assert statements["AssumeMemberRoles"]["Resource"] == "arn:aws:iam::*:role/LogExporterMember"
+    assert statements["ReadOrganization"]["Action"] == list(ORGANIZATION_READ_ACTIONS)
+    assert "AssumeDiscoveryRole" not in statements
+
+    reader = "arn:aws:iam::999999999999:role/OrgReader"
+    statements = {
+        s["Sid"]: s for s in runner_policy(org_config(discovery_role=reader))["Statement"]
+    }
+    assert statements["AssumeDiscoveryRole"]["Resource"] == reader
+    assert "ReadOrganization" not in statements  # the discovery role reads it
+
+
+def test_regions_all_needs_describe_regions_in_the_member_role() -> None:
+    from log_exporter.policy import MEMBER_REGIONS_ACTION, member_role_policy
+
+    config = org_config(regions="all")
+    assert config.organization is not None
+    account = config.organization.account("123456789012", "a")
+    granted = member_role_policy(account, "123456789012", ["us-east-1"], "b-u-c", "logs")
+    assert MEMBER_REGIONS_ACTION in [s["Action"] for s in granted["Statement"]]
+    listed = org_config(regions=["us-east-1"]).organization
+    assert listed is not None
+    plain = member_role_policy(
+        listed.account("123456789012", "a"), "123456789012", ["us-east-1"], "b-u-c", "logs"
+    )
+    assert MEMBER_REGIONS_ACTION not in [s["Action"] for s in plain["Statement"]]
