@@ -164,8 +164,8 @@ def cat(
             return pattern.search(message) is not None
 
     config = load_config(config_path)
-    chosen = config.select([account])[0]
     engine = build_engine(config, regions, WORKERS)
+    chosen = engine.select([account])[0]  # discovered accounts (an `organization:`) included
     specs = engine.lane_specs(RunOptions(accounts=(account,), regions=regions))
     account_id = _account_id(engine, chosen)
     store = engine.store()
@@ -277,7 +277,7 @@ def athena(
             click.echo(group_value(g))
         return
     engine = build_engine(config, (region,) if region else ())
-    ids = sorted({_account_id(engine, a) for a in config.select(accounts)})
+    ids = sorted({_account_id(engine, a) for a in engine.select(accounts)})
     dest = config.destination
     spec = TableSpec(
         bucket=dest.bucket,
