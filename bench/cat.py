@@ -2,19 +2,13 @@
 pieces) read back by the real `log-exporter cat` process: bytes per second read from the
 emulator, and the process's peak RSS next to the day's size and its largest object.
 
-The peak RSS is the exporter's own VmHWM, sampled from /proc every 5 ms while it runs. The
-`ru_maxrss` that `wait4` reports (the other rows' column) also counts the memory of the
-benchmark process the child was forked from, before its exec: with the emulator holding this
-scenario's archive that alone is ~200 MB, whatever the exporter does.
+The peak RSS is the exporter's own (see `measure.PeakRSS`).
 """
 
 from __future__ import annotations
 
 import gzip
-import os
 import random
-import threading
-import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -110,15 +104,11 @@ def run_cat(emu: Emulator, env: dict[str, str], workdir: Path) -> CatRow:
         f'    groups: ["{GROUP}"]\n'
     )
     args = ["cat", "--config", str(config), "--account", "bench", "--group", GROUP]
-    peak = PeakRSS()
-    with peak:
-        child = run_exporter(
-            [*args, "--start", f"{day}", "--end", f"{day + timedelta(days=1)}"], env
-        )
+    child = run_exporter([*args, "--start", f"{day}", "--end", f"{day + timedelta(days=1)}"], env)
     got = child.stdout.splitlines()
     return CatRow(
         child=child,
-        hwm_mb=peak.mb,
+        hwm_mb=child.max_rss_mb,
         objects=objects,
         gz_bytes=gz_bytes,
         line_bytes=len(child.stdout.encode()),
@@ -126,60 +116,3 @@ def run_cat(emu: Emulator, env: dict[str, str], workdir: Path) -> CatRow:
         events=len(want),
         ordered=got == want,
     )
-
-
-class PeakRSS:
-    """Samples the VmHWM of the `log-exporter` child of this process while it runs."""
-
-    def __init__(self, interval: float = 0.005) -> None:
-        self.interval = interval
-        self.kib = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    @property
-    def mb(self) -> float:
-        return self.kib / 1024
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        me = os.getpid()
-        while not self._stop.is_set():
-            for pid in _children(me):
-                if _is_exporter(pid):  # not the moment between fork and exec: that is us
-                    self.kib = max(self.kib, _hwm_kib(pid))
-            time.sleep(self.interval)
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-
-
-def _is_exporter(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"log-exporter" in f.read()
-    except OSError:
-        return False
-
-
-def _hwm_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
