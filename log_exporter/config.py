@@ -377,19 +377,16 @@ def shared_lane(
         regions = regions_of(account)
         for region in [ALL_REGIONS] if regions == ALL_REGIONS else regions:
             # `regions: all` meets every region of the account: any other entry of it clashes
-            j = next(
-                (
-                    j
-                    for (a, r), j in seen.items()
-                    if a == account_id and j != i and ALL_REGIONS in (r, region)
-                ),
-                seen.setdefault((account_id, region), i),
-            )
+            met = [
+                j for (a, r), j in seen.items() if a == account_id and ALL_REGIONS in (r, region)
+            ]
+            j = next((j for j in met if j != i), seen.setdefault((account_id, region), i))
             if j != i:
                 who = f"account {account_id}" if account_id else "the ambient account"
+                where = "every region" if region == ALL_REGIONS else region
                 return (
                     f"accounts[{j}] ({accounts[j].name!r}) and accounts[{i}] ({account.name!r}) "
-                    f"both export {who} in {region}: one account and region is one lane (one "
+                    f"both export {who} in {where}: one account and region is one lane (one "
                     "export slot, one state); merge them into one entry"
                 )
     return None

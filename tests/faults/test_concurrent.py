@@ -125,7 +125,9 @@ def test_a_cli_run_overlapping_a_lambda_worker_on_the_same_lane(
     monkeypatch.setenv("LOG_EXPORTER_LEASE_SECONDS", LEASE)
     (account,) = account_ids(730_000_000_000 + (0 if first == "worker" else 100), 1)
     prefix = f"overlap-{first}"
-    world = seed_world(BUCKET, [account], days=5)  # more work than the worker's deadline allows
+    # More work than the worker's deadline allows, and a deadline far enough that the CLI
+    # process, started after the worker's first task, meets its lease even on a busy machine.
+    world = seed_world(BUCKET, [account], days=12)
     cfg = exporter.config(config_yaml(BUCKET, [account], prefix=prefix))
     app = make_app(cfg, queue_url, BUCKET, prefix=prefix)
     emu.task_timing(base=0.3)
@@ -133,7 +135,7 @@ def test_a_cli_run_overlapping_a_lambda_worker_on_the_same_lane(
 
     def worker() -> None:
         message = LaneMessage(f"acct-{account}", REGION)
-        advanced.append(app.advance(message, deadline=time.time() + 4.0))
+        advanced.append(app.advance(message, deadline=time.time() + 8.0))
 
     def started() -> bool:
         return any(t.account_id == account for t in emu.tasks)

@@ -224,6 +224,20 @@ HUB = "arn:aws:iam::999999999999:role/Hub"
             "us-east-1",
             id="two-ambient-entries",
         ),
+        pytest.param(
+            {"role": ROLE, "regions": "all"},
+            {"role": OTHER_ROLE, "regions": ["eu-west-1"]},
+            "account 111111111111",
+            "eu-west-1",
+            id="all-regions-meets-a-listed-one",
+        ),
+        pytest.param(
+            {"role": ROLE, "regions": ["eu-west-1"]},
+            {"role": OTHER_ROLE, "regions": "all"},
+            "account 111111111111",
+            "every region",
+            id="a-listed-region-meets-all-regions",
+        ),
     ],
 )
 def test_two_entries_of_one_account_and_region_are_refused_naming_both(
@@ -260,6 +274,11 @@ def test_two_entries_of_one_account_and_region_are_refused_naming_both(
         pytest.param({"role": ROLE, "regions": ["us-east-1"]}, {}, id="role-and-ambient"),
         pytest.param(
             {"role": ROLE, "regions": ["us-east-1"]}, {"role": OTHER_ROLE}, id="ambient-region"
+        ),
+        pytest.param(
+            {"role": ROLE, "regions": "all"},
+            {"role": "arn:aws:iam::222222222222:role/X", "regions": "all"},
+            id="all-regions-of-two-accounts",
         ),
     ],
 )
