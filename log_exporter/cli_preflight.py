@@ -85,7 +85,7 @@ def validate(config_path: str, accounts: tuple[str, ...], regions: tuple[str, ..
     ambient = _ambient_region(regions)
     if org is not None and not (org.regions or ambient):
         raise UsageError(
-            "organization: no region: set `regions` in the block, --region, or AWS_REGION"
+            "organization: no region: set `regions` in the block, --region, or AWS_DEFAULT_REGION"
         )
     # the ambient account is unknown without an STS call: runs compare it too
     clash = shared_lane(
@@ -97,7 +97,7 @@ def validate(config_path: str, accounts: tuple[str, ...], regions: tuple[str, ..
         if not (account.regions or ambient):
             raise UsageError(
                 f"accounts[{account.name}]: no region: set `regions` in the config, --region, "
-                "or AWS_REGION"
+                "or AWS_DEFAULT_REGION"
             )
     out = stdout_console()
     where = "/".join(p for p in (f"s3://{dest.bucket}", dest.prefix) if p)

@@ -284,7 +284,7 @@ class Engine:
                 if not self.factory.default_region:
                     raise ConfigError(
                         f"accounts[{account.name}]: no region: set `regions` in the config, "
-                        "--region, or AWS_REGION"
+                        "--region, or AWS_DEFAULT_REGION"
                     )
                 regions = [self.factory.default_region]
             if options.regions:

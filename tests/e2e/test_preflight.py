@@ -93,7 +93,7 @@ def test_validate_shows_what_a_run_covers_without_calling_aws(
     assert no_region.code == 2
     assert no_region.stderr.strip() == (
         "log-exporter: error: accounts[local]: no region: set `regions` in the config, "
-        "--region, or AWS_REGION"
+        "--region, or AWS_DEFAULT_REGION"
     )
 
 
