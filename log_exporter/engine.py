@@ -25,7 +25,7 @@ from .clock import ClockCheck
 from .config import ALL_REGIONS, Account, Config, select_accounts, shared_lane
 from .errors import BucketError, ConfigError, LogExporterError, UsageError
 from .lane import Lane, LaneResult, LaneSettings, LaneStopped
-from .organization import Discovery, discover_with, enabled_regions
+from .organization import DESCRIBE_REGIONS_ONLY, Discovery, discover_with, enabled_regions
 from .plan import PlanRange
 from .progress import Reporter
 from .runner import runner_id as _runner_id
@@ -248,9 +248,13 @@ class Engine:
         return select_accounts(self.accounts(), names)
 
     def enabled_regions(self, account: Account) -> list[str]:
-        """The account's enabled regions, asked from AWS once per engine (`regions: all`)."""
+        """The account's enabled regions, asked from AWS once per engine (`regions: all`),
+        in a session of the account's role limited to ec2:DescribeRegions: the dispatcher,
+        which only asks this, gets nothing more of the member role."""
         if account.name not in self._enabled:
-            credentials = self._account_credentials(account)
+            credentials = self.factory.account_credentials(
+                account.role_chain, account.external_id, policy=DESCRIBE_REGIONS_ONLY
+            )
             self._enabled[account.name] = enabled_regions(self.factory.ec2(credentials))
         return self._enabled[account.name]
 
@@ -295,10 +299,16 @@ class Engine:
     def check_one_lane_each(self, options: RunOptions) -> None:
         """Refuse a config of which two entries are one lane (the same account and region), in
         the regions they run in here; an entry without a role is the ambient account, asked of
-        STS when a role entry could be the same (if STS cannot tell, that lane fails alone)."""
-        accounts = self.config.accounts
-        ambient_id: str | None = None
-        if any(a.account_id is None for a in accounts) and any(a.account_id for a in accounts):
+        STS when a role entry could be the same (if STS cannot tell, that lane fails alone).
+        Discovered accounts (an `organization:` block) are checked with the explicit ones."""
+        discovery = self.discovery()
+        accounts = discovery.accounts
+        ambient_id = discovery.ambient_id
+        if (
+            ambient_id is None
+            and any(a.account_id is None for a in accounts)
+            and any(a.account_id for a in accounts)
+        ):
             with contextlib.suppress(LogExporterError):
                 ambient_id = self.factory.account_id(self.factory.ambient, [])
 

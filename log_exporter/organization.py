@@ -8,6 +8,7 @@ the accounts a run covers, and why the others were left out.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from .config import ACCOUNT_ID, Account, Config, Organization
-from .errors import AccessDeniedError, AWSError
+from .errors import AccessDeniedError, AWSError, LogExporterError
 
 if TYPE_CHECKING:
     from .aws import SessionFactory
@@ -36,7 +37,7 @@ class OrgAccount:
 
     id: str
     name: str
-    status: str = "ACTIVE"  # ACTIVE, SUSPENDED, PENDING_CLOSURE
+    status: str = "ACTIVE"  # State: PENDING_ACTIVATION, ACTIVE, SUSPENDED, PENDING_CLOSURE, CLOSED
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Discovery:
     calls: int = 0
     # selected, but an `accounts:` entry (named here) names the same account id and wins
     replaced: list[tuple[OrgAccount, str]] = field(default_factory=list)
+    ambient_id: str | None = None  # the account of an entry without a role, when STS was asked
 
 
 # --- the API -------------------------------------------------------------------------------------
@@ -153,9 +155,10 @@ class OrganizationReader:
 
 
 def _account(data: Mapping[str, Any]) -> OrgAccount:
-    return OrgAccount(
-        id=str(data["Id"]), name=str(data.get("Name", "")), status=str(data.get("Status", ""))
-    )
+    # `State` replaced `Status`, which AWS stopped sending on 2026-09-09; `Status` is read only
+    # when an older answer (or endpoint) has no `State`
+    status = data.get("State") or data.get("Status") or ""
+    return OrgAccount(id=str(data["Id"]), name=str(data.get("Name", "")), status=str(status))
 
 
 # --- the selection (pure) --------------------------------------------------------------------------
@@ -197,13 +200,15 @@ def select(
     return chosen, excluded
 
 
-def merge(config: Config, chosen: Sequence[OrgAccount]) -> tuple[list[Account], list[Account]]:
+def merge(
+    config: Config, chosen: Sequence[OrgAccount], ambient_id: str | None = None
+) -> tuple[list[Account], list[Account]]:
     """The run's accounts: every `accounts:` entry, then every chosen account not already
-    there by id (an explicit entry wins: its own role, groups, regions). A discovered account
-    is named as in Organizations, or `<name>-<id>` when that name is taken. Returns (all, the
-    discovered ones)."""
+    there by id (an explicit entry wins: its own role, groups, regions; an entry without a
+    role is `ambient_id`'s account). A discovered account is named as in Organizations, or
+    `<name>-<id>` when that name is taken. Returns (all, the discovered ones)."""
     assert config.organization is not None
-    explicit_ids = {account_id_of(a) for a in config.accounts} - {None}
+    explicit_ids = {account_id_of(a) or ambient_id for a in config.accounts} - {None}
     names = {a.name for a in config.accounts}
     clashing = _names_used_twice(chosen)
     discovered: list[Account] = []
@@ -232,40 +237,60 @@ def account_id_of(account: Account) -> str | None:
     return chain[-1].split(":")[4] if chain else None
 
 
-def discover(config: Config, reader: OrganizationReader) -> Discovery:
-    """The accounts a run covers: the explicit ones and the organization's selected ones."""
+def discover(
+    config: Config, reader: OrganizationReader, ambient_id: str | None = None
+) -> Discovery:
+    """The accounts a run covers: the explicit ones and the organization's selected ones.
+    `ambient_id` is the account of the entries without a role (None: not known)."""
     block = config.organization
     if block is None:
-        return Discovery(list(config.accounts))
+        return Discovery(list(config.accounts), ambient_id=ambient_id)
     listed = reader.accounts_under(block.ous) if block.ous else reader.accounts()
     chosen, excluded = select(block, listed, reader.tags if block.tags else None)
-    accounts, discovered = merge(config, chosen)
-    explicit = {account_id_of(a): a.name for a in config.accounts}
+    accounts, discovered = merge(config, chosen, ambient_id)
+    explicit = {account_id_of(a) or ambient_id: a.name for a in config.accounts}
     replaced = [(a, explicit[a.id]) for a in chosen if a.id in explicit]
-    return Discovery(accounts, discovered, excluded, reader.calls, replaced)
+    return Discovery(accounts, discovered, excluded, reader.calls, replaced, ambient_id)
 
 
 def discover_with(config: Config, factory: SessionFactory) -> Discovery:
-    """`discover`, reading Organizations with the ambient credentials or `discovery_role`."""
+    """`discover`, reading Organizations with the ambient credentials or `discovery_role`; when
+    an entry has no role, STS says once which account that is, so the entry wins over its
+    discovered twin (if STS cannot tell, the one-lane check asks again and that lane fails)."""
     block = config.organization
     if block is None:
         return Discovery(list(config.accounts))
-    return discover(config, OrganizationReader(factory.organizations(block.discovery_role)))
+    ambient_id: str | None = None
+    if any(account_id_of(a) is None for a in config.accounts):
+        with contextlib.suppress(LogExporterError):
+            ambient_id = factory.account_id(factory.ambient, [])
+    reader = OrganizationReader(factory.organizations(block.discovery_role))
+    return discover(config, reader, ambient_id)
 
 
 def member_account(config: Config, account_id: str, name: str) -> Account | None:
     """The account the organization block makes of `account_id` (a lane message names it), with
     no Organizations call: None when there is no block, the id is not an account id, or the
     block's `accounts`/`exclude_accounts` leave it out (OUs and tags were checked by the
-    dispatcher that sent the lane)."""
+    dispatcher that sent the lane). These are matched, as the dispatcher did, on the name in
+    Organizations: `name` without the `-<id>` that `merge` adds to a name already taken."""
     block = config.organization
     if block is None or not ACCOUNT_ID.match(account_id):
         return None
-    chosen, _ = select(block, [OrgAccount(account_id, name)])
+    org_name = name.removesuffix(f"-{account_id}") or name
+    chosen, _ = select(block, [OrgAccount(account_id, org_name)])
     return block.account(account_id, name) if chosen else None
 
 
 # --- regions -------------------------------------------------------------------------------------
+# The session policy of the role assumed to ask an account's regions: that session can call
+# ec2:DescribeRegions and nothing else (not the member role's exports, writes or retention).
+DESCRIBE_REGIONS_ONLY = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+    '"Action":"ec2:DescribeRegions","Resource":"*"}]}'
+)
+
+
 def enabled_regions(ec2: Any) -> list[str]:
     """The regions enabled in the account whose EC2 client this is (DescribeRegions without
     AllRegions: opt-in regions that are not opted in are left out). Needs ec2:DescribeRegions."""

@@ -186,6 +186,21 @@ def test_an_explicit_entry_wins_over_the_discovered_account() -> None:
     assert discovered[0].role_chain == ["arn:aws:iam::222222222222:role/LogExporterMember"]
 
 
+def test_an_entry_without_a_role_wins_over_its_discovered_twin() -> None:
+    # run from the management account A: `mgmt` (no role) is A, as STS says
+    config = org_config(explicit=[{"name": "mgmt", "groups": ["only-this"]}])
+    accounts, discovered = merge(config, [A, C], ambient_id=A.id)
+    assert [a.name for a in accounts] == ["mgmt", "prod-c"]
+    assert accounts[0].role_chain == [] and accounts[0].groups == ["only-this"]
+    assert [a.name for a in discovered] == ["prod-c"]
+    client, stub = stubbed()
+    stub.add_response("list_accounts", {"Accounts": [account(A), account(C)]}, {})
+    with stub:
+        found = discover(config, OrganizationReader(client), ambient_id=A.id)
+    assert [a.name for a in found.accounts] == ["mgmt", "prod-c"]
+    assert found.replaced == [(A, "mgmt")] and found.ambient_id == A.id
+
+
 def test_names_that_clash_get_the_account_id() -> None:
     config = org_config(explicit=[{"name": "prod-a", "groups": ["x"]}])  # ambient: no id
     twins = [OrgAccount("555555555555", "shared"), OrgAccount("666666666666", "shared")]
@@ -225,7 +240,7 @@ def account(a: OrgAccount) -> dict[str, Any]:
         "Arn": f"arn:aws:organizations::999999999999:account/o-x/{a.id}",
         "Email": "a@example.com",
         "Name": a.name,
-        "Status": a.status,
+        "State": a.status,  # what AWS sends since 2026-09-09 (`Status` retired)
     }
 
 
@@ -241,6 +256,32 @@ def test_accounts_are_paged_and_throttling_is_waited_out() -> None:
         assert reader.accounts() == [A, B]
     stub.assert_no_pending_responses()
     assert slept == [0.5, 1.0] and reader.calls == 4
+
+
+@pytest.mark.parametrize(
+    ("fields", "selected"),
+    [
+        ({"State": "ACTIVE"}, True),
+        ({"State": "SUSPENDED"}, False),
+        ({"State": "CLOSED"}, False),
+        ({"State": "PENDING_ACTIVATION"}, False),
+        ({"State": "PENDING_CLOSURE"}, False),
+        ({"State": "SUSPENDED", "Status": "ACTIVE"}, False),  # State wins
+        ({"Status": "ACTIVE"}, True),  # an answer from before `State`
+        ({"Status": "SUSPENDED"}, False),
+    ],
+)
+def test_only_accounts_whose_state_is_active_are_selected(
+    fields: dict[str, str], selected: bool
+) -> None:
+    client, stub = stubbed()
+    listed = {"Id": A.id, "Name": A.name, **fields}
+    stub.add_response("list_accounts", {"Accounts": [listed]}, {})
+    with stub:
+        found = discover(org_config(), OrganizationReader(client))
+    assert [a.name for a in found.accounts] == ([A.name] if selected else [])
+    reason = f"status {fields.get('State') or fields.get('Status')}"
+    assert [x.reason for x in found.excluded] == ([] if selected else [reason])
 
 
 def test_ous_are_walked_down_to_nested_ones() -> None:
