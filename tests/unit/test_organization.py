@@ -402,3 +402,75 @@ def test_regions_all_needs_describe_regions_in_the_member_role() -> None:
         listed.account("123456789012", "a"), "123456789012", ["us-east-1"], "b-u-c", "logs"
     )
     assert MEMBER_REGIONS_ACTION not in [s["Action"] for s in plain["Statement"]]
+
+
+# --- sessions ------------------------------------------------------------------------------------
+def test_regions_are_asked_in_a_session_that_may_only_describe_regions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from log_exporter.aws import SessionFactory
+    from log_exporter.engine import Engine
+    from log_exporter.organization import DESCRIBE_REGIONS_ONLY
+
+    config = org_config(regions="all")
+    assert config.organization is not None
+    member = config.organization.account(A.id, A.name)
+    factory = SessionFactory(region="us-east-1")
+    session = botocore.session.get_session()
+    sts = session.create_client(
+        "sts", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    ec2 = session.create_client(
+        "ec2", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    creds = {"AccessKeyId": "AKIAEXAMPLEEXAMPLE", "SecretAccessKey": "s", "SessionToken": "t"}
+    sts_stub, ec2_stub = Stubber(sts), Stubber(ec2)
+    sts_stub.add_response(
+        "assume_role",
+        {"Credentials": {**creds, "Expiration": expires}},
+        {
+            "RoleArn": member.role_chain[0],
+            "RoleSessionName": "log-exporter",
+            "Policy": DESCRIBE_REGIONS_ONLY,
+        },
+    )
+    ec2_stub.add_response(
+        "describe_regions", {"Regions": [{"RegionName": "eu-west-1"}]}, {"AllRegions": False}
+    )
+    monkeypatch.setattr(factory, "sts", lambda session=None, region=None: sts)
+    monkeypatch.setattr(factory, "ec2", lambda credentials, region=None: ec2)
+    with sts_stub, ec2_stub:
+        assert Engine(config, factory).enabled_regions(member) == ["eu-west-1"]
+    sts_stub.assert_no_pending_responses()
+    assert json.loads(DESCRIBE_REGIONS_ONLY)["Statement"] == [
+        {"Effect": "Allow", "Action": "ec2:DescribeRegions", "Resource": "*"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("region", "expected", "endpoint"),
+    [
+        ("us-gov-east-1", "us-gov-west-1", "https://organizations.us-gov-west-1.amazonaws.com"),
+        ("cn-north-1", "cn-northwest-1", "https://organizations.cn-northwest-1.amazonaws.com.cn"),
+        ("eu-west-1", "us-east-1", "https://organizations.us-east-1.amazonaws.com"),
+    ],
+)
+def test_organizations_is_read_in_the_partition_of_the_default_region(
+    region: str, expected: str, endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from log_exporter.aws import SessionFactory
+
+    factory = SessionFactory(region=region)
+    assert factory.organizations().meta.endpoint_url == endpoint
+    asked: list[str | None] = []
+
+    def credentials(roles: list[str], external_id: str | None = None, **kw: Any) -> None:
+        asked.append(kw.get("region"))
+
+    monkeypatch.setattr(factory, "account_credentials", credentials)
+    assert factory.organizations("arn:aws:iam::999999999999:role/R").meta.endpoint_url == endpoint
+    assert asked == [expected]  # the discovery role's STS call too
