@@ -228,6 +228,7 @@ class Engine:
         self.clock_check = ClockCheck()  # AWS's clock, from the Date of the archive's answers
         self._discovery: Discovery | None = None
         self._discovery_lock = threading.Lock()
+        self.discovery_budget: float | None = None  # seconds; the Lambda dispatcher sets one
         self._enabled: dict[str, list[str]] = {}  # `regions: all`, by account name
 
     # --- what to run ---------------------------------------------------------------------------
@@ -236,7 +237,7 @@ class Engine:
         engine (so once per run)."""
         with self._discovery_lock:
             if self._discovery is None:
-                self._discovery = discover_with(self.config, self.factory)
+                self._discovery = discover_with(self.config, self.factory, self.discovery_budget)
             return self._discovery
 
     def accounts(self) -> list[Account]:

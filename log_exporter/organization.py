@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,7 @@ DENIED = frozenset({"AccessDeniedException", "AccessDenied", "AWSOrganizationsNo
 MAX_TRIES = 8
 FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 20.0
+TAG_READERS = 4  # ListTagsForResource calls at once (one per account), sharing the backoff
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,10 @@ class OrganizationReader:
     """Reads accounts, OUs and tags from Organizations: every list paged, every call retried
     with exponential backoff while throttled or after a transient error or a lost answer
     (botocore's own retries give up too soon for an API that allows a few requests a second;
-    these calls only read, so asking again is safe), and counted."""
+    these calls only read, so asking again is safe), and counted. Calls may come from a few
+    threads (`workers` tag reads at once): while one waits out throttling, the others wait
+    before their next call. With `budget_s`, a discovery that would last longer fails, naming
+    it, instead of outliving its caller (the Lambda dispatcher's timeout)."""
 
     def __init__(
         self,
@@ -75,23 +81,50 @@ class OrganizationReader:
         *,
         sleep: Callable[[float], None] = time.sleep,
         max_tries: int = MAX_TRIES,
+        workers: int = TAG_READERS,
+        budget_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._sleep = sleep
         self._max_tries = max_tries
+        self.workers = workers
+        self._budget = budget_s
+        self._clock = clock
+        self._started = clock()
+        self._count = threading.Lock()
+        self._backing_off = threading.Lock()  # held while a throttled call waits
         self.calls = 0
+
+    def _over_budget(self, operation: str, wait: float = 0.0) -> None:
+        if self._budget is not None and self._clock() + wait - self._started > self._budget:
+            raise AWSError(
+                f"organization discovery: over its time budget of {self._budget:.0f} s "
+                f"({self.calls} Organizations calls; {operation} not done yet): nothing was "
+                "run; Organizations throttles, or lists more accounts than fit (with `tags`, "
+                "one call each)"
+            )
+
+    def _wait(self, operation: str, delay: float) -> None:
+        self._over_budget(operation, delay)
+        with self._backing_off:
+            self._sleep(delay)
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         delay = FIRST_BACKOFF_S
         for attempt in range(1, self._max_tries + 1):
-            self.calls += 1
+            self._over_budget(operation)
+            with self._backing_off:  # another thread is waiting out throttling: wait too
+                pass
+            with self._count:
+                self.calls += 1
             try:
                 return dict(getattr(self._client, operation)(**kwargs))
             except ClientError as exc:
                 err = exc.response.get("Error", {})
                 code = str(err.get("Code", ""))
                 if (code in THROTTLED or code in TRANSIENT) and attempt < self._max_tries:
-                    self._sleep(delay)
+                    self._wait(operation, delay)
                     delay = min(delay * 2, MAX_BACKOFF_S)
                     continue
                 message = f"AWS Organizations {operation}: {code}: {err.get('Message', '')}"
@@ -105,7 +138,7 @@ class OrganizationReader:
                 raise AWSError(message.rstrip(": "), code=code) from None
             except (ConnectionError, HTTPClientError) as exc:  # a lost answer: ask again
                 if attempt < self._max_tries:
-                    self._sleep(delay)
+                    self._wait(operation, delay)
                     delay = min(delay * 2, MAX_BACKOFF_S)
                     continue
                 raise AWSError(f"AWS Organizations {operation}: {exc}") from None
@@ -174,10 +207,12 @@ def select(
     block: Organization,
     listed: Sequence[OrgAccount],
     tags: Callable[[str], Mapping[str, str]] | None = None,
+    workers: int = 1,
 ) -> tuple[list[OrgAccount], list[Excluded]]:
     """The listed accounts the block selects (in the order listed), and the others with why:
     not ACTIVE, not among `accounts`, in `exclude_accounts`, or without the `tags`. `tags` is
-    asked only for accounts that passed every other test, and only when the block has tags."""
+    asked only for accounts that passed every other test, only when the block has tags, and
+    for `workers` accounts at once."""
     chosen: list[OrgAccount] = []
     excluded: list[Excluded] = []
     for account in listed:
@@ -190,14 +225,19 @@ def select(
         if (p := _matches(block.exclude_accounts, account)) is not None:
             excluded.append(Excluded(account, f"organization.exclude_accounts {p!r}"))
             continue
-        if block.tags and tags is not None:
-            have = tags(account.id)
-            missing = [f"{k}={v}" for k, v in block.tags.items() if have.get(k) != v]
-            if missing:
-                excluded.append(Excluded(account, f"tag {missing[0]} missing"))
-                continue
         chosen.append(account)
-    return chosen, excluded
+    if not (block.tags and tags is not None and chosen):
+        return chosen, excluded
+    with ThreadPoolExecutor(max(1, min(workers, len(chosen)))) as pool:
+        tagged = list(pool.map(tags, [a.id for a in chosen]))
+    kept: list[OrgAccount] = []
+    for account, have in zip(chosen, tagged, strict=True):
+        missing = [f"{k}={v}" for k, v in block.tags.items() if have.get(k) != v]
+        if missing:
+            excluded.append(Excluded(account, f"tag {missing[0]} missing"))
+        else:
+            kept.append(account)
+    return kept, excluded
 
 
 def merge(
@@ -246,17 +286,20 @@ def discover(
     if block is None:
         return Discovery(list(config.accounts), ambient_id=ambient_id)
     listed = reader.accounts_under(block.ous) if block.ous else reader.accounts()
-    chosen, excluded = select(block, listed, reader.tags if block.tags else None)
+    chosen, excluded = select(block, listed, reader.tags if block.tags else None, reader.workers)
     accounts, discovered = merge(config, chosen, ambient_id)
     explicit = {account_id_of(a) or ambient_id: a.name for a in config.accounts}
     replaced = [(a, explicit[a.id]) for a in chosen if a.id in explicit]
     return Discovery(accounts, discovered, excluded, reader.calls, replaced, ambient_id)
 
 
-def discover_with(config: Config, factory: SessionFactory) -> Discovery:
-    """`discover`, reading Organizations with the ambient credentials or `discovery_role`; when
-    an entry has no role, STS says once which account that is, so the entry wins over its
-    discovered twin (if STS cannot tell, the one-lane check asks again and that lane fails)."""
+def discover_with(
+    config: Config, factory: SessionFactory, budget_s: float | None = None
+) -> Discovery:
+    """`discover`, reading Organizations with the ambient credentials or `discovery_role`, in
+    `budget_s` seconds at most (None: no limit); when an entry has no role, STS says once
+    which account that is, so the entry wins over its discovered twin (if STS cannot tell, the
+    one-lane check asks again and that lane fails)."""
     block = config.organization
     if block is None:
         return Discovery(list(config.accounts))
@@ -264,7 +307,7 @@ def discover_with(config: Config, factory: SessionFactory) -> Discovery:
     if any(account_id_of(a) is None for a in config.accounts):
         with contextlib.suppress(LogExporterError):
             ambient_id = factory.account_id(factory.ambient, [])
-    reader = OrganizationReader(factory.organizations(block.discovery_role))
+    reader = OrganizationReader(factory.organizations(block.discovery_role), budget_s=budget_s)
     return discover(config, reader, ambient_id)
 
 

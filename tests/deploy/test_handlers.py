@@ -433,3 +433,20 @@ def test_two_organization_accounts_of_one_name_are_both_archived_by_the_workers(
     assert drained.failures == []
     assert archive_of(world.bucket, "logs") == world.expected(groups=SELECTED)
     assert set(tasks_per_window(emu).values()) == {1}
+
+
+def test_the_dispatchers_discovery_has_a_time_budget(
+    queue_url: str, emu: Emulator, tmp_path: Path
+) -> None:
+    from emulator.seed import SeedAccount, create_organization
+    from log_exporter.errors import AWSError
+
+    account = create_organization([SeedAccount("app-1", "prod")]).accounts["app-1"]
+    world = sample_world(accounts=(account,), days=1)
+    app = make_app(write(tmp_path, org_yaml(world.bucket)), queue_url, world.bucket)
+    emu.throttle(1.0, services=["organizations"], error="TooManyRequestsException", seed=1)
+
+    # 61 s left: 1 s for discovery, the rest kept to send the lanes
+    with pytest.raises(AWSError, match="organization discovery: over its time budget of 1 s"):
+        app.dispatch({}, Context(remaining_ms=61_000))
+    assert queued(queue_url) == []

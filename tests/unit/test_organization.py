@@ -316,8 +316,8 @@ def test_discover_reads_tags_only_when_the_block_has_some() -> None:
         {"ResourceId": A.id},
     )
     stub.add_response("list_tags_for_resource", {"Tags": []}, {"ResourceId": B.id})
-    with stub:
-        found = discover(org_config(tags={"archive": "yes"}), OrganizationReader(client))
+    with stub:  # one tag reader: the stub answers in order
+        found = discover(org_config(tags={"archive": "yes"}), OrganizationReader(client, workers=1))
     assert [a.name for a in found.accounts] == ["prod-a"] and found.calls == 3
     assert [(x.account.name, x.reason) for x in found.excluded] == [
         ("sandbox-b", "tag archive=yes missing")
@@ -326,6 +326,61 @@ def test_discover_reads_tags_only_when_the_block_has_some() -> None:
     stub.add_response("list_accounts", {"Accounts": [account(A), account(B)]}, {})
     with stub:  # no tags in the block: no ListTagsForResource (the stub would refuse it)
         assert len(discover(org_config(), OrganizationReader(client)).accounts) == 2
+
+
+def test_tags_are_read_a_few_accounts_at_a_time() -> None:
+    import threading
+
+    config = org_config(tags={"log-archive": "yes"})
+    assert config.organization is not None
+    listed = [OrgAccount(f"{i:012d}", f"app-{i}") for i in range(1, 9)]
+    together = threading.Barrier(4, timeout=30)  # broken unless 4 reads run at once
+    lock = threading.Lock()
+    running: list[int] = [0, 0]  # now, most
+
+    def tags_of(account_id: str) -> dict[str, str]:
+        with lock:
+            running[0] += 1
+            running[1] = max(running)
+        together.wait()
+        with lock:
+            running[0] -= 1
+        return {"log-archive": "yes"} if account_id != listed[2].id else {}
+
+    got, excluded = select(config.organization, listed, tags_of, workers=4)
+    assert got == [a for a in listed if a != listed[2]]  # in the order listed
+    assert [(x.account, x.reason) for x in excluded] == [(listed[2], "tag log-archive=yes missing")]
+    assert running[1] == 4
+
+
+def test_discovery_over_its_time_budget_fails_naming_it() -> None:
+    client, stub = stubbed()
+    now = [0.0]
+    for _ in range(4):
+        stub.add_client_error("list_accounts", "TooManyRequestsException", http_status_code=400)
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    reader = OrganizationReader(client, sleep=sleep, budget_s=3, clock=lambda: now[0])
+    with stub, pytest.raises(AWSError) as info:
+        reader.accounts()
+    # waited 0.5 and 1 s; waiting 2 s more would pass the 3 s budget
+    assert now[0] == 1.5 and reader.calls == 3
+    assert "organization discovery: over its time budget of 3 s (3 Organizations calls" in str(
+        info.value
+    )
+
+
+def test_the_dispatcher_gives_discovery_its_remaining_time_less_a_reserve() -> None:
+    from log_exporter.aws_lambda import DISPATCH_RESERVE_S, discovery_budget
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 300_000
+
+    assert discovery_budget(Context()) == 300 - DISPATCH_RESERVE_S
+    assert discovery_budget(None) is None
 
 
 @pytest.mark.parametrize(
