@@ -208,3 +208,45 @@ def test_an_account_whose_regions_cannot_be_asked_fails_alone(
         "app-eu" in line and "regions" in line and "FAIL" in line
         for line in checked.stdout.splitlines()
     ), checked.stdout
+
+
+def test_cat_over_an_organization_reads_the_archive_bucket_only(
+    exporter: Exporter, emu: Emulator
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from emulator.tasks import format_line
+
+    org = seed_organization()
+    ids = org.accounts
+    world = seed_world(BUCKET, [ids["app-eu"], ids["app-main"]], days=1)
+    for account in (ids["app-eu"], ids["app-main"]):
+        emu.enable_regions(account, [REGION])
+    cfg = str(exporter.config(org_config(org, regions="all")))
+    assert exporter("run", "--config", cfg).code == 0
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    group = "/aws/lambda/api"
+    want = [
+        format_line(e.timestamp_ms, e.message)
+        for e in sorted(world.events, key=lambda e: (e.timestamp_ms, e.stream))
+        if e.account_id == ids["app-main"] and e.group == group
+    ]
+    assert want
+
+    def cat(account: str) -> tuple[list[str], set[str]]:
+        before = emu.calls
+        result = exporter(
+            "cat", "--config", cfg, "--account", account, "--group", group,
+            "--start", day.isoformat(), "--end", (day + timedelta(days=1)).isoformat(),
+        )  # fmt: skip
+        assert result.code == 0, result.output
+        calls = emu.calls - before
+        assert calls[("s3", "ListObjectsV2")], calls
+        return result.stdout.splitlines(), {service for service, _ in calls}
+
+    # by id: the archive bucket only (no Organizations, no member role, no EC2)
+    lines, services = cat(ids["app-main"])
+    assert lines == want and services == {"s3"}
+    # by name: one discovery more, still no member role and no EC2
+    lines, services = cat("app-main")
+    assert lines == want and services == {"s3", "organizations"}
