@@ -250,3 +250,33 @@ def test_cat_over_an_organization_reads_the_archive_bucket_only(
     # by name: one discovery more, still no member role and no EC2
     lines, services = cat("app-main")
     assert lines == want and services == {"s3", "organizations"}
+
+
+def test_an_entry_without_a_role_wins_over_the_ambient_account_discovered(
+    exporter: Exporter, emu: Emulator
+) -> None:
+    org = seed_organization()
+    mgmt = org.management  # the ambient account: Organizations lists it too
+    world = seed_world(BUCKET, [mgmt, org.accounts["app-main"]], days=1)
+    own = f"""accounts:
+  - name: mgmt
+    regions: [{REGION}]
+    groups: ["vpc-flow-logs"]
+"""
+    config = org_config(org, accounts=own).replace(
+        f"  ous: [{org.ous['prod']}]\n", f'  accounts: ["{mgmt}", "app-main"]\n'
+    )
+    cfg = exporter.config(config.replace('  tags: {log-archive: "yes"}\n', ""))
+
+    checked = exporter("check", "--config", str(cfg))
+    assert any(
+        mgmt in line and "as the `accounts:` entry mgmt" in line
+        for line in checked.stdout.splitlines()
+    ), checked.stdout
+    result = exporter("run", "--config", str(cfg))
+
+    assert result.code == 0, result.output
+    by_account = {(t.account_id, t.group) for t in emu.tasks}
+    assert {g for a, g in by_account if a == mgmt} == {"vpc-flow-logs"}  # the entry's groups
+    assert_complete(world, "logs", [mgmt], groups=["vpc-flow-logs"], emu=emu)
+    assert_complete(world, "logs", [org.accounts["app-main"]], emu=emu)
