@@ -16,6 +16,7 @@ from moto.core.exceptions import AccessDeniedError
 from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
 from moto.logs.models import LogGroup, LogsBackend, LogStream
 from moto.logs.responses import LogsResponse
+from moto.organizations.models import FakeAccount
 from moto.s3.models import FakeBucket
 from moto.s3.responses import S3Response
 from moto.sts.models import AssumedRole, STSBackend
@@ -283,6 +284,14 @@ def _describe_regions(self: Any, region_names: list[str] | None = None) -> list[
     return regions if enabled is None else [r for r in regions if r.name in enabled]
 
 
+def _org_account_describe(self: FakeAccount) -> dict[str, Any]:
+    """An account as Organizations answers since 2026-09-09: `State`, and no `Status` (retired;
+    moto still sends both)."""
+    described = dict(_originals[(FakeAccount, "describe")](self))
+    described.pop("Status", None)
+    return described
+
+
 _PATCHES: list[tuple[Any, str, Any]] = [  # (class or module, attribute, replacement)
     (LogsBackend, "create_export_task", _create_export_task),
     (LogsBackend, "describe_export_tasks", _describe_export_tasks),
@@ -299,4 +308,5 @@ _PATCHES: list[tuple[Any, str, Any]] = [  # (class or module, attribute, replace
     (moto.iam.models, "get_account_id_from", _get_account_id_from),
     (CloudWatchBackend, "get_metric_data", metrics.get_metric_data),  # AWS/Logs metrics
     (RegionsAndZonesBackend, "describe_regions", _describe_regions),
+    (FakeAccount, "describe", _org_account_describe),
 ]

@@ -182,7 +182,7 @@ class SeedAccount:
     name: str
     ou: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
-    status: str = "ACTIVE"  # SUSPENDED or PENDING_CLOSURE: an account Organizations still lists
+    status: str = "ACTIVE"  # its State (SUSPENDED, CLOSED...: Organizations still lists it)
 
 
 @dataclass(frozen=True)
@@ -230,6 +230,7 @@ def create_organization(
             backend.move_account(
                 AccountId=account_id, SourceParentId=root, DestinationParentId=parent
             )
-        backend.get_account_by_id(account_id).status = spec.status
+        made = backend.get_account_by_id(account_id)
+        made.state = made.status = spec.status  # AWS sends `State` only (see patches.py)
         ids[spec.name] = account_id
     return SeededOrganization(management, str(root), dict(ous), ids)

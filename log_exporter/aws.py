@@ -41,6 +41,15 @@ SESSION_NAME = "log-exporter"
 CHAIN_DURATION_S = 3600  # a role reached through a chain lasts at most one hour
 DEFAULT_MAX_ATTEMPTS = 10
 ORGANIZATIONS_REGION = "us-east-1"  # Organizations' one endpoint (aws partition)
+# ... and in the other partitions, by the partition of the default region
+ORGANIZATIONS_REGIONS = {"aws-us-gov": "us-gov-west-1", "aws-cn": "cn-northwest-1"}
+
+
+def organizations_region(default_region: str | None) -> str:
+    """The region serving Organizations in the partition of `default_region`."""
+    from .policy import partition
+
+    return ORGANIZATIONS_REGIONS.get(partition(default_region or ""), ORGANIZATIONS_REGION)
 
 
 def attempts_from_env() -> int | None:
@@ -358,13 +367,19 @@ class SessionFactory:
         return self._session(region=region or self.default_region, credentials=credentials)
 
     def account_credentials(
-        self, roles: list[str], external_id: str | None = None, *, region: str | None = None
+        self,
+        roles: list[str],
+        external_id: str | None = None,
+        *,
+        region: str | None = None,
+        policy: str | None = None,
     ) -> Credentials | None:
         """A member account's credentials, as `account_session` gets them, without a session
-        (None: the ambient credentials, when there is no role to assume)."""
+        (None: the ambient credentials, when there is no role to assume). `policy` is a session
+        policy (JSON) passed with the last role: the session may do only what it allows."""
         if not roles:
             return None
-        fetch = self._chain_fetcher(roles, external_id, region or self.default_region)
+        fetch = self._chain_fetcher(roles, external_id, region or self.default_region, policy)
         first = fetch()
         credentials = RefreshableCredentials.create_from_metadata(
             metadata=first, refresh_using=fetch, method="assume-role"
@@ -379,7 +394,11 @@ class SessionFactory:
         return credentials
 
     def _chain_fetcher(
-        self, roles: list[str], external_id: str | None, region: str | None
+        self,
+        roles: list[str],
+        external_id: str | None,
+        region: str | None,
+        policy: str | None = None,
     ) -> Callable[[], dict[str, str]]:
         def fetch() -> dict[str, str]:
             creds: dict[str, Any] | None = None
@@ -394,6 +413,8 @@ class SessionFactory:
                 kwargs: dict[str, Any] = {"RoleArn": arn, "RoleSessionName": SESSION_NAME}
                 if external_id and i == len(roles) - 1:
                     kwargs["ExternalId"] = external_id
+                if policy and i == len(roles) - 1:
+                    kwargs["Policy"] = policy
                 if len(roles) > 1:
                     kwargs["DurationSeconds"] = CHAIN_DURATION_S
                 try:
@@ -469,14 +490,14 @@ class SessionFactory:
         return self.ambient.create_client("glue", region_name=region, config=self._config())
 
     def organizations(self, role: str | None = None) -> Any:
-        """AWS Organizations (served from us-east-1 in the aws partition), with the ambient
-        credentials or those of `role`. Throttling is retried by the caller (`organization.py`)."""
+        """AWS Organizations (served from one region of the default region's partition), with
+        the ambient credentials or those of `role`. Throttling is retried by the caller
+        (`organization.py`)."""
+        region = organizations_region(self.default_region)
         session = self.session_with(
-            self.account_credentials([role]) if role else None, region=ORGANIZATIONS_REGION
+            self.account_credentials([role], region=region) if role else None, region=region
         )
-        return session.create_client(
-            "organizations", region_name=ORGANIZATIONS_REGION, config=self._config(1)
-        )
+        return session.create_client("organizations", region_name=region, config=self._config(1))
 
     def ec2(self, credentials: Credentials | None, region: str | None = None) -> Any:
         """EC2 of a member account (for DescribeRegions: `regions: all`)."""

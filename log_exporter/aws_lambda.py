@@ -273,6 +273,16 @@ class InvocationContext(Protocol):
 
 
 EngineFactory = Callable[[Config], Engine]
+DISPATCH_RESERVE_S = 60.0  # of the dispatcher's time, kept for regions, planning and sending
+
+
+def discovery_budget(context: object) -> float | None:
+    """How long the dispatcher's organization discovery may take: its invocation's remaining
+    time, less what sending the lanes needs (None: no Lambda context, no limit)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return max(float(remaining()) / 1000 - DISPATCH_RESERVE_S, 1.0)
 
 
 # --- the handlers --------------------------------------------------------------------------------
@@ -326,6 +336,7 @@ class LambdaApp:
         try:
             config = self.config()
             engine = self.engine_factory(config)
+            engine.discovery_budget = discovery_budget(context)
             options = RunOptions(
                 accounts=_names(event, "accounts"), regions=_names(event, "regions")
             )

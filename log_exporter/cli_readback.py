@@ -80,6 +80,49 @@ def _account_id(engine: Engine, account: Account) -> str:
     return engine.factory.account_id(engine.factory.ambient, account.role_chain)
 
 
+def _read_account(engine: Engine, name: str) -> tuple[str, str]:
+    """The (name, id) of the account `cat --account` names, reading only what it must: an
+    `accounts:` entry (by name, or by id) without Organizations; a 12-digit id of an
+    organization's account as it is; another name through one discovery. Never a member role."""
+    from .config import ACCOUNT_ID, select_accounts
+    from .organization import account_id_of
+
+    config = engine.config
+    for entry in config.accounts:
+        if name in (entry.name, account_id_of(entry)):
+            return entry.name, _account_id(engine, entry)
+    if config.organization is not None:
+        if ACCOUNT_ID.match(name):
+            return name, name
+        found = select_accounts(engine.discovery().accounts, [name])[0]
+        return found.name, _account_id(engine, found)
+    select_accounts(config.accounts, [name])  # not in the config: the usual error
+    raise AssertionError("unreachable")
+
+
+def _state_regions(engine: Engine, account_id: str) -> list[str]:
+    """The regions of the account's lane states in the archive bucket (one LIST)."""
+    from botocore.exceptions import ClientError
+
+    store = engine.store()
+    folder = store.account_folder(account_id)
+    regions: list[str] = []
+    try:
+        pages = (
+            engine.factory.s3()
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=store.bucket, Prefix=folder)
+        )
+        for page in pages:
+            for obj in page.get("Contents", []):
+                region = str(obj["Key"])[len(folder) :]
+                if region.endswith(".json") and "/" not in region:
+                    regions.append(region.removesuffix(".json"))
+    except ClientError as exc:
+        raise AWSError(f"cannot list s3://{store.bucket}/{folder}: {exc}") from None
+    return regions
+
+
 def _instant(ctx: click.Context, param: click.Parameter, value: str) -> int:
     from .readback import parse_instant
 
@@ -104,7 +147,10 @@ def _archive_period(config: Config, states: list[LaneState]) -> Period:
 @click.command(name="cat", epilog=EPILOG_CAT)
 @_config_option
 @click.option(
-    "--account", required=True, metavar="NAME", help="The account (its name in the config)."
+    "--account",
+    required=True,
+    metavar="NAME",
+    help="The account: its name in the config (or as discovered), or its id.",
 )
 @click.option("--group", required=True, metavar="NAME", help="The log group's name.")
 @click.option(
@@ -122,7 +168,7 @@ def _archive_period(config: Config, states: list[LaneState]) -> Period:
     "regions",
     multiple=True,
     metavar="REGION",
-    help="Only the lane states of this region (repeatable; default: the account's regions).",
+    help="Only the lane states of this region (repeatable; default: those in the archive).",
 )
 @click.option("--grep", metavar="REGEX", help="Only events whose message matches (re.search).")
 @click.option(
@@ -147,7 +193,6 @@ def cat(
 ) -> None:
     """Print one log group's archived events between two instants, in timestamp order."""
     from .config import load_config
-    from .engine import RunOptions
     from .readback import Event, GroupArchive, Knowledge
     from .windows import iso_ms
 
@@ -165,11 +210,10 @@ def cat(
 
     config = load_config(config_path)
     engine = build_engine(config, regions, WORKERS)
-    chosen = engine.select([account])[0]  # discovered accounts (an `organization:`) included
-    specs = engine.lane_specs(RunOptions(accounts=(account,), regions=regions))
-    account_id = _account_id(engine, chosen)
+    # S3 only: no member role, no EC2 (the regions are those of the lane states archived)
+    name, account_id = _read_account(engine, account)
     store = engine.store()
-    states = [store.load(account_id, spec.region) for spec in specs]
+    states = [store.load(account_id, r) for r in regions or _state_regions(engine, account_id)]
     dest = config.destination
     archive = GroupArchive(
         engine.factory.s3(),
@@ -198,7 +242,7 @@ def cat(
                 doc = {
                     "timestamp": item.stamp,
                     "timestamp_ms": item.timestamp_ms,
-                    "account": chosen.name,
+                    "account": name,
                     "account_id": account_id,
                     "group": group,
                     "stream": item.stream,

@@ -25,7 +25,7 @@ from .clock import ClockCheck
 from .config import ALL_REGIONS, Account, Config, select_accounts, shared_lane
 from .errors import BucketError, ConfigError, LogExporterError, UsageError
 from .lane import Lane, LaneResult, LaneSettings, LaneStopped
-from .organization import Discovery, discover_with, enabled_regions
+from .organization import DESCRIBE_REGIONS_ONLY, Discovery, discover_with, enabled_regions
 from .plan import PlanRange
 from .progress import Reporter
 from .runner import runner_id as _runner_id
@@ -228,6 +228,7 @@ class Engine:
         self.clock_check = ClockCheck()  # AWS's clock, from the Date of the archive's answers
         self._discovery: Discovery | None = None
         self._discovery_lock = threading.Lock()
+        self.discovery_budget: float | None = None  # seconds; the Lambda dispatcher sets one
         self._enabled: dict[str, list[str]] = {}  # `regions: all`, by account name
 
     # --- what to run ---------------------------------------------------------------------------
@@ -236,7 +237,7 @@ class Engine:
         engine (so once per run)."""
         with self._discovery_lock:
             if self._discovery is None:
-                self._discovery = discover_with(self.config, self.factory)
+                self._discovery = discover_with(self.config, self.factory, self.discovery_budget)
             return self._discovery
 
     def accounts(self) -> list[Account]:
@@ -248,9 +249,13 @@ class Engine:
         return select_accounts(self.accounts(), names)
 
     def enabled_regions(self, account: Account) -> list[str]:
-        """The account's enabled regions, asked from AWS once per engine (`regions: all`)."""
+        """The account's enabled regions, asked from AWS once per engine (`regions: all`),
+        in a session of the account's role limited to ec2:DescribeRegions: the dispatcher,
+        which only asks this, gets nothing more of the member role."""
         if account.name not in self._enabled:
-            credentials = self._account_credentials(account)
+            credentials = self.factory.account_credentials(
+                account.role_chain, account.external_id, policy=DESCRIBE_REGIONS_ONLY
+            )
             self._enabled[account.name] = enabled_regions(self.factory.ec2(credentials))
         return self._enabled[account.name]
 
@@ -295,10 +300,16 @@ class Engine:
     def check_one_lane_each(self, options: RunOptions) -> None:
         """Refuse a config of which two entries are one lane (the same account and region), in
         the regions they run in here; an entry without a role is the ambient account, asked of
-        STS when a role entry could be the same (if STS cannot tell, that lane fails alone)."""
-        accounts = self.config.accounts
-        ambient_id: str | None = None
-        if any(a.account_id is None for a in accounts) and any(a.account_id for a in accounts):
+        STS when a role entry could be the same (if STS cannot tell, that lane fails alone).
+        Discovered accounts (an `organization:` block) are checked with the explicit ones."""
+        discovery = self.discovery()
+        accounts = discovery.accounts
+        ambient_id = discovery.ambient_id
+        if (
+            ambient_id is None
+            and any(a.account_id is None for a in accounts)
+            and any(a.account_id for a in accounts)
+        ):
             with contextlib.suppress(LogExporterError):
                 ambient_id = self.factory.account_id(self.factory.ambient, [])
 

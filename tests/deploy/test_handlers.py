@@ -411,3 +411,42 @@ def test_a_discovered_lane_the_config_now_leaves_out_is_dropped(
 
     assert drained.invocations == 2 and drained.failures == []
     assert emu.tasks == []
+
+
+def test_two_organization_accounts_of_one_name_are_both_archived_by_the_workers(
+    queue_url: str, emu: Emulator, tmp_path: Path
+) -> None:
+    from emulator.seed import SeedAccount, create_organization
+
+    # Organizations allows one name twice: the run names them `prod-<id>`; the workers must
+    # still find them selected by `accounts: ["prod"]` (the name in Organizations)
+    first = create_organization([SeedAccount("prod", "apps")]).accounts["prod"]
+    second = create_organization([SeedAccount("prod", "apps")]).accounts["prod"]
+    world = sample_world(accounts=(first, second), days=1)
+    config = org_yaml(world.bucket, '  accounts: ["prod"]')
+    app = make_app(write(tmp_path, config), queue_url, world.bucket)
+
+    names = [f"prod-{first}/{REGION}", f"prod-{second}/{REGION}"]
+    assert sorted(app.dispatch({}, None)["dispatched"]) == sorted(names)
+    drained = drain(app, queue_url)
+
+    assert drained.failures == []
+    assert archive_of(world.bucket, "logs") == world.expected(groups=SELECTED)
+    assert set(tasks_per_window(emu).values()) == {1}
+
+
+def test_the_dispatchers_discovery_has_a_time_budget(
+    queue_url: str, emu: Emulator, tmp_path: Path
+) -> None:
+    from emulator.seed import SeedAccount, create_organization
+    from log_exporter.errors import AWSError
+
+    account = create_organization([SeedAccount("app-1", "prod")]).accounts["app-1"]
+    world = sample_world(accounts=(account,), days=1)
+    app = make_app(write(tmp_path, org_yaml(world.bucket)), queue_url, world.bucket)
+    emu.throttle(1.0, services=["organizations"], error="TooManyRequestsException", seed=1)
+
+    # 61 s left: 1 s for discovery, the rest kept to send the lanes
+    with pytest.raises(AWSError, match="organization discovery: over its time budget of 1 s"):
+        app.dispatch({}, Context(remaining_ms=61_000))
+    assert queued(queue_url) == []

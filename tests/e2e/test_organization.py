@@ -208,3 +208,75 @@ def test_an_account_whose_regions_cannot_be_asked_fails_alone(
         "app-eu" in line and "regions" in line and "FAIL" in line
         for line in checked.stdout.splitlines()
     ), checked.stdout
+
+
+def test_cat_over_an_organization_reads_the_archive_bucket_only(
+    exporter: Exporter, emu: Emulator
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from emulator.tasks import format_line
+
+    org = seed_organization()
+    ids = org.accounts
+    world = seed_world(BUCKET, [ids["app-eu"], ids["app-main"]], days=1)
+    for account in (ids["app-eu"], ids["app-main"]):
+        emu.enable_regions(account, [REGION])
+    cfg = str(exporter.config(org_config(org, regions="all")))
+    assert exporter("run", "--config", cfg).code == 0
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    group = "/aws/lambda/api"
+    want = [
+        format_line(e.timestamp_ms, e.message)
+        for e in sorted(world.events, key=lambda e: (e.timestamp_ms, e.stream))
+        if e.account_id == ids["app-main"] and e.group == group
+    ]
+    assert want
+
+    def cat(account: str) -> tuple[list[str], set[str]]:
+        before = emu.calls
+        result = exporter(
+            "cat", "--config", cfg, "--account", account, "--group", group,
+            "--start", day.isoformat(), "--end", (day + timedelta(days=1)).isoformat(),
+        )  # fmt: skip
+        assert result.code == 0, result.output
+        calls = emu.calls - before
+        assert calls[("s3", "ListObjectsV2")], calls
+        return result.stdout.splitlines(), {service for service, _ in calls}
+
+    # by id: the archive bucket only (no Organizations, no member role, no EC2)
+    lines, services = cat(ids["app-main"])
+    assert lines == want and services == {"s3"}
+    # by name: one discovery more, still no member role and no EC2
+    lines, services = cat("app-main")
+    assert lines == want and services == {"s3", "organizations"}
+
+
+def test_an_entry_without_a_role_wins_over_the_ambient_account_discovered(
+    exporter: Exporter, emu: Emulator
+) -> None:
+    org = seed_organization()
+    mgmt = org.management  # the ambient account: Organizations lists it too
+    world = seed_world(BUCKET, [mgmt, org.accounts["app-main"]], days=1)
+    own = f"""accounts:
+  - name: mgmt
+    regions: [{REGION}]
+    groups: ["vpc-flow-logs"]
+"""
+    config = org_config(org, accounts=own).replace(
+        f"  ous: [{org.ous['prod']}]\n", f'  accounts: ["{mgmt}", "app-main"]\n'
+    )
+    cfg = exporter.config(config.replace('  tags: {log-archive: "yes"}\n', ""))
+
+    checked = exporter("check", "--config", str(cfg))
+    assert any(
+        mgmt in line and "as the `accounts:` entry mgmt" in line
+        for line in checked.stdout.splitlines()
+    ), checked.stdout
+    result = exporter("run", "--config", str(cfg))
+
+    assert result.code == 0, result.output
+    by_account = {(t.account_id, t.group) for t in emu.tasks}
+    assert {g for a, g in by_account if a == mgmt} == {"vpc-flow-logs"}  # the entry's groups
+    assert_complete(world, "logs", [mgmt], groups=["vpc-flow-logs"], emu=emu)
+    assert_complete(world, "logs", [org.accounts["app-main"]], emu=emu)

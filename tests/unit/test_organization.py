@@ -186,6 +186,21 @@ def test_an_explicit_entry_wins_over_the_discovered_account() -> None:
     assert discovered[0].role_chain == ["arn:aws:iam::222222222222:role/LogExporterMember"]
 
 
+def test_an_entry_without_a_role_wins_over_its_discovered_twin() -> None:
+    # run from the management account A: `mgmt` (no role) is A, as STS says
+    config = org_config(explicit=[{"name": "mgmt", "groups": ["only-this"]}])
+    accounts, discovered = merge(config, [A, C], ambient_id=A.id)
+    assert [a.name for a in accounts] == ["mgmt", "prod-c"]
+    assert accounts[0].role_chain == [] and accounts[0].groups == ["only-this"]
+    assert [a.name for a in discovered] == ["prod-c"]
+    client, stub = stubbed()
+    stub.add_response("list_accounts", {"Accounts": [account(A), account(C)]}, {})
+    with stub:
+        found = discover(config, OrganizationReader(client), ambient_id=A.id)
+    assert [a.name for a in found.accounts] == ["mgmt", "prod-c"]
+    assert found.replaced == [(A, "mgmt")] and found.ambient_id == A.id
+
+
 def test_names_that_clash_get_the_account_id() -> None:
     config = org_config(explicit=[{"name": "prod-a", "groups": ["x"]}])  # ambient: no id
     twins = [OrgAccount("555555555555", "shared"), OrgAccount("666666666666", "shared")]
@@ -225,7 +240,7 @@ def account(a: OrgAccount) -> dict[str, Any]:
         "Arn": f"arn:aws:organizations::999999999999:account/o-x/{a.id}",
         "Email": "a@example.com",
         "Name": a.name,
-        "Status": a.status,
+        "State": a.status,  # what AWS sends since 2026-09-09 (`Status` retired)
     }
 
 
@@ -241,6 +256,32 @@ def test_accounts_are_paged_and_throttling_is_waited_out() -> None:
         assert reader.accounts() == [A, B]
     stub.assert_no_pending_responses()
     assert slept == [0.5, 1.0] and reader.calls == 4
+
+
+@pytest.mark.parametrize(
+    ("fields", "selected"),
+    [
+        ({"State": "ACTIVE"}, True),
+        ({"State": "SUSPENDED"}, False),
+        ({"State": "CLOSED"}, False),
+        ({"State": "PENDING_ACTIVATION"}, False),
+        ({"State": "PENDING_CLOSURE"}, False),
+        ({"State": "SUSPENDED", "Status": "ACTIVE"}, False),  # State wins
+        ({"Status": "ACTIVE"}, True),  # an answer from before `State`
+        ({"Status": "SUSPENDED"}, False),
+    ],
+)
+def test_only_accounts_whose_state_is_active_are_selected(
+    fields: dict[str, str], selected: bool
+) -> None:
+    client, stub = stubbed()
+    listed = {"Id": A.id, "Name": A.name, **fields}
+    stub.add_response("list_accounts", {"Accounts": [listed]}, {})
+    with stub:
+        found = discover(org_config(), OrganizationReader(client))
+    assert [a.name for a in found.accounts] == ([A.name] if selected else [])
+    reason = f"status {fields.get('State') or fields.get('Status')}"
+    assert [x.reason for x in found.excluded] == ([] if selected else [reason])
 
 
 def test_ous_are_walked_down_to_nested_ones() -> None:
@@ -275,8 +316,8 @@ def test_discover_reads_tags_only_when_the_block_has_some() -> None:
         {"ResourceId": A.id},
     )
     stub.add_response("list_tags_for_resource", {"Tags": []}, {"ResourceId": B.id})
-    with stub:
-        found = discover(org_config(tags={"archive": "yes"}), OrganizationReader(client))
+    with stub:  # one tag reader: the stub answers in order
+        found = discover(org_config(tags={"archive": "yes"}), OrganizationReader(client, workers=1))
     assert [a.name for a in found.accounts] == ["prod-a"] and found.calls == 3
     assert [(x.account.name, x.reason) for x in found.excluded] == [
         ("sandbox-b", "tag archive=yes missing")
@@ -285,6 +326,61 @@ def test_discover_reads_tags_only_when_the_block_has_some() -> None:
     stub.add_response("list_accounts", {"Accounts": [account(A), account(B)]}, {})
     with stub:  # no tags in the block: no ListTagsForResource (the stub would refuse it)
         assert len(discover(org_config(), OrganizationReader(client)).accounts) == 2
+
+
+def test_tags_are_read_a_few_accounts_at_a_time() -> None:
+    import threading
+
+    config = org_config(tags={"log-archive": "yes"})
+    assert config.organization is not None
+    listed = [OrgAccount(f"{i:012d}", f"app-{i}") for i in range(1, 9)]
+    together = threading.Barrier(4, timeout=30)  # broken unless 4 reads run at once
+    lock = threading.Lock()
+    running: list[int] = [0, 0]  # now, most
+
+    def tags_of(account_id: str) -> dict[str, str]:
+        with lock:
+            running[0] += 1
+            running[1] = max(running)
+        together.wait()
+        with lock:
+            running[0] -= 1
+        return {"log-archive": "yes"} if account_id != listed[2].id else {}
+
+    got, excluded = select(config.organization, listed, tags_of, workers=4)
+    assert got == [a for a in listed if a != listed[2]]  # in the order listed
+    assert [(x.account, x.reason) for x in excluded] == [(listed[2], "tag log-archive=yes missing")]
+    assert running[1] == 4
+
+
+def test_discovery_over_its_time_budget_fails_naming_it() -> None:
+    client, stub = stubbed()
+    now = [0.0]
+    for _ in range(4):
+        stub.add_client_error("list_accounts", "TooManyRequestsException", http_status_code=400)
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    reader = OrganizationReader(client, sleep=sleep, budget_s=3, clock=lambda: now[0])
+    with stub, pytest.raises(AWSError) as info:
+        reader.accounts()
+    # waited 0.5 and 1 s; waiting 2 s more would pass the 3 s budget
+    assert now[0] == 1.5 and reader.calls == 3
+    assert "organization discovery: over its time budget of 3 s (3 Organizations calls" in str(
+        info.value
+    )
+
+
+def test_the_dispatcher_gives_discovery_its_remaining_time_less_a_reserve() -> None:
+    from log_exporter.aws_lambda import DISPATCH_RESERVE_S, discovery_budget
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 300_000
+
+    assert discovery_budget(Context()) == 300 - DISPATCH_RESERVE_S
+    assert discovery_budget(None) is None
 
 
 @pytest.mark.parametrize(
@@ -361,3 +457,75 @@ def test_regions_all_needs_describe_regions_in_the_member_role() -> None:
         listed.account("123456789012", "a"), "123456789012", ["us-east-1"], "b-u-c", "logs"
     )
     assert MEMBER_REGIONS_ACTION not in [s["Action"] for s in plain["Statement"]]
+
+
+# --- sessions ------------------------------------------------------------------------------------
+def test_regions_are_asked_in_a_session_that_may_only_describe_regions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from log_exporter.aws import SessionFactory
+    from log_exporter.engine import Engine
+    from log_exporter.organization import DESCRIBE_REGIONS_ONLY
+
+    config = org_config(regions="all")
+    assert config.organization is not None
+    member = config.organization.account(A.id, A.name)
+    factory = SessionFactory(region="us-east-1")
+    session = botocore.session.get_session()
+    sts = session.create_client(
+        "sts", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    ec2 = session.create_client(
+        "ec2", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    creds = {"AccessKeyId": "AKIAEXAMPLEEXAMPLE", "SecretAccessKey": "s", "SessionToken": "t"}
+    sts_stub, ec2_stub = Stubber(sts), Stubber(ec2)
+    sts_stub.add_response(
+        "assume_role",
+        {"Credentials": {**creds, "Expiration": expires}},
+        {
+            "RoleArn": member.role_chain[0],
+            "RoleSessionName": "log-exporter",
+            "Policy": DESCRIBE_REGIONS_ONLY,
+        },
+    )
+    ec2_stub.add_response(
+        "describe_regions", {"Regions": [{"RegionName": "eu-west-1"}]}, {"AllRegions": False}
+    )
+    monkeypatch.setattr(factory, "sts", lambda session=None, region=None: sts)
+    monkeypatch.setattr(factory, "ec2", lambda credentials, region=None: ec2)
+    with sts_stub, ec2_stub:
+        assert Engine(config, factory).enabled_regions(member) == ["eu-west-1"]
+    sts_stub.assert_no_pending_responses()
+    assert json.loads(DESCRIBE_REGIONS_ONLY)["Statement"] == [
+        {"Effect": "Allow", "Action": "ec2:DescribeRegions", "Resource": "*"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("region", "expected", "endpoint"),
+    [
+        ("us-gov-east-1", "us-gov-west-1", "https://organizations.us-gov-west-1.amazonaws.com"),
+        ("cn-north-1", "cn-northwest-1", "https://organizations.cn-northwest-1.amazonaws.com.cn"),
+        ("eu-west-1", "us-east-1", "https://organizations.us-east-1.amazonaws.com"),
+    ],
+)
+def test_organizations_is_read_in_the_partition_of_the_default_region(
+    region: str, expected: str, endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from log_exporter.aws import SessionFactory
+
+    factory = SessionFactory(region=region)
+    assert factory.organizations().meta.endpoint_url == endpoint
+    asked: list[str | None] = []
+
+    def credentials(roles: list[str], external_id: str | None = None, **kw: Any) -> None:
+        asked.append(kw.get("region"))
+
+    monkeypatch.setattr(factory, "account_credentials", credentials)
+    assert factory.organizations("arn:aws:iam::999999999999:role/R").meta.endpoint_url == endpoint
+    assert asked == [expected]  # the discovery role's STS call too
