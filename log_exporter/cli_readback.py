@@ -3,6 +3,7 @@ order) and `athena` (the DDL of an Athena table over the archive, or the table i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -39,11 +40,14 @@ every stream and every task piece of the days (or hours) the range touches: the
 archive's own line, or with --format json an object with timestamp, timestamp_ms,
 account, account_id, group, stream and message. Only the archive bucket is read
 (and, for an account without a role, sts:GetCallerIdentity for its id), only the
-folders of the range. Memory holds the objects being read at once (8) and a
-period's merge buffers (16 MiB), not the range; a day's (or hour's) events in
-range are sorted through a temporary file. A day (or hour) the archive does not
-hold, or holds only in part, is reported on stderr (`gap: ...`) and the exit code
-is 1; one the state knows to be empty is not a gap. Exit 2: bad usage or config.
+folders of the range (and the neighbour days of a day whose events
+c7n-logexporter, run outside UTC, filed under its local date: `sync` records
+them). Memory holds the objects being read at once (8) and a period's merge
+buffers (16 MiB; 4 KiB an object for a period of more than 4,096 objects), not
+the range; a day's (or hour's) events in range are sorted through a temporary
+file. A day (or hour) the archive does not hold, or holds only in part, is
+reported on stderr (`gap: ...`) and the exit code is 1; one the state knows to be
+empty, or before the group was created, is not a gap. Exit 2: bad usage or config.
 """
 
 EPILOG_ATHENA = """\b
@@ -261,6 +265,11 @@ def cat(
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         ctx.exit(0)
+    except Exception:  # a read error: the lines read before it are printed, then the error
+        with contextlib.suppress(OSError):
+            out.write(pending)
+            out.flush()
+        raise
     finally:
         items.close()  # the period read ahead: its spool removed, its threads joined
     if archive.stats.skipped_lines:
@@ -329,8 +338,7 @@ def athena(
         account_ids=ids,
         period=dest.period,
         database=database,
-        table=table,
-        **({"first_day": dest.start} if dest.start else {}),
+        table=table,  # days from FIRST_DAY: an archive may hold days before destination.start
     )
     glue_region = region or engine.factory.default_region
     if show_policy:

@@ -23,7 +23,9 @@ Sets each selected group's CloudWatch retention to N days, only when every day i
 would delete (from the group's creation, not destination.start, to now minus N
 days) is archived or known to be empty, as `status` sees it; otherwise it names the
 missing days and leaves the group alone. A group whose retention is already N days
-or less is left alone. Needs logs:PutRetentionPolicy in the member role
+or less is left alone. N must leave a day the time to be archived: at least its
+period, destination.settle and a day of schedule margin (3 days with the defaults).
+Needs logs:PutRetentionPolicy in the member role
 (`log-exporter policy --with-retention`). Exit 0 when every group was set or was
 already fine, 1 when a group was refused or failed, 2 for a bad N.
 """
@@ -71,12 +73,17 @@ def retention(
 
     from .config import GroupSelector, load_config
     from .engine import RunOptions
+    from .errors import UsageError
     from .lane import Lane
-    from .retention import apply_retention
+    from .retention import apply_retention, too_short
     from .survey import survey
     from .tasks import map_client_error
 
     config = load_config(config_path)
+    dest = config.destination
+    short = too_short(days, dest.period, dest.settle)
+    if short is not None:
+        raise UsageError(short)
     only = GroupSelector(group_patterns) if group_patterns else None
 
     def inspect(lane: Lane) -> list[RetentionDecision]:

@@ -225,7 +225,8 @@ class Lane:
         self._dirty = self._dirty or self.state.created != known
         busy = {(i.group, i.window) for i in self.state.intents}
         dirty = self.state.uncleaned()  # partial output to delete before its window is exported
-        plan = plan_lane(infos, self.state.covered, self.rng)
+        again = [i.name for i in infos if self.state.incarnation(i.name) is not None]
+        plan = plan_lane(infos, self.state.covered, self.rng, again)
         plan.items = [
             i
             for i in plan.items
@@ -270,7 +271,10 @@ class Lane:
                 self.reporter.notice(self.name, f"log group {group} was deleted; skipping it")
                 return False
             self._infos[group] = info
-            full = plan_group(info, self.state.covered.get(group, Intervals()), self.rng)
+            again = self.state.incarnation(group) is not None
+            full = plan_group(
+                info, self.state.covered.get(group, Intervals()), self.rng, recreated=again
+            )
             keep = self._keep[group] = set(full.items)
             dropped = [i for i in self._planned.get(group, []) if i not in keep]
             if dropped:

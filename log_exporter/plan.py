@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -10,6 +10,10 @@ from .windows import MS_PER_DAY, Intervals, Period, Window, periods
 
 # `last_event_ms` of a group whose streams have not been read yet: no window is after it.
 NOT_READ = 2**63 - 1
+
+# CloudWatch Logs accepts events up to 14 days older than their ingestion: a group created again
+# under an old name may get events back-dated into days before its new creation time.
+BACKDATE_MS = 14 * MS_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -92,10 +96,15 @@ def _coalesce(skips: Iterable[Skip]) -> list[Skip]:
     return out
 
 
-def plan_group(group: GroupInfo, covered: Intervals, rng: PlanRange) -> LanePlan:
-    """The export items and skips of one group over `rng`."""
+def plan_group(
+    group: GroupInfo, covered: Intervals, rng: PlanRange, *, recreated: bool = False
+) -> LanePlan:
+    """The export items and skips of one group over `rng`. A group `recreated` under the name of
+    a deleted one is planned from 14 days before its creation (events back-dated into the days
+    the old group had); the probe for empty windows drops those that hold nothing."""
     plan = LanePlan()
-    start = rng.start_ms if rng.start_ms is not None else group.created_ms
+    first = group.created_ms - BACKDATE_MS if recreated else group.created_ms
+    start = rng.start_ms if rng.start_ms is not None else first
     if start >= rng.end_ms:
         return plan
     if group.last_event_ms is None:
@@ -104,7 +113,7 @@ def plan_group(group: GroupInfo, covered: Intervals, rng: PlanRange) -> LanePlan
         return plan
     skips: list[Skip] = []
     for w in periods(start, rng.end_ms, rng.period):
-        if w.end < group.created_ms:
+        if w.end < first:
             skips.append(Skip(group.name, w, SkipReason.BEFORE_CREATION))
             continue
         if w.start > group.last_event_ms:
@@ -129,12 +138,16 @@ def plan_group(group: GroupInfo, covered: Intervals, rng: PlanRange) -> LanePlan
 
 
 def plan_lane(
-    groups: Iterable[GroupInfo], coverage: Mapping[str, Intervals], rng: PlanRange
+    groups: Iterable[GroupInfo],
+    coverage: Mapping[str, Intervals],
+    rng: PlanRange,
+    recreated: Collection[str] = (),
 ) -> LanePlan:
-    """Plan every group of a lane; items come oldest window first, so a catch-up fills in order."""
+    """Plan every group of a lane; items come oldest window first, so a catch-up fills in order.
+    `recreated`: the groups created again under the name of a deleted one (see `plan_group`)."""
     plan = LanePlan()
     for g in groups:
-        p = plan_group(g, coverage.get(g.name, Intervals()), rng)
+        p = plan_group(g, coverage.get(g.name, Intervals()), rng, recreated=g.name in recreated)
         plan.items.extend(p.items)
         plan.skips.extend(p.skips)
     plan.items.sort()

@@ -6,9 +6,10 @@ AWS does not sort the events inside an exported object, and a period's events ar
 every stream and every task piece (inner-day runs) of its folder. So each object is read whole,
 its events in range sorted and appended to a spool file on disk as one sorted run, and the runs of
 the period are merged lazily (`heapq.merge`) through small read buffers. Memory therefore holds
-`workers` objects being sorted at once plus the merge's buffers (capped at MERGE_BUFFER_BUDGET
-for the whole period), never the period or the range; the disk holds the events in range of the
-period being merged and of the next one, which is listed and spooled meanwhile.
+`workers` objects being sorted at once plus the merge's buffers (one per object of the period:
+MERGE_BUFFER_BUDGET shared among them, but never less than MIN_MERGE_BUFFER each, so a period of
+more than 4,096 objects takes 4 KiB an object), never the period or the range; the disk holds
+the events in range of the period being merged and of the next one, listed and spooled meanwhile.
 Nothing here calls CloudWatch: the archive bucket and the lane states say everything.
 """
 
@@ -34,7 +35,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .archive import PROBE_OBJECT
 from .errors import BucketError
-from .windows import Intervals, Period, Window, destination_prefix, from_ms, periods, to_ms
+from .windows import (
+    MS_PER_DAY,
+    Intervals,
+    Period,
+    Window,
+    destination_prefix,
+    from_ms,
+    period_window,
+    periods,
+    to_ms,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -45,7 +56,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = 8  # objects read (and sorted) at once
 MERGE_BUFFER_BUDGET = 16 * 1024 * 1024  # read buffers of one period's merge, all runs together
-MIN_MERGE_BUFFER = 4096
+MIN_MERGE_BUFFER = 4096  # a run's least: above 4,096 runs the merge takes 4 KiB a run
 MAX_MERGE_BUFFER = 256 * 1024
 # a spooled event: timestamp (ms), stream index, length of the line's bytes; then the line
 _RECORD = struct.Struct("<qII")
@@ -104,21 +115,42 @@ class ReadStats:
 @dataclass(frozen=True)
 class Knowledge:
     """What the lane states say of the group: the windows archived (`covered`, empty ones
-    included) and those known to hold no event (`empty`); `known` is False when no state
-    mentions the group (an archive copied in, or a lost state): then the folders alone count."""
+    included, those of earlier groups of the name too) and those known to hold no event
+    (`empty`); `known` is False when no state mentions the group (an archive copied in, or a
+    lost state): then the folders alone count. `created_ms`: the first creation of a group of
+    the name the states know; nothing before it is archived, as for `run` and `status`.
+    `displaced`: times whose events are in a neighbour day's folder (c7n-logexporter run
+    outside UTC)."""
 
     covered: Intervals
     empty: Intervals
     known: bool
+    created_ms: int | None = None
+    displaced: Intervals = field(default_factory=Intervals)
 
     @classmethod
     def of(cls, states: Iterable[LaneState], group: str) -> Knowledge:
         covered: list[tuple[int, int]] = []
         empty: list[tuple[int, int]] = []
+        displaced: list[tuple[int, int]] = []
+        created: list[int] = []
         for state in states:
             covered += state.covered.get(group, Intervals()).spans
             empty += state.empty.get(group, Intervals()).spans
-        return cls(Intervals(covered), Intervals(empty), bool(covered))
+            displaced += state.displaced.get(group, Intervals()).spans
+            created += [state.created[group]] if state.created.get(group) else []
+            for key, iv in state.previous.items():
+                name, _, ms = key.rpartition("@")
+                if name == group:
+                    covered += iv.spans
+                    created += [int(ms)] if ms.isdigit() and int(ms) else []
+        return cls(
+            Intervals(covered),
+            Intervals(empty),
+            bool(covered),
+            min(created, default=None),
+            Intervals(displaced),
+        )
 
 
 def period_label(window: Window, period: Period) -> str:
@@ -380,6 +412,10 @@ class GroupArchive:
         label = period_label(window, self.period)
         where = f"s3://{self.bucket}/{folder}/"
         k = self.knowledge
+        if k.created_ms is not None and need.start < k.created_ms:
+            if need.end < k.created_ms:
+                return None  # before the group was created: nothing to hold
+            need = Window(k.created_ms, need.end)
         if not has_objects:
             if k.empty.covers(need):
                 return None  # known to hold no event: nothing to read, nothing missing
@@ -405,6 +441,9 @@ class GroupArchive:
         """List a period's folder and spool its objects (`workers` at once) as sorted runs."""
         folder = self.folder(window)
         objects = self.objects(folder)
+        if self.period == "day" and self.knowledge.displaced.overlaps(need):
+            for side in (window.start - MS_PER_DAY, window.end + 1):  # need drops their own days
+                objects += self.objects(self.folder(period_window(side, "day")))
         period = _Period(self._gap(window, need, folder, bool(objects)))
         if not objects:
             return period
@@ -439,7 +478,8 @@ class GroupArchive:
         except (ClientError, BotoCoreError) as exc:
             raise BucketError(f"cannot read s3://{self.bucket}/{key}: {exc}") from None
         try:
-            text = gzip.decompress(body).decode("utf-8", errors="replace")
+            # surrogateescape: a line that is not UTF-8 is printed with its own bytes
+            text = gzip.decompress(body).decode("utf-8", errors="surrogateescape")
         except (OSError, EOFError) as exc:
             raise BucketError(f"s3://{self.bucket}/{key} is not a gzip object: {exc}") from None
         events, skipped = parse_object(text, need.start, need.end + 1, keep)
@@ -451,7 +491,7 @@ class GroupArchive:
         pack = _RECORD.pack
         data = bytearray()
         for ts, line in events:
-            raw = line.encode()
+            raw = line.encode("utf-8", errors="surrogateescape")
             data += pack(ts, stream, len(raw))
             data += raw
         del events

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from enum import StrEnum
 
-from .plan import GroupInfo, PlanRange
+from .plan import BACKDATE_MS, GroupInfo, PlanRange
 from .state import LaneState
 from .status import DaySpan, day_spans, days_touched, group_status
-from .windows import MS_PER_DAY, to_ms, utc_day
+from .windows import MS_PER_DAY, PERIOD_MS, Period, to_ms, utc_day
 
 # The values PutRetentionPolicy accepts for retentionInDays.
 AWS_RETENTION_DAYS = (
@@ -68,6 +68,29 @@ class RetentionDecision:
         return "every day it deletes is archived or known empty"
 
 
+def shortest_days(period: Period, settle_s: int) -> int:
+    """The shortest retention (a value AWS accepts) that keeps every event until its period can
+    have been archived: the period, the settle delay and a day of schedule margin. Shorter, each
+    later period's first events may expire (CloudWatch deletes them when it gets to it) before
+    the run that archives them."""
+    need_ms = PERIOD_MS[period] + settle_s * 1000 + MS_PER_DAY
+    return next(
+        (d for d in AWS_RETENTION_DAYS if d * MS_PER_DAY >= need_ms), AWS_RETENTION_DAYS[-1]
+    )
+
+
+def too_short(days: int, period: Period, settle_s: int) -> str | None:
+    """The one-line reason `days` is refused as a retention, or None when it is long enough."""
+    least = shortest_days(period, settle_s)
+    if days >= least:
+        return None
+    return (
+        f"--days {days} is shorter than a {period} takes to be archived "
+        f"(the {period} itself, settle {settle_s / 3600:g}h and a day of schedule margin): "
+        f"its first events could expire before they are archived; the smallest N allowed is {least}"
+    )
+
+
 def days_label(n: int | None) -> str:
     """`1 day`, `30 days`; None is CloudWatch's "never expire"."""
     return "never expire" if n is None else f"{n} day" if n == 1 else f"{n} days"
@@ -84,7 +107,8 @@ def missing_days(info: GroupInfo, state: LaneState, days: int, rng: PlanRange) -
     those the group's current retention deleted already)."""
     last = at_risk_last_day(days, rng.now_ms)
     end_ms = to_ms(last + timedelta(days=1))
-    if end_ms <= info.created_ms:
+    again = BACKDATE_MS if state.incarnation(info.name) is not None else 0
+    if end_ms <= info.created_ms - again:
         return []
     # From the group's creation (not destination.start), whole days, no settle delay.
     risk = replace(rng, start_ms=None, end_ms=end_ms, settle_ms=0, partial=False)

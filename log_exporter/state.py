@@ -75,6 +75,9 @@ class LaneState:
     # is a new group, and the coverage of the one before is kept in `previous`
     created: dict[str, int] = field(default_factory=dict)
     previous: dict[str, Intervals] = field(default_factory=dict)  # "<group>@<creation ms>"
+    # times whose events are in a neighbour day's folder, not their UTC day's: c7n-logexporter
+    # run outside UTC filed its local days (`sync` records them; `cat` reads those folders too)
+    displaced: dict[str, Intervals] = field(default_factory=dict)
     etag: str | None = None  # of the object this was read from; None when there was none
 
     # --- queries -------------------------------------------------------------------------
@@ -187,6 +190,11 @@ class LaneState:
                 if self.previous
                 else {}
             ),
+            **(
+                {"displaced": {g: iv.spans for g, iv in sorted(self.displaced.items()) if iv}}
+                if any(self.displaced.values())
+                else {}
+            ),
         }
 
     @classmethod
@@ -231,6 +239,7 @@ class LaneState:
             },
             created=dict(m.created),
             previous={k: Intervals(s) for k, s in m.previous.items()},
+            displaced={g: Intervals(s) for g, s in m.displaced.items()},
             etag=etag,
         )
 
@@ -282,6 +291,7 @@ class StateModel(BaseModel):
     durations: dict[str, Any] = Field(default_factory=dict)  # a bad entry is dropped, not fatal
     created: dict[str, int] = Field(default_factory=dict)
     previous: dict[str, list[Span]] = Field(default_factory=dict)
+    displaced: dict[str, list[Span]] = Field(default_factory=dict)
 
 
 def parse_state(body: bytes, where: str, etag: str | None = None) -> LaneState:

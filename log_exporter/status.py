@@ -2,8 +2,9 @@
 
 A gap is a settled day a default run would export but that is neither archived, known to be
 empty, failed (failures are listed apart, with their error) nor in flight: the days between the
-group's first possible day (its creation, or `destination.start`) and the last settled day, up to
-the group's last write. Planning is the same function `run` uses, so `status` and `run` agree.
+group's first possible day (its creation, 14 days before it for a group created again under the
+name of a deleted one, or `destination.start`) and the last settled day, up to the group's last
+write. Planning is the same function `run` uses, so `status` and `run` agree.
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ def group_status(
         busy = Intervals((f.window.start, f.window.end) for f in failures)
         for i in in_flight:
             busy.add(i.window)
-        planned = plan_group(info, covered, rng).items
+        again = state.incarnation(name) is not None
+        planned = plan_group(info, covered, rng, recreated=again).items
         gaps = day_spans(days_touched(p for it in planned for p in busy.missing(it.window)))
     return GroupStatus(
         group=name,

@@ -213,12 +213,18 @@ def rebuild(
     the windows known to be empty, failures not archived since (or whose output is still to be
     deleted), intents, the task durations seen, the groups' creation times and the coverage of
     earlier groups of the same names, the lease, the ETag. `c7n_last`: per group, the
-    `LastExport` day of its c7n-logexporter marker; a folder of a day up to it that AWS no
-    longer lists is c7n's."""
+    `LastExport` day of its c7n-logexporter marker; the first folder written of a day up to it
+    that AWS no longer lists is c7n's (a later one of that day is log-exporter's)."""
     new = LaneState(old.account_id, old.region, period=period, etag=old.etag)
     new.created, new.previous = dict(old.created), dict(old.previous)
+    new.displaced = {g: Intervals(iv.spans) for g, iv in old.displaced.items()}
     out = SyncResult(new, listing, had_state=old.etag is not None)
     per_period: dict[tuple[str, Window], list[Window]] = {}
+    # c7n's window is that of the first folder written of a day: a later one is log-exporter's
+    first: dict[tuple[str, Window], TaskFolder] = {}
+    for f in sorted(listing.folders, key=lambda f: listing.written.get(f, now_ms)):
+        if listing.written.get(f, now_ms) >= old.created.get(f.group, 0):
+            first.setdefault((f.group, f.period), f)
     for f in listing.folders:
         if listing.written.get(f, now_ms) < old.created.get(f.group, 0):
             out.earlier.append(f)  # written before its group was created: an earlier group's
@@ -227,17 +233,21 @@ def rebuild(
         if status is not None and status.group not in ("", f.group):
             status = None  # not this folder's task after all
         last = (c7n_last or {}).get(f.group)
-        if (
+        c7n_day = (
             status is None
             and period == "day"
             and last is not None
             and f.period.start <= to_ms(last)
-        ):
+        )
+        seen = None  # a later folder of a c7n day: the rest of the day (the minute c7n lost)
+        if c7n_day and first[(f.group, f.period)] == f:
             window = Window(f.period.start, f.period.start + C7N_LAST_MS)
             out.c7n_window += 1
         elif status is None:
             window = f.period
             out.whole_period += 1
+            if c7n_day:
+                seen = Window(f.period.start + C7N_LAST_MS + 1, f.period.end)
         elif status.code == "COMPLETED":
             window = status.window or f.period
             out.described += 1
@@ -254,7 +264,9 @@ def rebuild(
                 new.failures.append(Failure(f.group, window, error, 1, now_ms, f.task_id))
             continue
         new.coverage(f.group).add(window)
-        per_period.setdefault((f.group, f.period), []).append(window)
+        per_period.setdefault((f.group, f.period), []).append(seen or window)
+        for piece in Intervals([(f.period.start, f.period.end)]).missing(window):
+            new.displaced.setdefault(f.group, Intervals()).add(piece)  # c7n outside UTC
     # Pieces of one period (inner-day runs, the minute c7n-logexporter lost) are not doubles.
     out.doubled = sorted(k for k, ws in per_period.items() if _overlap(ws))
     for group, iv in old.empty.items():

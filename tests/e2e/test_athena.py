@@ -41,6 +41,9 @@ def test_athena_prints_the_ddl(exporter: Exporter, emu: Emulator) -> None:
         "${day}/${hour}'"
     ) in result.stdout
     assert emu.calls.total() == 0  # the accounts' ids come from their role ARNs
+    # days archived before destination.start (run --start, an adopted c7n archive) are queried
+    # too: the day projection starts at CloudWatch Logs' first year, not at start (review14 §6)
+    assert "'projection.day.range' = '2014/01/01,NOW'" in result.stdout
 
     result = exporter("athena", "--config", cfg, "--group", "/aws/lambda/api", "--group", "a//b")
     assert (result.code, result.stdout) == (0, "aws/lambda/api\na/#/b\n")
@@ -68,10 +71,9 @@ def test_athena_apply_creates_then_updates_the_table_in_glue(
     table = glue.get_table(DatabaseName="logs", Name="archive")["Table"]
     spec = TableSpec(bucket=BUCKET, prefix="logs", account_ids=(A,))
     params = table["Parameters"]
-    assert {k: params[k] for k in projection(spec)} == {
-        **projection(spec),
-        "projection.day.range": "2026/01/01,NOW",
-    }
+    # from CloudWatch Logs' first year, not destination.start (2026-01-01)
+    assert {k: params[k] for k in projection(spec)} == projection(spec)
+    assert params["projection.day.range"] == "2014/01/01,NOW"
     assert params["storage.location.template"] == (
         f"s3://{BUCKET}/logs/${{account}}/${{log_group}}/${{day}}"
     )

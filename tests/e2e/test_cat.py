@@ -254,6 +254,10 @@ def test_cat_reads_an_hourly_archive(aws_env: None, exporter: Exporter, emu: Emu
     code, out, err = cat(exporter, cfg, iso_ms(start), iso_ms(end))
     assert (code, err) == (0, "")  # hour 21 is known empty: no gap
     assert out.splitlines() == expected_lines(world, start, end)
+    # from the day's start: the hours before the group was created hold nothing, no gap
+    code, out, err = cat(exporter, cfg, iso_ms(d0)[:10], iso_ms(end))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == expected_lines(world, d0, end)
 
     # hour 02 is not archived: a gap named by its hour
     code, out, err = cat(exporter, cfg, iso_ms(d1 + H), iso_ms(d1 + 2 * H + 30 * M))
@@ -262,3 +266,59 @@ def test_cat_reads_an_hourly_archive(aws_env: None, exporter: Exporter, emu: Emu
     folder = f"s3://{BUCKET}/logs/{A}/aws/lambda/api/{label[:10].replace('-', '/')}/02/"
     assert err.splitlines() == [f"gap: {label} has no archive ({folder})"]
     assert out.splitlines() == expected_lines(world, d1 + H, d1 + 2 * H)
+
+
+def test_cat_prints_what_it_read_before_a_read_error(exporter: Exporter, emu: Emulator) -> None:
+    today = datetime.now(UTC).date()
+    d0 = to_ms(today - timedelta(days=3))
+    seed.create_bucket(BUCKET, REGION, ARCHIVE_ACCOUNT)
+    world = World(BUCKET)
+    seed.create_group(A, REGION, API, d0)
+    seed_days(world, d0, days=3, per_stream=10)
+    cfg = str(exporter.config(config_text()))
+    assert exporter("run", "--config", cfg).code == 0
+    # an object of the last day is damaged: the first two days are printed, then the error
+    partition, owner = s3_backends.bucket_accounts[BUCKET]
+    backend = s3_backends[owner][partition]
+    folder = f"logs/{A}/aws/lambda/api/{iso_ms(d0 + 2 * MS_PER_DAY)[:10].replace('-', '/')}/"
+    bad = next(k for k in backend.get_bucket(BUCKET).keys if k.startswith(folder) and ".gz" in k)
+    backend.put_object(BUCKET, bad, b"not gzip")
+
+    code, out, err = cat(exporter, cfg, iso_ms(d0)[:10], today.isoformat())
+
+    assert code == 1
+    assert f"s3://{BUCKET}/{bad} is not a gzip object" in err and err.count("\n") == 1
+    assert out.splitlines() == expected_lines(world, d0, d0 + 2 * MS_PER_DAY)
+
+
+def test_cat_reads_the_neighbour_folders_of_a_c7n_archive_made_outside_utc(
+    exporter: Exporter, emu: Emulator
+) -> None:
+    # c7n-logexporter ran in New York: its folder of D-1 holds D 00:00-04:59 UTC (review14 §3)
+    from .test_c7n_migration import C7N_CONFIG, GROUPS, c7n_export, clients
+    from .test_c7n_migration import seed_world as seed_c7n_world
+
+    today = datetime.now(UTC).date()
+    first = today - timedelta(days=4)
+    world = seed_c7n_world(first, 4)
+    s3, logs = clients(exporter.endpoint_url)
+    for g in GROUPS:
+        c7n_export(s3, logs, g, [first + timedelta(days=i) for i in range(3)], -5 * H)
+    cfg = exporter.config(C7N_CONFIG)
+    assert exporter("sync", "--config", str(cfg)).code == 0
+    assert exporter("run", "--config", str(cfg), "--settle", "0").code == 0
+
+    for n in range(4):  # c7n's days, the day its last window reaches into, and after
+        day = first + timedelta(days=n)
+        s, e = to_ms(day), to_ms(day) + MS_PER_DAY
+        result = exporter(
+            "cat", "--config", str(cfg), "--account", "custodian-demo", "--group",
+            "vpc-flow-logs", "--start", str(day), "--end", str(day + timedelta(days=1)),
+        )  # fmt: skip
+        want = sorted(
+            (ev.timestamp_ms, ev.message)
+            for ev in world.events
+            if ev.group == "vpc-flow-logs" and s <= ev.timestamp_ms < e
+        )
+        assert (result.code, result.stderr) == (0, ""), (day, result.output)
+        assert result.stdout.splitlines() == [format_line(t, m) for t, m in want], day

@@ -25,19 +25,19 @@ def retention(account: str = A) -> dict[str, int | None]:
 def test_refuses_a_group_whose_days_at_risk_are_not_all_archived(
     exporter: Exporter, emu: Emulator
 ) -> None:
-    world = sample_world(accounts=(A,), days=3)
+    world = sample_world(accounts=(A,), days=5)
     cfg = exporter.config(config_yaml(world.bucket, [A]))
-    yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    assert exporter("run", "--config", str(cfg), "--end", str(yesterday)).code == 0
+    at_risk = datetime.now(UTC).date() - timedelta(days=3)  # the newest day 3 days delete
+    assert exporter("run", "--config", str(cfg), "--end", str(at_risk)).code == 0
     before = retention()
 
-    result = exporter("retention", "--config", str(cfg), "--days", "1")
+    result = exporter("retention", "--config", str(cfg), "--days", "3")
 
     assert result.code == 1, result.output
     # nothing changed for the refused groups; a group without streams holds nothing to lose
-    assert retention() == {**before, "/aws/lambda/idle": 1}
+    assert retention() == {**before, "/aws/lambda/idle": 3}
     for group in SELECTED:
-        assert f"refused acct-{A}/{REGION} {group}: not archived: {yesterday} (1 day)" in (
+        assert f"refused acct-{A}/{REGION} {group}: not archived: {at_risk} (1 day)" in (
             result.stdout
         ), result.stdout
 
@@ -53,7 +53,7 @@ def test_refuses_days_before_destination_start(exporter: Exporter, emu: Emulator
     status = exporter("status", "--config", str(cfg))
     assert status.code == 0, status.output  # status sees no gap...
 
-    result = exporter("retention", "--config", str(cfg), "--days", "1", "--group", "vpc-*")
+    result = exporter("retention", "--config", str(cfg), "--days", "3", "--group", "vpc-*")
 
     # ...but the day before destination.start would be deleted, and it is not archived
     assert result.code == 1, result.output
@@ -68,14 +68,14 @@ def test_sets_retention_when_the_archive_is_complete(exporter: Exporter, emu: Em
     cfg = exporter.config(config_yaml(world.bucket, [A]))
     assert exporter("run", "--config", str(cfg)).code == 0
 
-    result = exporter("retention", "--config", str(cfg), "--days", "1")
+    result = exporter("retention", "--config", str(cfg), "--days", "3")
 
     assert result.code == 0, result.output
     assert retention() == {
-        "/aws/lambda/api": 1,
+        "/aws/lambda/api": 3,
         "/aws/lambda/worker": 1,
-        "vpc-flow-logs": 1,
-        "/aws/lambda/idle": 1,
+        "vpc-flow-logs": 3,
+        "/aws/lambda/idle": 3,
         "/aws/lambda/api-test": None,  # not selected by the config
         "/aws/ecs/other": None,
     }
@@ -84,7 +84,7 @@ def test_sets_retention_when_the_archive_is_complete(exporter: Exporter, emu: Em
     assert "already" in lines["/aws/lambda/worker"]
     assert "never expire" in lines["/aws/lambda/api"]
 
-    again = exporter("retention", "--config", str(cfg), "--days", "1")
+    again = exporter("retention", "--config", str(cfg), "--days", "3")
     assert again.code == 0, again.output
     assert again.stdout.count("already") >= 4
 
@@ -95,7 +95,7 @@ def test_dry_run_changes_nothing(exporter: Exporter, emu: Emulator) -> None:
     assert exporter("run", "--config", str(cfg)).code == 0
     before = retention()
 
-    result = exporter("retention", "--config", str(cfg), "--days", "1", "--dry-run")
+    result = exporter("retention", "--config", str(cfg), "--days", "3", "--dry-run")
 
     assert result.code == 0, result.output
     assert retention() == before
@@ -114,3 +114,23 @@ def test_a_retention_aws_does_not_accept_is_a_usage_error(
     assert result.code == 2, result.output
     assert "2 is not a retention CloudWatch Logs accepts (1, 3, 5, 7, 14" in result.stderr
     assert retention()["/aws/lambda/api"] is None
+
+
+def test_a_retention_shorter_than_a_day_takes_to_be_archived_is_refused(
+    exporter: Exporter, emu: Emulator
+) -> None:
+    # a day is archived once it ended, settled and the schedule came: with 1 day of retention,
+    # each later day's first events could expire before that (review14 §5)
+    world = sample_world(accounts=(A,), days=3)
+    cfg = exporter.config(config_yaml(world.bucket, [A], settle="12h"))
+    assert exporter("run", "--config", str(cfg)).code == 0
+
+    result = exporter("retention", "--config", str(cfg), "--days", "1")
+
+    assert result.code == 2, result.output
+    assert "--days 1 is shorter than a day takes to be archived" in result.stderr
+    assert "settle 12h" in result.stderr and "the smallest N allowed is 3" in result.stderr
+    assert retention()["/aws/lambda/api"] is None
+    long = exporter.config(config_yaml(world.bucket, [A], settle="3d"))
+    again = exporter("retention", "--config", str(long), "--days", "3")
+    assert again.code == 2 and "settle 72h" in again.stderr and "allowed is 5" in again.stderr

@@ -25,6 +25,7 @@ from .conftest import (
 )
 
 GROUP = "/aws/lambda/api"
+ONE = timedelta(days=1)
 
 
 def test_a_recreated_group_is_archived_as_a_new_group(emu: Emulator, exporter: Exporter) -> None:
@@ -50,7 +51,8 @@ def test_a_recreated_group_is_archived_as_a_new_group(emu: Emulator, exporter: E
     assert [f["group"] for f in read_state(bucket, prefix, account)["failures"]] == [GROUP]
     old_tasks = {t.task_id for t in emu.tasks if t.group == GROUP}
     # the group is deleted (its unarchived day with it) and created again, with events written
-    # back-dated into a day the old group archived
+    # back-dated into days the old group archived: the day of the new creation, and a day wholly
+    # before it (CloudWatch accepts events up to 14 days old)
     logs_backends[account][REGION].delete_log_group(GROUP)
     new_created = day_ms(last) + 2 * 3_600_000
     seed.create_group(account, REGION, GROUP, new_created)
@@ -59,6 +61,7 @@ def test_a_recreated_group_is_archived_as_a_new_group(emu: Emulator, exporter: E
         GROUP,
         "again",
         [
+            (day_ms(first + ONE) + 5, "new, a day before its creation"),
             (day_ms(last) + 1, "new early"),
             (new_created + 1, "new"),
             (day_ms(last) + 86_399_999, "z"),
@@ -77,14 +80,17 @@ def test_a_recreated_group_is_archived_as_a_new_group(emu: Emulator, exporter: E
     assert misplaced(events) == []
     assert f"log group {GROUP} was created again" in " ".join(two.output.split())
     folders = task_folders(bucket, prefix)
-    day_key = (account, GROUP.lstrip("/"), f"{last:%Y-%m-%d}")
-    assert folders[day_key] == 2  # the old group's and the new group's
-    assert {k: n for k, n in folders.items() if k != day_key and n != 1} == {}
+    day_keys = [(account, GROUP.lstrip("/"), f"{d:%Y-%m-%d}") for d in (first + ONE, last)]
+    assert [folders[k] for k in day_keys] == [2, 2]  # the old group's and the new group's
+    assert {k: n for k, n in folders.items() if k not in day_keys and n != 1} == {}
     state = read_state(bucket, prefix, account)
     assert state["failures"] == []  # the old group's failure did not follow the new one
     assert state["created"][GROUP] == new_created
     assert list(state["previous"]) == [f"{GROUP}@{old_created}"]
-    assert covered_days(state, GROUP) == 1
+    # from 14 days before the new creation (CloudWatch's limit for back-dated events) through
+    # its creation day: two days with events, the others probed empty
+    assert covered_days(state, GROUP) == 15
+    assert covered_days({"covered": state["empty"]}, GROUP) == 13
 
     status = exporter("status", "--config", str(cfg))
     assert status.code == 0, status.output
@@ -105,7 +111,7 @@ def test_a_recreated_group_is_archived_as_a_new_group(emu: Emulator, exporter: E
     assert sync.code == 0, sync.output
     assert "twice" not in sync.output
     state = read_state(bucket, prefix, account)
-    assert covered_days(state, GROUP) == 1
+    assert covered_days(state, GROUP) == 15  # the new group's two folders and its empty days
     assert list(state["previous"]) == [f"{GROUP}@{old_created}"]
     three = exporter(*run, LOG_EXPORTER_LEASE_SECONDS=LEASE)
     assert three.code == 0, three.output

@@ -223,3 +223,33 @@ def test_policy_with_retention_adds_only_put_retention_policy() -> None:
 def test_aws_retention_values() -> None:
     assert AWS_RETENTION_DAYS[0] == 1 and AWS_RETENTION_DAYS[-1] == 3653
     assert len(AWS_RETENTION_DAYS) == 22
+
+
+def test_a_later_sync_takes_only_the_first_folder_of_a_c7n_day_as_c7n_s() -> None:
+    # day 1: c7n's folder, then log-exporter's lost minute; AWS lists neither any more, and the
+    # c7n marker (left alone) still says LastExport = day 1 (review14 §4)
+    c7n, mine = folder(1, T1), folder(1, T2)
+    for order in ([c7n, mine], [mine, c7n]):
+        listing = Listing(folders=order, written={c7n: D1.end + 1, mine: D1.end + 2})
+
+        old = LaneState("111111111111", "us-east-1")
+        out = rebuild(old, listing, {}, "day", 0, {"vpc": date(2026, 11, 1)})
+
+        assert out.state.covered["vpc"].missing(D1) == []  # the next run exports nothing again
+        assert out.doubled == []
+        assert (out.c7n_window, out.whole_period) == (1, 1)
+
+
+def test_sync_records_the_times_a_c7n_folder_holds_outside_its_utc_day() -> None:
+    # c7n in UTC-5: its folder of day 1 holds [1st 05:00, 2nd 04:59:00.000] UTC (review14 §3)
+    shifted = Window(D1.start + 5 * 3_600_000, D1.start + 5 * 3_600_000 + C7N_LAST_MS)
+    listing = Listing(folders=[folder(1, T1)])
+    old = LaneState("111111111111", "us-east-1")
+
+    out = rebuild(old, listing, {T1: c7n_task(T1, shifted)}, "day", 0)
+
+    assert out.state.displaced["vpc"].spans == [(D1.end + 1, shifted.end)]
+    # kept by a later sync that no longer sees the task, and across a save
+    again = rebuild(LaneState.from_json(out.state.to_json()), listing, {}, "day", 0)
+    assert again.state.displaced["vpc"].spans == [(D1.end + 1, shifted.end)]
+    assert "displaced" not in rebuild(old, listing, {}, "day", 0).state.to_json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -223,3 +224,28 @@ def test_the_full_plan_is_the_plan_without_streams_minus_what_they_rule_out(
     full = plan_group(GroupInfo("/g", D, last_event), Intervals(covered), r)
     keep = set(full.items)
     assert [i for i in unread.items if i in keep] == full.items
+
+
+def test_a_recreated_group_is_planned_from_14_days_before_its_creation() -> None:
+    """CloudWatch accepts events up to 14 days older than their ingestion: a group created again
+    under an old name may hold events in days before its new creation (review12 §3)."""
+    g = GroupInfo("/g", D + 20 * MS_PER_DAY + 7 * MS_PER_HOUR, D + 21 * MS_PER_DAY)
+    now = D + 22 * MS_PER_DAY
+    again = plan_group(g, Intervals(), PlanRange(None, D + 22 * MS_PER_DAY, now), recreated=True)
+    assert [i.window for i in again.items] == [day(n) for n in range(6, 22)]
+    # never before the run's start, and days before the 14 are still "before creation"
+    r = PlanRange(D, D + 22 * MS_PER_DAY, now)
+    since = plan_group(g, Intervals(), r, recreated=True)
+    assert [i.window for i in since.items] == [day(n) for n in range(6, 22)]
+    assert [(s.window, s.reason) for s in since.skips] == [
+        (Window(D, day(5).end), SkipReason.BEFORE_CREATION)
+    ]
+    late = plan_group(g, Intervals(), replace(r, start_ms=day(18).start), recreated=True)
+    assert [i.window for i in late.items] == [day(n) for n in range(18, 22)]
+    # a group never recreated: from its creation, as before
+    assert [i.window for i in plan_group(g, Intervals(), r).items] == [day(20), day(21)]
+    lane = plan_lane([g, replace(g, name="/h")], {}, r, recreated={"/h"})
+    assert sorted({(i.group, i.window.start) for i in lane.items}) == sorted(
+        [("/g", day(20).start), ("/g", day(21).start)]
+        + [("/h", day(n).start) for n in range(6, 22)]
+    )

@@ -22,7 +22,8 @@ from log_exporter.readback import (
     parse_instant,
     parse_object,
 )
-from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, Intervals, to_ms
+from log_exporter.state import LaneState
+from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, Intervals, Window, to_ms
 
 D = to_ms(date(2026, 11, 3))
 
@@ -175,3 +176,45 @@ def test_gaps_missing_and_partial_and_known_empty() -> None:
     out = list(archive_of(objects, knowledge=known).read(D, d2 + 6 * MS_PER_HOUR))
     assert not [g for g in out if isinstance(g, Gap)]
     assert [e.message for e in out if isinstance(e, Event)] == ["x", "x"]
+
+
+def test_a_line_that_is_not_utf8_keeps_its_own_bytes() -> None:
+    key = "logs/111111111111/api/2026/11/03/t/s/000000.gz"
+    body = format_line(D + 1, "caf\u00e9 ").encode() + b"\xff\xfe end\n"
+    s3 = FakeS3({key: gzip.compress(body)})
+    archive = GroupArchive(s3, "b", "logs", "111111111111", "/api", "day")  # type: ignore[arg-type]
+    (event,) = [e for e in archive.read(D, D + MS_PER_DAY) if isinstance(e, Event)]
+    assert event.raw == body.rstrip(b"\n")  # what `cat` prints: the archive's own line
+    assert event.message == "caf\u00e9 \ufffd\ufffd end"  # JSON gets replacement characters
+
+
+def test_the_time_before_the_group_was_created_is_no_gap() -> None:
+    # created at 20:00 of the 3rd; an older group of the name (created the 1st) is known too
+    state = LaneState("111111111111", "us-east-1", created={"/api": D + 20 * MS_PER_HOUR})
+    state.mark_done("/api", Window(D + 20 * MS_PER_HOUR, D + MS_PER_DAY - 1))
+    objects = {"logs/111111111111/api/2026/11/03/t/s/000000.gz": [(D + 21 * MS_PER_HOUR, "x")]}
+    out = list(archive_of(objects, knowledge=Knowledge.of([state], "/api")).read(D, D + MS_PER_DAY))
+    assert [str(g) for g in out if isinstance(g, Gap)] == []
+    out = list(archive_of({}, knowledge=Knowledge.of([state], "/api")).read(D - MS_PER_DAY, D))
+    assert out == []  # a day wholly before the creation: nothing, not a gap
+    state.previous[f"/api@{D - 2 * MS_PER_DAY}"] = Intervals([(D - 2 * MS_PER_DAY, D - 1)])
+    k = Knowledge.of([state], "/api")
+    assert k.created_ms == D - 2 * MS_PER_DAY and k.covered.covers(Window(D - MS_PER_DAY, D - 1))
+
+
+def test_a_day_displaced_into_a_neighbour_folder_is_read_from_it() -> None:
+    # c7n-logexporter in UTC-5: its folder of the 2nd holds the 3rd's 00:00-04:59
+    folder = "logs/111111111111/api/2026/11/0{}/t{}/s/000000.gz"
+    objects = {
+        folder.format(2, 1): [(D - 1, "2nd"), (D + 1, "early 3rd")],
+        folder.format(3, 2): [(D + 6 * MS_PER_HOUR, "3rd")],
+        folder.format(4, 3): [(D + MS_PER_DAY + 1, "4th")],
+    }
+    covered = Intervals([(D - MS_PER_DAY, D + 2 * MS_PER_DAY - 1)])
+    plain = Knowledge(covered, Intervals(), known=True)
+    out = list(archive_of(objects, knowledge=plain).read(D, D + MS_PER_DAY))
+    assert [e.message for e in out if isinstance(e, Event)] == ["3rd"]  # before the fix: silent
+    displaced = Intervals([(D, D + 5 * MS_PER_HOUR - 1)])
+    shifted = Knowledge(covered, Intervals(), known=True, displaced=displaced)
+    out = list(archive_of(objects, knowledge=shifted).read(D, D + MS_PER_DAY))
+    assert [str(e) if isinstance(e, Gap) else e.message for e in out] == ["early 3rd", "3rd"]

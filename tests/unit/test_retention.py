@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from log_exporter.plan import GroupInfo, PlanRange
-from log_exporter.retention import Outcome, apply_retention, decide, missing_days
+from log_exporter.retention import (
+    Outcome,
+    apply_retention,
+    decide,
+    missing_days,
+    shortest_days,
+    too_short,
+)
 from log_exporter.state import Failure, Intent, LaneState
 from log_exporter.status import DaySpan
 from log_exporter.windows import day_window, to_ms
@@ -110,3 +117,26 @@ def test_apply_calls_put_only_for_the_groups_to_set() -> None:
     assert calls == [(G, 7)]  # a dry run calls nothing
     refused = apply_retention([info()], LaneState("a", "r"), 7, rng(), put, dry_run=False)
     assert refused[0].outcome is Outcome.REFUSED and calls == [(G, 7)]
+
+
+def test_a_retention_must_outlast_period_settle_and_a_day_of_schedule() -> None:
+    assert shortest_days("day", 12 * 3600) == 3  # 1 day + 12 h + 1 day
+    assert shortest_days("hour", 0) == 3  # 1 h + 1 day: 1 is too short, 3 is the next value
+    assert shortest_days("day", 3 * 86_400) == 5
+    assert too_short(3, "day", 12 * 3600) is None
+    assert too_short(1, "day", 12 * 3600) == (
+        "--days 1 is shorter than a day takes to be archived (the day itself, settle 12h and a "
+        "day of schedule margin): its first events could expire before they are archived; "
+        "the smallest N allowed is 3"
+    )
+    assert too_short(1, "hour", 0) is not None
+
+
+def test_a_recreated_group_s_back_dated_days_are_at_risk() -> None:
+    # created again on 11-18 (an older group of the name existed): its events back-dated into
+    # the days before are at risk too, and not archived
+    state = LaneState("111111111111", "us-east-1", created={G: to_ms(date(2026, 11, 18))})
+    state.previous[f"{G}@{to_ms(CREATED)}"] = archived(CREATED, date(2026, 11, 13)).covered[G]
+    got = missing_days(info(created=date(2026, 11, 18)), state, 7, rng())
+    assert got == [span(date(2026, 11, 4), date(2026, 11, 13))]
+    assert missing_days(info(created=date(2026, 11, 18)), LaneState("a", "r"), 7, rng()) == []

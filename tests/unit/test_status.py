@@ -16,7 +16,7 @@ from log_exporter.status import (
     lane_status,
     whole_days,
 )
-from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, Window, to_ms
+from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, Intervals, Window, to_ms
 
 DAY0 = date(2026, 11, 1)
 D = to_ms(DAY0)
@@ -236,3 +236,21 @@ def test_day_spans_join_consecutive_days() -> None:
         "2026-11-08..2026-11-09",
     ]
     assert [s.days for s in spans] == [3, 1, 2]
+
+
+def test_a_recreated_group_s_days_before_its_creation_are_gaps_until_archived() -> None:
+    # created again at day 3 03:00: events may be back-dated up to 14 days, as `run` plans them
+    info = GroupInfo("/g", D + 3 * MS_PER_DAY + 3 * MS_PER_HOUR, NOW)
+    s = state([day(3)])
+    s.created["/g"] = info.created_ms
+    s.previous[f"/g@{D}"] = Intervals([(day(0).start, day(2).end)])
+    since = [DAY0 - timedelta(days=n) for n in range(1, 12)]  # 10-21 (11-04 03:00 - 14 d)..10-31
+    assert group_status(info, "/g", s, rng()).gaps == day_spans(
+        [*since, *(DAY0 + timedelta(days=n) for n in (0, 1, 2, 4))]
+    )
+    # never before destination.start (or --start)
+    assert group_status(info, "/g", s, rng(start=0)).gaps == days(0, 1, 2, 4)
+    s.mark_done("/g", Window(day(0).start, day(2).end), empty=True)
+    assert group_status(info, "/g", s, rng(start=0)).gaps == days(4)
+    # never recreated: from its creation only
+    assert group_status(info, "/g", state([day(3)]), rng()).gaps == days(4)
