@@ -380,7 +380,7 @@ def shared_lane(
             j = next(
                 (
                     j
-                    for (a, r), j in seen.items()
+                    for (a, r), j in list(seen.items())  # setdefault below adds to seen
                     if a == account_id and j != i and ALL_REGIONS in (r, region)
                 ),
                 seen.setdefault((account_id, region), i),
