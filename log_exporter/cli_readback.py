@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .cli_options import build_engine
-from .errors import AWSError, UsageError
+from .errors import AWSError, ConfigError, UsageError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from .config import Account, Config
     from .engine import Engine
@@ -76,8 +76,27 @@ def _config_option(f: Any) -> Any:
 
 
 def _account_id(engine: Engine, account: Account) -> str:
-    """The account's id, as a run gets it: its last role's ARN, else the ambient identity."""
-    return engine.factory.account_id(engine.factory.ambient, account.role_chain)
+    """The account's id, as a run gets it: its last role's ARN, else its profile's or the
+    ambient identity."""
+    return engine.account_id(account)
+
+
+def _read_bucket(config: Config, regions: Sequence[str]) -> str:
+    """The one archive bucket the lanes of `regions` export to: a read-back command reads one
+    bucket, so with a bucket per region, --region says which."""
+    dest = config.destination
+    if dest.single_bucket is not None:
+        return dest.single_bucket
+    for region in regions:
+        if dest.bucket_for(region) is None:
+            raise ConfigError(dest.no_bucket(region))
+    buckets = dest.buckets(regions)
+    if len(buckets) != 1 or not regions:
+        raise UsageError(
+            f"destination.bucket names a bucket per region ({', '.join(buckets)}): give "
+            "--region to say which bucket to read"
+        )
+    return buckets[0]
 
 
 def _instant(ctx: click.Context, param: click.Parameter, value: str) -> int:
@@ -168,12 +187,13 @@ def cat(
     chosen = engine.select([account])[0]  # discovered accounts (an `organization:`) included
     specs = engine.lane_specs(RunOptions(accounts=(account,), regions=regions))
     account_id = _account_id(engine, chosen)
-    store = engine.store()
+    bucket = _read_bucket(config, [spec.region for spec in specs])
+    store = engine.store(bucket)
     states = [store.load(account_id, spec.region) for spec in specs]
     dest = config.destination
     archive = GroupArchive(
         engine.factory.s3(),
-        dest.bucket,
+        bucket,
         dest.prefix,
         account_id,
         group,
@@ -280,7 +300,7 @@ def athena(
     ids = sorted({_account_id(engine, a) for a in engine.select(accounts)})
     dest = config.destination
     spec = TableSpec(
-        bucket=dest.bucket,
+        bucket=_read_bucket(config, [region] if region else []),
         prefix=dest.prefix,
         account_ids=ids,
         period=dest.period,
