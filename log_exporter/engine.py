@@ -223,7 +223,8 @@ class Engine:
         self._session_errors: dict[str, LogExporterError] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-        self._s3: S3Client | None = None
+        self._s3: dict[str | None, S3Client] = {}  # the archive's clients, by bucket region
+        self._s3_lock = threading.Lock()
         self._stop = threading.Event()  # set on Ctrl-C: lanes stop at their next wait
         self.clock_check = ClockCheck()  # AWS's clock, from the Date of the archive's answers
         self._discovery: Discovery | None = None
@@ -385,7 +386,7 @@ class Engine:
         self.clock_check.check()  # leases compare clocks: refuse one that is far off AWS's
         self.check_layout(settings.bucket)
         dest = self.config.destination
-        archive = ArchiveBucket(self._archive_s3(), settings.bucket)
+        archive = ArchiveBucket(self._archive_s3(settings.bucket), settings.bucket)
         if not archive.has_objects(f"{dest.prefix}/" if dest.prefix else ""):
             # An empty archive holds no state, lost or not: spare every new lane the check's
             # LISTs and its first read (its first write would still fail if one appeared).
@@ -404,15 +405,20 @@ class Engine:
 
     def store(self, bucket: str | None = None) -> StateStore:
         """The lanes' states in `bucket` (default: the config's one bucket)."""
-        return StateStore(
-            self._archive_s3(), bucket or self._one_bucket(), self.config.destination.prefix
-        )
+        bucket = bucket or self._one_bucket()
+        return StateStore(self._archive_s3(bucket), bucket, self.config.destination.prefix)
 
-    def _archive_s3(self) -> S3Client:
-        if self._s3 is None:
-            self._s3 = self.factory.s3()
-            self.clock_check.watch(self._s3)
-        return self._s3
+    def _archive_s3(self, bucket: str | None = None) -> S3Client:
+        """The archive's S3 client: in the bucket's region once its check found it (a bucket
+        per region), else in the default region (S3 redirects)."""
+        region = self._bucket_regions.get(bucket) if bucket else None
+        region = None if region == self.factory.default_region else region
+        with self._s3_lock:
+            client = self._s3.get(region)
+            if client is None:
+                client = self._s3[region] = self.factory.s3(region)
+                self.clock_check.watch(client)
+            return client
 
     # --- sessions ---------------------------------------------------------------------------------
     def account_session(self, account: Account) -> botocore.session.Session:
@@ -469,7 +475,7 @@ class Engine:
             account=spec.account.name,
             clients=clients,
             store=self.store(settings.bucket),
-            archive=ArchiveBucket(self._archive_s3(), settings.bucket),
+            archive=ArchiveBucket(self._archive_s3(settings.bucket), settings.bucket),
             selector=spec.account.selector,
             rng=rng,
             settings=settings,
