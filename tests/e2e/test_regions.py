@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import yaml
 
 from emulator import Emulator
-from emulator.scenario import REGION, World, role_arn, sample_world
+from emulator.scenario import REGION, World, day_ms, role_arn, sample_world
 from tests.faults.conftest import assert_complete, read_state
 
 from .conftest import Exporter
@@ -41,12 +42,20 @@ def config_text(bucket: Any, accounts: dict[str, list[str]]) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
+YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)
+EU_ONLY = "an event of eu-west-1 only"
+
+
 def two_regions(accounts: tuple[str, ...] = (A,)) -> dict[str, World]:
-    """The sample world in both regions, each with its archive bucket in that region."""
-    return {
+    """The sample world in both regions, each with its archive bucket in that region, and an
+    event only the second region has."""
+    worlds = {
         region: sample_world(bucket, accounts=accounts, days=2, region=region)
         for region, bucket in BUCKETS.items()
     }
+    stream = f"{YESTERDAY:%Y/%m/%d}/[$LATEST]eu"
+    worlds[OTHER].add(accounts[0], "/aws/lambda/api", stream, [(day_ms(YESTERDAY) + 5, EU_ONLY)])
+    return worlds
 
 
 @pytest.mark.parametrize(
@@ -89,6 +98,29 @@ def test_run_archives_each_region_into_its_own_bucket_exactly_once(
     assert sync.code == 0, sync.output
     for region in (REGION, OTHER):  # each lane's folders listed in its own bucket
         assert f"acct-{A}/{region} ({A}): 6 task folders in 3 groups" in sync.stdout, sync.output
+
+
+def test_cat_reads_the_bucket_of_the_region_it_is_given(exporter: Exporter, emu: Emulator) -> None:
+    two_regions()
+    cfg = exporter.config(config_text(BUCKETS, {A: [REGION, OTHER]}))
+    assert exporter("run", "--config", str(cfg)).code == 0
+
+    def cat(*more: str) -> tuple[int, str]:
+        result = exporter(
+            "cat", "--config", str(cfg), "--account", f"acct-{A}", "--group", "/aws/lambda/api",
+            "--start", f"{YESTERDAY}", "--end", f"{YESTERDAY + timedelta(days=1)}", *more,
+        )  # fmt: skip
+        return result.code, result.output
+
+    eu_code, eu = cat("--region", OTHER)
+    us_code, us = cat("--region", REGION)
+    either_code, either = cat()
+
+    assert eu_code == us_code == 0, eu + us
+    assert EU_ONLY in eu and EU_ONLY not in us
+    assert f"{A}/aws/lambda/api noon {YESTERDAY}" in us  # the us-east-1 bucket's own events
+    assert either_code == 2, either
+    assert "names a bucket per region (" in either and "give --region" in either
 
 
 def test_a_region_without_a_bucket_is_reported_by_validate_check_and_run(
