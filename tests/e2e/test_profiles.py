@@ -104,6 +104,9 @@ def test_an_unknown_profile_is_a_config_error_naming_where_it_was_given(
         _ = SessionFactory(profile="nope").ambient
     with pytest.raises(ConfigError, match=r"^accounts\[b\]\.profile: the AWS profile 'nope'"):
         SessionFactory().account_credentials([], profile="nope", where="accounts[b].profile")
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    with pytest.raises(ConfigError, match=r"^AWS_PROFILE: the AWS profile 'nope' is not in "):
+        _ = SessionFactory().ambient
 
 
 # --- the command line -----------------------------------------------------------------------------

@@ -98,6 +98,10 @@ def test_run_archives_each_region_into_its_own_bucket_exactly_once(
     assert sync.code == 0, sync.output
     for region in (REGION, OTHER):  # each lane's folders listed in its own bucket
         assert f"acct-{A}/{region} ({A}): 6 task folders in 3 groups" in sync.stdout, sync.output
+    for command in ("stats", "plan"):  # each lane read with its own bucket
+        result = exporter(command, "--config", str(cfg), "--format", "json")
+        assert result.code == 0, result.output
+        assert {lane["region"] for lane in json.loads(result.stdout)["lanes"]} == {REGION, OTHER}
 
 
 def test_cat_reads_the_bucket_of_the_region_it_is_given(exporter: Exporter, emu: Emulator) -> None:
