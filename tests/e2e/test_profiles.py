@@ -154,8 +154,12 @@ def test_run_with_per_account_profiles_archives_each_account(
 
     validate = exporter("validate", "--config", str(cfg), **env)
     policy = exporter("policy", "--config", str(cfg), "--only", "member", "--account", "b", **env)
+    check = exporter("check", "--config", str(cfg), **env)
     result = exporter("run", "--config", str(cfg), **env)
 
+    checked = " ".join(check.stdout.split())
+    assert f"profile sso_b (account {B})" in checked, check.output  # asked of STS as the profile
+    assert f"assumed {role_arn(C)} from profile sso_a (account {C})" in checked, check.output
     assert validate.code == 0, validate.output
     assert "(profile sso_b)" in validate.stdout and "profile sso_b" in validate.stdout
     assert f"profile sso_a -> {role_arn(C)}" in validate.stdout
