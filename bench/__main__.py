@@ -36,7 +36,7 @@ from .scenarios import (
     Scenario,
     run_args,
     seed_world,
-    state_path,
+    state_paths,
     today_utc,
     write_config,
 )
@@ -104,10 +104,11 @@ def run_scenario(s: Scenario, emu: Emulator, env: dict[str, str], workdir: Path)
     emu.wait_idle(timeout=60)
 
     tasks = [t for t in emu.tasks if not t.foreign]
-    done = {(t.account_id, t.group, t.from_ms) for t in tasks if t.status == "COMPLETED"}
+    done = {(t.account_id, t.region, t.group, t.from_ms) for t in tasks if t.status == "COMPLETED"}
     state_calls: Counter[str] = Counter()
     for account in seeded.accounts:
-        state_calls += emu.s3_calls(state_path(account))
+        for path in state_paths(s, account):
+            state_calls += emu.s3_calls(path)
     return Row(
         scenario=s,
         child=child,

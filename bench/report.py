@@ -96,9 +96,7 @@ class Row:
     @property
     def ok(self) -> bool:
         expected = 0 if self.scenario.archived else self.scenario.windows
-        # one bucket: the lanes of the other regions are reported (exit 1), and only those
-        exit_code = 1 if self.scenario.regions > 1 else 0
-        return self.child.code == exit_code and self.archived_windows == expected
+        return self.child.code == 0 and self.archived_windows == expected
 
     @property
     def organizations_calls(self) -> int:
@@ -201,9 +199,8 @@ def notes(rows: list[Row]) -> list[str]:
             line += (
                 f" Organization: {r.organizations_calls} Organizations calls;"
                 f" first task {tl.any_first_task:.2f} s after spawn, the last of the"
-                f" {s.accounts:,} lanes in the bucket's region started at"
-                f" {tl.last_lane_started:.2f} s; the {s.lanes - s.accounts:,} lanes of the other"
-                " regions are reported (one bucket, in one region)."
+                f" {s.lanes:,} lanes ({s.regions} regions, a bucket each) started at"
+                f" {tl.last_lane_started:.2f} s."
             )
         line += f" Emulator CPU meanwhile: {r.emulator_cpu:.1f} s."
         if not r.ok:

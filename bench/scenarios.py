@@ -19,7 +19,7 @@ from log_exporter.windows import Intervals
 BUCKET = "bench-archive"
 PREFIX = "logs"
 FIRST_ACCOUNT = 300_000_000_000
-# the regions of a scenario with more than one: the bucket's (REGION) first
+# the regions of a scenario with more than one, each with its own bucket (see bucket_of)
 REGIONS = (REGION, "us-east-2", "us-west-2", "eu-west-1")
 ORG_OUS = ("prod", "prod/eu", "prod/us", "staging")  # nested OUs the accounts are spread over
 
@@ -38,12 +38,16 @@ class Scenario:
     pending_seconds: float = 0.05
     runs: int = 1  # a short scenario is run several times; its row is the median run
     execution_info: bool = True  # False: DescribeExportTasks answers lack `executionInfo`
-    regions: int = 1  # lanes per account; the archive bucket is in the first (see REGIONS)
+    regions: int = 1  # lanes per account, each region with its archive bucket (see REGIONS)
     organization: bool = False  # the accounts are discovered from an emulated AWS Organization
 
     @property
     def windows(self) -> int:
-        return self.accounts * self.groups * self.days
+        return self.accounts * self.regions * self.groups * self.days
+
+    @property
+    def region_names(self) -> tuple[str, ...]:
+        return REGIONS[: self.regions]
 
     @property
     def summary(self) -> str:
@@ -164,9 +168,10 @@ class Seeded:
 
 def seed_world(s: Scenario, today: date) -> Seeded:
     """Accounts, groups created on the first day, and a few events on every day of every group
-    (so no window is empty and every one needs a task). An organization's accounts are spread
-    over nested OUs; their groups are in the bucket's region only (see REGIONS)."""
-    seed.create_bucket(BUCKET, REGION, ARCHIVE_ACCOUNT)
+    (so no window is empty and every one needs a task), in each of the scenario's regions, each
+    with its archive bucket. An organization's accounts are spread over nested OUs."""
+    for region in s.region_names:
+        seed.create_bucket(bucket_of(s, region), region, ARCHIVE_ACCOUNT)
     if s.organization:
         org = seed.create_organization(
             seed.SeedAccount(f"bench-{i:04d}", ORG_OUS[i % len(ORG_OUS)]) for i in range(s.accounts)
@@ -177,14 +182,15 @@ def seed_world(s: Scenario, today: date) -> Seeded:
     days = days_of(s, today)
     created = day_ms(days[0]) + 60_000
     for account in seeded.accounts:
-        for group in group_names(s.groups):
-            seed.create_group(account, REGION, group, created)
-            events = [
-                (day_ms(d) + h * 3_600_000 + 17, f"{group} {d} hour {h} request ok")
-                for d in days
-                for h in (0, 9, 23)
-            ]
-            seed.put_events(account, REGION, group, "i-0abc/app", events)
+        for region in s.region_names:
+            for group in group_names(s.groups):
+                seed.create_group(account, region, group, created)
+                events = [
+                    (day_ms(d) + h * 3_600_000 + 17, f"{group} {d} hour {h} request ok")
+                    for d in days
+                    for h in (0, 9, 23)
+                ]
+                seed.put_events(account, region, group, "i-0abc/app", events)
     if s.archived:
         for account in seeded.accounts:
             _write_full_state(account, s, days)
@@ -202,15 +208,23 @@ def _write_full_state(account: str, s: Scenario, days: list[date]) -> None:
     backend.put_object(bucket_name=BUCKET, key_name=state_key(PREFIX, account, REGION), value=body)
 
 
-def state_path(account: str) -> str:
-    """The path of a lane's state object in a path-style S3 request."""
-    return f"/{BUCKET}/{state_key(PREFIX, account, REGION)}"
+def bucket_of(s: Scenario, region: str) -> str:
+    """The archive bucket of a region: one bucket for a scenario of one region, else one per
+    region (`destination.bucket: bench-archive-{region}`)."""
+    return BUCKET if s.regions == 1 else f"{BUCKET}-{region}"
+
+
+def state_paths(s: Scenario, account: str) -> list[str]:
+    """The paths of an account's lane state objects in path-style S3 requests."""
+    return [
+        f"/{bucket_of(s, region)}/{state_key(PREFIX, account, region)}" for region in s.region_names
+    ]
 
 
 def write_config(s: Scenario, path: Path, seeded: Seeded | None = None) -> Path:
     lines = [
         "destination:",
-        f"  bucket: {BUCKET}",
+        f"  bucket: {BUCKET if s.regions == 1 else BUCKET + '-{region}'}",
         f"  prefix: {PREFIX}",
         '  settle: "0"',
     ]
@@ -218,7 +232,7 @@ def write_config(s: Scenario, path: Path, seeded: Seeded | None = None) -> Path:
         lines += [
             "organization:",
             '  role: "arn:aws:iam::{account_id}:role/LogExporter"',
-            f"  regions: [{', '.join(REGIONS[: s.regions])}]",
+            f"  regions: [{', '.join(s.region_names)}]",
             '  groups: ["/bench/*"]',
             f"  ous: [{', '.join(seeded.ous if seeded else [])}]",
         ]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from log_exporter.config import ACCOUNT_ID_FIELD, ALL_REGIONS, Config, load_config
 from log_exporter.errors import ConfigError
+from log_exporter.policy import bucket_pattern
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGED_CONFIG = "config.yml"  # what the function reads unless ConfigObject is set
@@ -34,7 +35,7 @@ def parameters(config: Config, config_object: str = "") -> dict[str, str]:
     dest = config.destination
     first_roles = sorted({a.role_chain[0] for a in config.accounts if a.role_chain})
     params = {
-        "ArchiveBucket": dest.bucket,
+        "ArchiveBucket": bucket_pattern(config),  # a bucket per region: a pattern of them
         "ArchivePrefix": dest.prefix,
         "ExportOwnAccount": "true" if any(not a.role_chain for a in config.accounts) else "false",
     }

@@ -23,12 +23,18 @@ from typing import TYPE_CHECKING, Any, cast, overload
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials, RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError, DataNotFoundError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    DataNotFoundError,
+    NoCredentialsError,
+    ProfileNotFound,
+)
 from botocore.loaders import Loader
 from botocore.retries import quota, standard
 from botocore.utils import determine_content_length
 
-from .errors import AccessDeniedError, AWSError
+from .errors import AccessDeniedError, AWSError, ConfigError
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -261,6 +267,19 @@ class AccountClients:
     retries: RetryCounter = field(default_factory=RetryCounter)  # botocore's, on these clients
 
 
+def _known_profile(session: botocore.session.Session, where: str) -> botocore.session.Session:
+    """`session`, once its profile is known to be in the AWS config files (ConfigError if not)."""
+    try:
+        session.get_scoped_config()
+    except ProfileNotFound as exc:
+        files = os.environ.get("AWS_CONFIG_FILE", "~/.aws/config")
+        raise ConfigError(
+            f"{where}: the AWS profile {exc.kwargs.get('profile', '')!r} is not in {files} "
+            "(nor in the shared credentials file)"
+        ) from None
+    return session
+
+
 class SessionFactory:
     """Builds sessions and clients; one shared model loader keeps memory flat across accounts."""
 
@@ -270,9 +289,12 @@ class SessionFactory:
         region: str | None = None,
         max_attempts: int | None = None,
         max_pool_connections: int = 10,
+        profile: str | None = None,
     ) -> None:
         self._loader = ServiceLoader()
         self._region = region
+        self._profile = profile  # `--profile`: the ambient session's; else AWS_PROFILE, default
+        self._profiles: dict[str, botocore.session.Session] = {}  # accounts' `profile:`
         self._max_attempts = max_attempts or attempts_from_env() or DEFAULT_MAX_ATTEMPTS
         self._pool = max_pool_connections
         self._lock = threading.Lock()
@@ -283,11 +305,14 @@ class SessionFactory:
         self.retries = RetryCounter()  # botocore's retries on the S3 and STS clients built here
 
     def _session(
-        self, region: str | None = None, credentials: Credentials | None = None
+        self,
+        region: str | None = None,
+        credentials: Credentials | None = None,
+        profile: str | None = None,
     ) -> botocore.session.Session:
         """A botocore session sharing the factory's model loader (boto3's Session would only
-        wrap it, and cost its import)."""
-        session = botocore.session.Session()
+        wrap it, and cost its import); with `profile`, that profile of the AWS config files."""
+        session = botocore.session.Session(profile=profile)
         session.register_component("data_loader", self._loader)
         if region:
             session.set_config_variable("region", region)
@@ -309,8 +334,19 @@ class SessionFactory:
         """The caller's own credentials: they read and write the archive bucket."""
         with self._lock:
             if self._ambient is None:
-                self._ambient = self._session(region=self._region)
+                where = "--profile" if self._profile else "AWS_PROFILE"
+                session = self._session(region=self._region, profile=self._profile)
+                self._ambient = _known_profile(session, where)
             return self._ambient
+
+    def profile_session(self, profile: str, where: str = "profile") -> botocore.session.Session:
+        """A session of a profile of the AWS config files (an account's `profile:`), built once;
+        an unknown profile is a ConfigError naming `where` it was given."""
+        with self._lock:
+            if profile not in self._profiles:
+                session = self._session(region=self._region, profile=profile)
+                self._profiles[profile] = _known_profile(session, where)
+            return self._profiles[profile]
 
     @property
     def default_region(self) -> str | None:
@@ -373,13 +409,28 @@ class SessionFactory:
         *,
         region: str | None = None,
         policy: str | None = None,
+        profile: str | None = None,
+        where: str = "profile",
     ) -> Credentials | None:
         """A member account's credentials, as `account_session` gets them, without a session
-        (None: the ambient credentials, when there is no role to assume). `policy` is a session
-        policy (JSON) passed with the last role: the session may do only what it allows."""
+        (None: the ambient credentials, when there is no role to assume and no `profile`).
+        With `profile`, the chain starts from that profile's credentials instead of the
+        ambient ones (or, with no role, they are the account's). `policy` is a session policy
+        (JSON) passed with the last role: the session may do only what it allows."""
+        base = self.profile_session(profile, where) if profile else None
         if not roles:
-            return None
-        fetch = self._chain_fetcher(roles, external_id, region or self.default_region, policy)
+            if base is None:
+                return None
+            try:
+                found = base.get_credentials()
+            except BotoCoreError as exc:
+                raise AWSError(f"{where}: the AWS profile {profile!r}: {exc}") from None
+            if found is None:
+                raise AWSError(f"{where}: the AWS profile {profile!r} gives no credentials")
+            return found
+        fetch = self._chain_fetcher(
+            roles, external_id, region or self.default_region, policy=policy, base=base
+        )
         first = fetch()
         credentials = RefreshableCredentials.create_from_metadata(
             metadata=first, refresh_using=fetch, method="assume-role"
@@ -398,13 +449,28 @@ class SessionFactory:
         roles: list[str],
         external_id: str | None,
         region: str | None,
+        *,
         policy: str | None = None,
+        base: botocore.session.Session | None = None,
     ) -> Callable[[], dict[str, str]]:
+        """Assumes the chain, its first hop with `base`'s credentials (None: the ambient ones)."""
+        first: list[STSClient] = []  # `base`'s STS client, built at the first fetch
+
+        def first_sts() -> STSClient:
+            if base is None:
+                return self.sts(region=region)
+            if not first:
+                try:  # the profile's credentials are loaded here (SSO token, process, keys)
+                    first.append(self._new_sts(base, region))
+                except BotoCoreError as exc:
+                    raise AWSError(f"cannot assume role {roles[0]}: {exc}") from None
+            return first[0]
+
         def fetch() -> dict[str, str]:
             creds: dict[str, Any] | None = None
             for i, arn in enumerate(roles):
                 if creds is None:
-                    sts = self.sts(region=region)
+                    sts = first_sts()
                 else:
                     hop = Credentials(
                         creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]

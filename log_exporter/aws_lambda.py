@@ -12,6 +12,7 @@ queue is a standard one, since SQS FIFO queues have no per-message delay.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from .engine import Engine, LaneSpec, RunOptions, plan_range
 from .errors import AWSError, ConfigError, LogExporterError
 from .lane import LaneResult
 from .organization import account_id_of, member_account
+from .policy import bucket_pattern, bucket_patterns
 from .windows import Intervals
 
 if TYPE_CHECKING:
@@ -124,13 +126,16 @@ def load_lambda_config(location: str, s3: Callable[[], S3Client]) -> Config:
 
 def check_destination(config: Config, settings: LambdaSettings) -> None:
     """The config must name the bucket and prefix the stack was deployed for: its IAM policies
-    allow only those."""
+    allow only those (a bucket per region: the buckets must fit the deployed pattern)."""
     dest = config.destination
     wanted = [
-        ("bucket", dest.bucket, settings.bucket or None),
+        ("bucket", bucket_pattern(config), settings.bucket or None),
         ("prefix", dest.prefix, settings.prefix),
     ]
     for name, got, deployed in wanted:
+        if name == "bucket" and deployed and "*" in deployed:
+            fits = all(fnmatch.fnmatchcase(b, deployed) for b in bucket_patterns(config))
+            got = got if not fits else deployed
         if deployed is not None and got != deployed:
             raise ConfigError(
                 f"{settings.config}: destination.{name} is {got!r}, but this stack was deployed "
@@ -341,12 +346,11 @@ class LambdaApp:
                 accounts=_names(event, "accounts"), regions=_names(event, "regions")
             )
             specs = engine.lane_specs(options)
-            bucket_region = engine.bucket_region()
-            engine.check_layout()
+            regions = {bucket: engine.bucket_region(bucket) for bucket in engine.buckets(specs)}
+            for bucket in regions:
+                engine.check_layout(bucket)
             discovered = {a.name for a in engine.discovery().discovered}
-            lanes, skipped = self._dispatchable(
-                specs, bucket_region, config.destination.bucket, discovered
-            )
+            lanes, skipped = self._dispatchable(specs, engine, regions, discovered)
             self.queue().send_all(lanes)
         except LogExporterError as exc:
             self.logger.error(f"dispatch failed: {exc}", extra={"error": type(exc).__name__})
@@ -361,23 +365,31 @@ class LambdaApp:
     def _dispatchable(
         self,
         specs: Iterable[LaneSpec],
-        bucket_region: str | None,
-        bucket: str,
+        engine: Engine,
+        bucket_regions: Mapping[str, str | None],
         discovered: set[str],
     ) -> tuple[list[LaneMessage], list[str]]:
         lanes: list[LaneMessage] = []
         skipped: list[str] = []
         for spec in specs:
+            bucket = engine.bucket_for(spec) if spec.error is None else None
             if spec.error is not None:
                 self.logger.error(
                     f"{spec.name}: {spec.error}; lanes not dispatched", extra={"lane": spec.name}
                 )
                 skipped.append(spec.name)
-            elif bucket_region and spec.region != bucket_region:
+            elif bucket is None:
                 self.logger.error(
-                    f"{spec.name}: archive bucket {bucket} is in {bucket_region}, but CloudWatch "
-                    f"Logs exports only to a bucket in the log group's region ({spec.region}); "
-                    "lane not dispatched",
+                    f"{spec.name}: {engine.config.destination.no_bucket(spec.region)}; lane not "
+                    "dispatched",
+                    extra={"lane": spec.name},
+                )
+                skipped.append(spec.name)
+            elif bucket_regions[bucket] and spec.region != bucket_regions[bucket]:
+                self.logger.error(
+                    f"{spec.name}: archive bucket {bucket} is in {bucket_regions[bucket]}, but "
+                    f"CloudWatch Logs exports only to a bucket in the log group's region "
+                    f"({spec.region}); lane not dispatched",
                     extra={"lane": spec.name},
                 )
                 skipped.append(spec.name)
@@ -445,7 +457,10 @@ class LambdaApp:
         try:
             if specs[0].error is not None:  # `regions: all`, and its regions could not be asked
                 raise LogExporterError(specs[0].error)
-            lane = engine.build_lane(specs[0], rng, engine.settings(options))
+            bucket = engine.bucket_for(specs[0])
+            if bucket is None:  # the dispatcher skips such a lane; a message from before may not
+                raise ConfigError(config.destination.no_bucket(message.region))
+            lane = engine.build_lane(specs[0], rng, engine.settings(options, bucket))
         except LogExporterError as exc:
             result = LaneResult(message.account, "", message.region, error=str(exc))
             engine.reporter.lane_finished(result)

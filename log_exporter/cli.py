@@ -67,8 +67,20 @@ Examples:
 )
 @click.option("-v", "--verbose", is_flag=True, help="More log lines.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings, errors and the summary.")
+@click.option(
+    "--profile",
+    metavar="NAME",
+    help="AWS profile of the credentials that run (default: AWS_PROFILE, else the default).",
+)
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, log_format: str, verbose: bool, quiet: bool) -> None:
+def cli(
+    ctx: click.Context,
+    debug: bool,
+    log_format: str,
+    verbose: bool,
+    quiet: bool,
+    profile: str | None,
+) -> None:
     """Archive CloudWatch Logs log groups of many AWS accounts into one S3 bucket.
 
     One export task per log group per UTC day, incremental and exactly once.
@@ -77,7 +89,7 @@ def cli(ctx: click.Context, debug: bool, log_format: str, verbose: bool, quiet: 
 
     level = logging.DEBUG if (verbose or debug) else logging.WARNING if quiet else logging.INFO
     setup_logging(log_format, level)
-    ctx.obj = {"debug": debug, "log_format": log_format, "quiet": quiet}
+    ctx.obj = {"debug": debug, "log_format": log_format, "quiet": quiet, "profile": profile}
 
 
 def _execute(ctx: click.Context, config: Config, options: RunOptions, parallel: int) -> RunReport:

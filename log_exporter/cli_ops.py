@@ -252,7 +252,7 @@ def stats(
             logs=lane.clients.logs,
             cloudwatch=engine.factory.cloudwatch(session, lane.region),
             s3=s3,
-            bucket=dest.bucket,
+            bucket=lane.settings.bucket,
             prefix=dest.prefix,
             account_id=lane.account_id,
             selector=lane.selector,
@@ -295,8 +295,10 @@ def sync(
     config = load_config(config_path)
     dest = config.destination
     engine = build_engine(config, regions, DEFAULT_PARALLEL)
-    engine.bucket_region()  # a missing bucket is one line, before anything else
-    engine.check_layout()  # an archive kept by hour is not read as one kept by day
+    options = RunOptions(accounts=accounts, regions=regions)
+    for bucket in engine.buckets(engine.lane_specs(options)):
+        engine.bucket_region(bucket)  # a missing bucket is one line, before anything else
+        engine.check_layout(bucket)  # an archive kept by hour is not read as one kept by day
     s3 = engine.factory.s3()
 
     def inspect(lane: Lane) -> SyncResult:
@@ -312,7 +314,7 @@ def sync(
             old=old,
             s3=s3,
             logs=lane.clients.logs,
-            bucket=dest.bucket,
+            bucket=lane.settings.bucket,
             root="/".join(p for p in (dest.prefix, lane.account_id) if p) + "/",
             groups=[name for name, _ in groups],
             period=dest.period,
@@ -326,10 +328,8 @@ def sync(
             lane.store.save(result.state)
         return result
 
-    outcomes = survey(
-        engine, RunOptions(accounts=accounts, regions=regions), inspect, debug=ctx.obj["debug"]
-    )
-    print_sync(stdout_console(), outcomes, bucket=dest.bucket, dry_run=dry_run)
+    outcomes = survey(engine, options, inspect, debug=ctx.obj["debug"])
+    print_sync(stdout_console(), outcomes, dry_run=dry_run)
     ctx.exit(1 if any(o.error for o in outcomes) else 0)
 
 

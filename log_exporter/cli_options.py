@@ -190,6 +190,14 @@ def stdout_console() -> Console:
     return out if out.is_terminal else Console(width=1000)
 
 
+def global_profile() -> str | None:
+    """The `log-exporter --profile` of the command being run (None: not given)."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    profile = obj.get("profile") if isinstance(obj, dict) else None
+    return str(profile) if profile else None
+
+
 def build_engine(
     config: Config,
     regions: tuple[str, ...] | list[str],
@@ -201,6 +209,7 @@ def build_engine(
     from .engine import Engine
 
     region = regions[0] if regions else None
+    profile = global_profile()
     # one pooled connection per lane worked at once, on the shared clients
-    factory = SessionFactory(region=region, max_pool_connections=max(10, parallel))
+    factory = SessionFactory(region=region, max_pool_connections=max(10, parallel), profile=profile)
     return Engine(config, factory, max_parallel=parallel, **kwargs)

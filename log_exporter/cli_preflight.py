@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli_options import build_engine, lane_filters, stdout_console
+from .cli_options import build_engine, global_profile, lane_filters, stdout_console
 from .errors import AWSError, ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -60,9 +60,10 @@ def _ambient_region(regions: tuple[str, ...]) -> str | None:
     """The region of accounts without `regions`, from --region or the AWS config (no call)."""
     if regions:
         return regions[0]
-    import botocore.session
+    from .aws import SessionFactory
 
-    region = botocore.session.get_session().get_config_variable("region")
+    # the profile's region, as runs get it (an unknown profile is one line, exit 2)
+    region = SessionFactory(profile=global_profile()).ambient.get_config_variable("region")
     return str(region) if region else None
 
 
@@ -73,7 +74,8 @@ def validate(config_path: str, accounts: tuple[str, ...], regions: tuple[str, ..
     from rich.markup import escape
     from rich.table import Table
 
-    from .config import load_config, shared_lane
+    from .aws import SessionFactory
+    from .config import ALL_REGIONS, load_config, shared_lane
 
     config = load_config(config_path)
     org = config.organization
@@ -83,6 +85,10 @@ def validate(config_path: str, accounts: tuple[str, ...], regions: tuple[str, ..
         selected = config.select(accounts)
     dest = config.destination
     ambient = _ambient_region(regions)
+    profiles = SessionFactory(profile=global_profile())
+    for account in selected:  # read from the AWS config files: no AWS call
+        if account.profile:
+            profiles.profile_session(account.profile, f"accounts[{account.name}].profile")
     if org is not None and not (org.regions or ambient):
         raise UsageError(
             "organization: no region: set `regions` in the block, --region, or AWS_DEFAULT_REGION"
@@ -99,8 +105,25 @@ def validate(config_path: str, accounts: tuple[str, ...], regions: tuple[str, ..
                 f"accounts[{account.name}]: no region: set `regions` in the config, --region, "
                 "or AWS_DEFAULT_REGION"
             )
+    for account in selected:
+        for region in _regions_of(account, regions, ambient):
+            if account.regions != ALL_REGIONS and dest.bucket_for(region) is None:
+                raise ConfigError(
+                    f"{config_path}: accounts[{account.name}] runs in {region}: "
+                    + dest.no_bucket(region)
+                )
+    if org is not None and isinstance(org.regions, list):
+        for region in _regions_of_list(org.regions, regions, ambient):
+            if dest.bucket_for(region) is None:
+                raise ConfigError(
+                    f"{config_path}: organization runs in {region}: " + dest.no_bucket(region)
+                )
     out = stdout_console()
-    where = "/".join(p for p in (f"s3://{dest.bucket}", dest.prefix) if p)
+    if isinstance(dest.bucket, dict):  # a bucket per region
+        where = "{" + ", ".join(f"{r}: s3://{b}" for r, b in dest.bucket.items()) + "}"
+    else:
+        where = f"s3://{dest.bucket}"
+    where = "/".join(p for p in (where, dest.prefix) if p)
     start = dest.start.isoformat() if dest.start else "each group's creation day"
     out.print(f"{escape(config_path)}: valid", highlight=False)
     out.print(
@@ -121,7 +144,11 @@ def validate(config_path: str, accounts: tuple[str, ...], regions: tuple[str, ..
         shown += 1
         table.add_row(
             escape(account.name),
-            account.role_chain[-1].split(":")[4] if account.role_chain else "(ambient)",
+            account.role_chain[-1].split(":")[4]
+            if account.role_chain
+            else f"(profile {account.profile})"
+            if account.profile
+            else "(ambient)",
             escape(_role_text(account)),
             escape(", ".join(chosen)),
             escape(", ".join(account.groups)),
@@ -199,9 +226,10 @@ def _regions_of_list(
 
 
 def _role_text(account: Account) -> str:
+    start = f"profile {account.profile}" if account.profile else ""
     if not account.role_chain:
-        return "ambient credentials"
-    text = " -> ".join(account.role_chain)
+        return start or "ambient credentials"
+    text = " -> ".join([start, *account.role_chain] if start else account.role_chain)
     return text + (" (with ExternalId)" if account.external_id else "")
 
 
@@ -317,23 +345,31 @@ def policy(
     for spec in specs:
         account = spec.account
         if account.name not in ids:
-            chain = account.role_chain
-            ids[account.name] = (
-                chain[-1].split(":")[4]
-                if chain
-                else engine.factory.account_id(engine.factory.ambient, [])
-            )
+            ids[account.name] = engine.account_id(account)
     targets = sorted({Target(ids[s.account.name], s.region) for s in specs})
     first_region = targets[0].region
+    # each bucket lets in the accounts and regions that export to it
+    exporting: dict[str, list[Target]] = {}
+    for spec in specs:
+        bucket = dest.bucket_for(spec.region)
+        if bucket is None:  # reported by validate, check and run; the other buckets still print
+            click.echo(f"# {spec.name}: {dest.no_bucket(spec.region)}", err=True)
+            continue
+        exporting.setdefault(bucket, []).append(Target(ids[spec.account.name], spec.region))
     documents: list[tuple[str, dict[str, Any] | str]] = []
     if only in (None, "bucket"):
-        documents.append(
-            (
-                f"Archive bucket policy: aws s3api put-bucket-policy --bucket {dest.bucket} "
-                "--policy file://bucket-policy.json",
-                bucket_policy_text(dest.bucket, dest.prefix, targets),  # within S3's limit
+        for bucket, bucket_targets in exporting.items():
+            documents.append(
+                (
+                    f"Archive bucket policy: aws s3api put-bucket-policy --bucket {bucket} "
+                    f"--policy file://bucket-policy-{bucket}.json"
+                    if len(exporting) > 1
+                    else f"Archive bucket policy: aws s3api put-bucket-policy --bucket {bucket} "
+                    "--policy file://bucket-policy.json",
+                    # within S3's limit, for each bucket
+                    bucket_policy_text(bucket, dest.prefix, sorted(set(bucket_targets))),
+                )
             )
-        )
     if only in (None, "member"):
         seen: list[str] = []
         for spec in specs:
@@ -342,7 +378,13 @@ def policy(
                 continue
             seen.append(account.name)
             account_regions = [s.region for s in specs if s.account.name == account.name]
-            role = account.role_chain[-1] if account.role_chain else "the ambient credentials"
+            role = (
+                account.role_chain[-1]
+                if account.role_chain
+                else f"profile {account.profile}"
+                if account.profile
+                else "the ambient credentials"
+            )
             documents.append(
                 (
                     f"Member role policy of account {account.name} ({ids[account.name]}), "
@@ -351,7 +393,7 @@ def policy(
                         account,
                         ids[account.name],
                         account_regions,
-                        dest.bucket,
+                        dest.buckets(account_regions),
                         dest.prefix,
                         with_retention=with_retention,
                     ),
@@ -366,7 +408,7 @@ def policy(
             )
         )
     texts = [(t, d if isinstance(d, str) else json.dumps(d, indent=2)) for t, d in documents]
-    if only is not None:
+    if only is not None and len(texts) == 1:
         click.echo(texts[0][1])
         return
     for i, (title, text) in enumerate(texts):

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .cli_options import build_engine
-from .errors import AWSError, UsageError
+from .errors import AWSError, ConfigError, UsageError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from .config import Account, Config
     from .engine import Engine
-    from .state import LaneState
+    from .state import LaneState, StateStore
     from .windows import Period
 
 WORKERS = 8  # objects `cat` reads at once
@@ -80,8 +80,27 @@ def _config_option(f: Any) -> Any:
 
 
 def _account_id(engine: Engine, account: Account) -> str:
-    """The account's id, as a run gets it: its last role's ARN, else the ambient identity."""
-    return engine.factory.account_id(engine.factory.ambient, account.role_chain)
+    """The account's id, as a run gets it: its last role's ARN, else its profile's or the
+    ambient identity."""
+    return engine.account_id(account)
+
+
+def _read_bucket(config: Config, regions: Sequence[str]) -> str:
+    """The one archive bucket the lanes of `regions` export to: a read-back command reads one
+    bucket, so with a bucket per region, --region says which."""
+    dest = config.destination
+    if dest.single_bucket is not None:
+        return dest.single_bucket
+    for region in regions:
+        if dest.bucket_for(region) is None:
+            raise ConfigError(dest.no_bucket(region))
+    buckets = dest.buckets(regions)
+    if len(buckets) != 1 or not regions:
+        raise UsageError(
+            f"destination.bucket names a bucket per region ({', '.join(buckets)}): give "
+            "--region to say which bucket to read"
+        )
+    return buckets[0]
 
 
 def _read_account(engine: Engine, name: str) -> tuple[str, str]:
@@ -104,11 +123,10 @@ def _read_account(engine: Engine, name: str) -> tuple[str, str]:
     raise AssertionError("unreachable")
 
 
-def _state_regions(engine: Engine, account_id: str) -> list[str]:
-    """The regions of the account's lane states in the archive bucket (one LIST)."""
+def _state_regions(engine: Engine, store: StateStore, account_id: str) -> list[str]:
+    """The regions of the account's lane states in `store`'s bucket (one LIST)."""
     from botocore.exceptions import ClientError
 
-    store = engine.store()
     folder = store.account_folder(account_id)
     regions: list[str] = []
     try:
@@ -216,12 +234,15 @@ def cat(
     engine = build_engine(config, regions, WORKERS)
     # S3 only: no member role, no EC2 (the regions are those of the lane states archived)
     name, account_id = _read_account(engine, account)
-    store = engine.store()
-    states = [store.load(account_id, r) for r in regions or _state_regions(engine, account_id)]
+    bucket = _read_bucket(config, regions)  # with a bucket per region, --region says which
+    store = engine.store(bucket)
+    states = [
+        store.load(account_id, r) for r in regions or _state_regions(engine, store, account_id)
+    ]
     dest = config.destination
     archive = GroupArchive(
         engine.factory.s3(),
-        dest.bucket,
+        bucket,
         dest.prefix,
         account_id,
         group,
@@ -333,7 +354,7 @@ def athena(
     ids = sorted({_account_id(engine, a) for a in engine.select(accounts)})
     dest = config.destination
     spec = TableSpec(
-        bucket=dest.bucket,
+        bucket=_read_bucket(config, [region] if region else []),
         prefix=dest.prefix,
         account_ids=ids,
         period=dest.period,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,6 +27,7 @@ ACCOUNT_ID_FIELD = "{account_id}"  # filled in with each discovered account's id
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 OU_ID = re.compile(r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
 ALL_REGIONS = "all"  # `regions: all`: the account's enabled regions, asked from AWS
+REGION_FIELD = "{region}"  # in `destination.bucket`: filled in with each lane's region
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -130,8 +131,35 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def check_buckets(v: str | dict[str, str]) -> str | dict[str, str]:
+    """Raise ValueError unless `v` is a bucket name, a name holding `{region}`, or a non-empty
+    map from region names to bucket names."""
+    if isinstance(v, dict):
+        if not v:
+            raise ValueError("a map from regions to buckets needs at least one region")
+        for region, name in v.items():
+            if not REGION.match(region):
+                raise ValueError(f"{region!r} is not an AWS region name (such as us-east-1)")
+            if REGION_FIELD in name:
+                raise ValueError(f"{region}: a bucket of the map cannot hold {REGION_FIELD}")
+            try:
+                check_bucket_name(name)
+            except ValueError as exc:
+                raise ValueError(f"{region}: {exc}") from None
+        return v
+    if v.count(REGION_FIELD) > 1:
+        raise ValueError(f"{v!r} holds {REGION_FIELD} more than once")
+    # the longest region name (ap-southeast-2 and kin) must still make a valid name
+    check_bucket_name(v.replace(REGION_FIELD, "ap-southeast-2"))
+    if REGION_FIELD in v:
+        check_bucket_name(v.replace(REGION_FIELD, "us-east-1"))
+    return v
+
+
 class Destination(StrictModel):
-    bucket: str
+    # one bucket; or one per region: a map {region: bucket} or a name holding `{region}`
+    # (CloudWatch Logs exports only to a bucket in the log group's region)
+    bucket: str | dict[str, str]
     prefix: str = "logs"
     start: date | None = None
     settle: Seconds = Field(default=12 * 3600, description="how long a window must have ended")
@@ -143,8 +171,44 @@ class Destination(StrictModel):
     # a task in flight, or a busy slot waited on, this long is reported stuck (`--stuck-after`)
     stuck_after: Seconds = Field(default=6 * 3600, gt=0)
 
-    _bucket = field_validator("bucket")(classmethod(lambda cls, v: check_bucket_name(v)))
+    _bucket = field_validator("bucket")(classmethod(lambda cls, v: check_buckets(v)))
     _prefix = field_validator("prefix")(classmethod(lambda cls, v: check_prefix(v)))
+
+    @property
+    def per_region(self) -> bool:
+        """Whether each region names its own bucket (a map, or a name holding `{region}`)."""
+        return isinstance(self.bucket, dict) or REGION_FIELD in self.bucket
+
+    @property
+    def single_bucket(self) -> str | None:
+        """The one bucket of every lane, or None when each region names its own."""
+        return None if self.per_region else str(self.bucket)
+
+    def bucket_for(self, region: str) -> str | None:
+        """The bucket a lane in `region` exports to; None: the map names none for it."""
+        if isinstance(self.bucket, dict):
+            return self.bucket.get(region)
+        return self.bucket.replace(REGION_FIELD, region)
+
+    def buckets(self, regions: Iterable[str] | None = None) -> list[str]:
+        """The buckets lanes in `regions` export to, each once; without `regions`, every bucket
+        the config names (none for a name holding `{region}`)."""
+        if regions is not None:
+            names = [b for b in (self.bucket_for(r) for r in regions) if b is not None]
+        elif isinstance(self.bucket, dict):
+            names = list(self.bucket.values())
+        else:
+            names = [] if self.per_region else [self.bucket]
+        return list(dict.fromkeys(names))
+
+    def no_bucket(self, region: str) -> str:
+        """Why a lane in `region` has no bucket (the map names none for its region)."""
+        named = ", ".join(self.bucket) if isinstance(self.bucket, dict) else ""
+        return (
+            f"no archive bucket for {region}: destination.bucket names buckets for {named} "
+            f"only; add `{region}: <a bucket in {region}>` (CloudWatch Logs exports only to a "
+            "bucket in the log group's region)"
+        )
 
 
 def check_roles(v: str | list[str] | None, *, template: bool = False) -> str | list[str] | None:
@@ -195,6 +259,9 @@ def check_patterns(v: list[str]) -> list[str]:
 class Account(StrictModel):
     name: str = Field(min_length=1)
     role: str | list[str] | None = None
+    # a profile of the AWS config files (SSO, keys): the account's session starts from it,
+    # instead of the ambient credentials; its role chain, if any, is assumed from there
+    profile: str | None = Field(default=None, min_length=1)
     external_id: str | None = Field(default=None, min_length=2, max_length=1224)
     regions: list[str] | Literal["all"] | None = None
     groups: list[str] = Field(min_length=1)
@@ -373,7 +440,10 @@ def shared_lane(
     entries without a role. `regions_of` gives an entry's effective regions."""
     seen: dict[tuple[str | None, str], int] = {}
     for i, account in enumerate(accounts):
-        account_id = account.account_id or ambient_id
+        # an entry with a profile and no role: that profile's account, known only at run time
+        account_id = account.account_id or (
+            f"of profile {account.profile}" if account.profile else ambient_id
+        )
         regions = regions_of(account)
         for region in [ALL_REGIONS] if regions == ALL_REGIONS else regions:
             # `regions: all` meets every region of the account: any other entry of it clashes
@@ -382,7 +452,13 @@ def shared_lane(
             ]
             j = next((j for j in met if j != i), seen.setdefault((account_id, region), i))
             if j != i:
-                who = f"account {account_id}" if account_id else "the ambient account"
+                who = (
+                    f"the account {account_id}"
+                    if account_id and account_id.startswith("of profile ")
+                    else f"account {account_id}"
+                    if account_id
+                    else "the ambient account"
+                )
                 where = "every region" if region == ALL_REGIONS else region
                 return (
                     f"accounts[{j}] ({accounts[j].name!r}) and accounts[{i}] ({account.name!r}) "

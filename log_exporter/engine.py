@@ -148,7 +148,7 @@ class RunReport:
 
 
 def wrong_region(spec: LaneSpec, bucket_region: str | None, settings: LaneSettings) -> str | None:
-    """Why the lane cannot export to the archive bucket (None: it can)."""
+    """Why the lane cannot export to its archive bucket (None: it can)."""
     if bucket_region and spec.region != bucket_region:
         return (
             f"archive bucket {settings.bucket} is in {bucket_region}, but CloudWatch Logs "
@@ -223,13 +223,16 @@ class Engine:
         self._session_errors: dict[str, LogExporterError] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-        self._s3: S3Client | None = None
+        self._s3: dict[str | None, S3Client] = {}  # the archive's clients, by bucket region
+        self._s3_lock = threading.Lock()
         self._stop = threading.Event()  # set on Ctrl-C: lanes stop at their next wait
         self.clock_check = ClockCheck()  # AWS's clock, from the Date of the archive's answers
         self._discovery: Discovery | None = None
         self._discovery_lock = threading.Lock()
         self.discovery_budget: float | None = None  # seconds; the Lambda dispatcher sets one
         self._enabled: dict[str, list[str]] = {}  # `regions: all`, by account name
+        self._bucket_regions: dict[str, str | None] = {}  # each archive bucket, checked once
+        self._ids: dict[str, str] = {}  # ids of accounts with a profile and no role, by name
 
     # --- what to run ---------------------------------------------------------------------------
     def discovery(self) -> Discovery:
@@ -275,6 +278,9 @@ class Engine:
         self.check_one_lane_each(options)
         specs: list[LaneSpec] = []
         selected = self.select(options.accounts)
+        for account in selected:  # an unknown profile is a config error, before any lane
+            if account.profile:
+                self.factory.profile_session(account.profile, f"accounts[{account.name}].profile")
         self._ask_enabled_regions(selected)
         for account in selected:
             if account.regions == ALL_REGIONS:
@@ -321,7 +327,17 @@ class Engine:
         if clash:
             raise ConfigError(f"accounts: {clash}")
 
-    def settings(self, options: RunOptions) -> LaneSettings:
+    def bucket_for(self, spec: LaneSpec) -> str | None:
+        """The archive bucket of the lane's region; None: the config names none for it."""
+        return self.config.destination.bucket_for(spec.region)
+
+    def buckets(self, specs: Sequence[LaneSpec]) -> list[str]:
+        """The archive buckets the lanes export to, each once."""
+        return self.config.destination.buckets(s.region for s in specs if s.error is None)
+
+    def settings(self, options: RunOptions, bucket: str | None = None) -> LaneSettings:
+        """The lanes' settings, for lanes exporting to `bucket` (default: the config's one
+        bucket)."""
         dest = self.config.destination
         kwargs: dict[str, float] = {}
         lease = self._lease_seconds if self._lease_seconds is not None else lease_seconds_from_env()
@@ -331,7 +347,7 @@ class Engine:
         kwargs["stuck_pending_seconds"] = stuck if stuck is not None else dest.pending_timeout
         kwargs["stuck_seconds"] = options.stuck_after_seconds or dest.stuck_after
         return LaneSettings(
-            bucket=dest.bucket,
+            bucket=bucket or self._one_bucket(),
             prefix=dest.prefix,
             period=dest.period,
             wait_for_lease=options.wait_for_lease,
@@ -339,9 +355,21 @@ class Engine:
         )
 
     # --- the archive bucket ----------------------------------------------------------------------
-    def bucket_region(self) -> str | None:
-        """Check the archive bucket exists and is reachable; return its region."""
-        bucket = self.config.destination.bucket
+    def _one_bucket(self) -> str:
+        bucket = self.config.destination.single_bucket
+        if bucket is None:  # a caller that did not say which of the buckets
+            raise UsageError("destination.bucket names a bucket per region: say which one")
+        return bucket
+
+    def bucket_region(self, bucket: str | None = None) -> str | None:
+        """Check the archive bucket (default: the config's one bucket) exists and is reachable,
+        once per engine; return its region."""
+        bucket = bucket or self._one_bucket()
+        if bucket not in self._bucket_regions:
+            self._bucket_regions[bucket] = self._head_bucket(bucket)
+        return self._bucket_regions[bucket]
+
+    def _head_bucket(self, bucket: str) -> str | None:
         try:
             s3 = self.factory.s3()
             self.clock_check.watch(s3)
@@ -362,37 +390,46 @@ class Engine:
         return str(region) if region else None
 
     def _check_archive(self, settings: LaneSettings) -> tuple[str | None, LaneSettings]:
-        """The archive bucket's region, once it is known that no lane would switch its layout;
-        and the lanes' settings, for an archive that holds nothing yet if so."""
-        bucket_region = self.bucket_region()
+        """The region of the lanes' archive bucket (`settings.bucket`), once it is known that
+        no lane would switch its layout; and the lanes' settings, for an archive that holds
+        nothing yet if so."""
+        bucket_region = self.bucket_region(settings.bucket)
         self.clock_check.check()  # leases compare clocks: refuse one that is far off AWS's
-        self.check_layout()
+        self.check_layout(settings.bucket)
         dest = self.config.destination
-        archive = ArchiveBucket(self._archive_s3(), dest.bucket)
+        archive = ArchiveBucket(self._archive_s3(settings.bucket), settings.bucket)
         if not archive.has_objects(f"{dest.prefix}/" if dest.prefix else ""):
             # An empty archive holds no state, lost or not: spare every new lane the check's
             # LISTs and its first read (its first write would still fail if one appeared).
             settings = dataclasses.replace(settings, guard_lost_state=False, fresh_archive=True)
         return bucket_region, settings
 
-    def check_layout(self) -> None:
-        """Refuse, before any lane starts, to switch an existing archive between day and hour."""
+    def check_layout(self, bucket: str | None = None) -> None:
+        """Refuse, before any lane starts, to switch an existing archive (in `bucket`, default
+        the config's one bucket) between day and hour."""
         dest = self.config.destination
-        archived = self.store().archived_period()
+        bucket = bucket or self._one_bucket()
+        archived = self.store(bucket).archived_period()
         if archived is not None and archived != dest.period:
-            where = "/".join(p for p in (f"s3://{dest.bucket}", dest.prefix) if p)
+            where = "/".join(p for p in (f"s3://{bucket}", dest.prefix) if p)
             raise ConfigError(period_switch_message(where, archived, dest.period))
 
-    def store(self) -> StateStore:
-        return StateStore(
-            self._archive_s3(), self.config.destination.bucket, self.config.destination.prefix
-        )
+    def store(self, bucket: str | None = None) -> StateStore:
+        """The lanes' states in `bucket` (default: the config's one bucket)."""
+        bucket = bucket or self._one_bucket()
+        return StateStore(self._archive_s3(bucket), bucket, self.config.destination.prefix)
 
-    def _archive_s3(self) -> S3Client:
-        if self._s3 is None:
-            self._s3 = self.factory.s3()
-            self.clock_check.watch(self._s3)
-        return self._s3
+    def _archive_s3(self, bucket: str | None = None) -> S3Client:
+        """The archive's S3 client: in the bucket's region once its check found it (a bucket
+        per region), else in the default region (S3 redirects)."""
+        region = self._bucket_regions.get(bucket) if bucket else None
+        region = None if region == self.factory.default_region else region
+        with self._s3_lock:
+            client = self._s3.get(region)
+            if client is None:
+                client = self._s3[region] = self.factory.s3(region)
+                self.clock_check.watch(client)
+            return client
 
     # --- sessions ---------------------------------------------------------------------------------
     def account_session(self, account: Account) -> botocore.session.Session:
@@ -410,12 +447,28 @@ class Engine:
             if account.name not in self._credentials:
                 try:
                     self._credentials[account.name] = self.factory.account_credentials(
-                        account.role_chain, account.external_id
+                        account.role_chain,
+                        account.external_id,
+                        profile=account.profile,
+                        where=f"accounts[{account.name}].profile",
                     )
                 except LogExporterError as exc:
                     self._session_errors[account.name] = exc
                     raise
             return self._credentials[account.name]
+
+    def account_id(self, account: Account) -> str:
+        """The account's id: its last role's; without a role, whose credentials the lanes work
+        with (its profile's, else the ambient ones), asked of STS once."""
+        if account.role_chain or not account.profile:
+            return self.factory.account_id(self.factory.ambient, account.role_chain)
+        with self._locks_lock:
+            known = self._ids.get(account.name)
+        if known is None:
+            known = self.factory.account_id(self.account_session(account), [])
+            with self._locks_lock:
+                self._ids[account.name] = known
+        return known
 
     def build_lane(
         self,
@@ -427,14 +480,13 @@ class Engine:
         nap: Callable[[float], None] | None = None,
     ) -> Lane:
         credentials = self._account_credentials(spec.account)
-        # without a role the lane works with the ambient credentials, so that is whose id it is
-        account_id = self.factory.account_id(self.factory.ambient, spec.account.role_chain)
+        account_id = self.account_id(spec.account)
         clients = self.factory.lane_clients(credentials, account_id, spec.region)
         return Lane(
             account=spec.account.name,
             clients=clients,
-            store=self.store(),
-            archive=ArchiveBucket(self._archive_s3(), self.config.destination.bucket),
+            store=self.store(settings.bucket),
+            archive=ArchiveBucket(self._archive_s3(settings.bucket), settings.bucket),
             selector=spec.account.selector,
             rng=rng,
             settings=settings,
@@ -455,21 +507,25 @@ class Engine:
         rng = plan_range(self.config, options, started)
         specs = self.lane_specs(options)
         parallel = self.max_parallel > 1 and len(specs) > 1
-        # The archive is checked while the lanes assume their roles; no lane goes further
-        # before it passed (a lane's first write is after it).
-        checked: Future[tuple[str | None, LaneSettings]] = Future()
+        # Each archive bucket is checked (once) while the lanes assume their roles; no lane goes
+        # further before its bucket passed (a lane's first write is after it).
+        checks: dict[str, Future[tuple[str | None, LaneSettings]]] = {
+            bucket: Future() for bucket in self.buckets(specs)
+        }
 
         def check() -> None:
-            try:
-                checked.set_result(self._check_archive(self.settings(options)))
-            except BaseException as exc:  # raised by run() below, in this thread
-                checked.set_exception(exc)
+            for bucket, checked in checks.items():
+                try:
+                    checked.set_result(self._check_archive(self.settings(options, bucket)))
+                except BaseException as exc:  # raised by run() below, in this thread
+                    checked.set_exception(exc)
 
         if parallel:
             threading.Thread(target=check, name="log-exporter-archive-check", daemon=True).start()
         else:
             check()
-            checked.result()
+            for checked in checks.values():
+                checked.result()
         report = RunReport()
         gate = StartGate(self.start_places)
 
@@ -481,6 +537,10 @@ class Engine:
         def one(spec: LaneSpec) -> LaneResult:
             if spec.error is not None:
                 return cannot_run(spec, spec.error)
+            bucket = self.bucket_for(spec)
+            if bucket is None:  # the map names no bucket for its region: reported, not dropped
+                return cannot_run(spec, self.config.destination.no_bucket(spec.region))
+            checked = checks[bucket]
             if checked.done() and checked.exception() is None:
                 # once the archive is checked, a lane that cannot export takes no place
                 wrong = wrong_region(spec, *checked.result())
@@ -538,7 +598,8 @@ class Engine:
                     for f in futures:
                         f.cancel()
                     raise
-            checked.result()  # the archive's check failed: that is the run's one error
+            for checked in checks.values():
+                checked.result()  # an archive's check failed: that is the run's one error
         report.seconds = self.clock() - started
         report.bucket_retries = self.factory.retries.count - retries_before
         return report

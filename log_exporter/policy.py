@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .config import Account, Config
+from .config import REGION_FIELD, Account, Config
 from .errors import ConfigError
 
 VERSION = "2012-10-17"
@@ -184,13 +184,15 @@ def member_role_policy(
     account: Account,
     account_id: str,
     regions: Sequence[str],
-    bucket: str,
+    bucket: str | Sequence[str],
     prefix: str,
     *,
     with_retention: bool = False,
 ) -> dict[str, Any]:
-    """The identity policy of the role log-exporter assumes in a member account; with
-    `with_retention`, also `logs:PutRetentionPolicy` (for `log-exporter retention`)."""
+    """The identity policy of the role log-exporter assumes in a member account, exporting to
+    `bucket` (or to each of several, a bucket per region); with `with_retention`, also
+    `logs:PutRetentionPolicy` (for `log-exporter retention`)."""
+    buckets = [bucket] if isinstance(bucket, str) else list(bucket)
     region = regions[0] if regions else "us-east-1"
     groups = sorted({a for r in regions for a in group_arn_patterns(account.groups, account_id, r)})
     retention = (RETENTION_ACTION,) if with_retention else ()
@@ -215,8 +217,9 @@ def member_role_policy(
                 "Effect": "Allow",
                 "Action": "s3:PutObject",
                 # its own folder: not another account's, nor the archive's state (.log-exporter/)
-                "Resource": objects_arn(
-                    bucket, "/".join(p for p in (prefix, account_id) if p), region
+                "Resource": _one_or_many(
+                    objects_arn(b, "/".join(p for p in (prefix, account_id) if p), region)
+                    for b in buckets
                 ),
             },
         ]
@@ -235,6 +238,39 @@ def member_role_policy(
     }
 
 
+def bucket_patterns(config: Config) -> list[str]:
+    """The archive buckets as IAM resource names: each bucket of a map, or the name with `*`
+    for `{region}` (any region's bucket)."""
+    dest = config.destination
+    if isinstance(dest.bucket, dict):
+        return list(dict.fromkeys(dest.bucket.values()))
+    return [dest.bucket.replace(REGION_FIELD, "*")]
+
+
+def bucket_pattern(config: Config) -> str:
+    """One IAM name covering every archive bucket (a CloudFormation parameter is one name): the
+    bucket; `{region}` as `*`; a map's buckets as their common start and end around a `*`."""
+    names = bucket_patterns(config)
+    if len(names) == 1:
+        return names[0]
+
+    def common_start(texts: list[str]) -> str:
+        n = 0
+        while all(len(t) > n and t[n] == texts[0][n] for t in texts):
+            n += 1
+        return texts[0][:n]
+
+    start = common_start(names)
+    end = common_start([n[len(start) :][::-1] for n in names])[::-1]
+    if not start and not end:
+        raise ConfigError(
+            f"destination.bucket: the buckets {', '.join(names)} share no start or end, so one "
+            "IAM name cannot cover them: name them alike (archive-use1, archive-euw1) or use "
+            "a name holding {region}"
+        )
+    return f"{start}*{end}"
+
+
 def runner_policy(config: Config, region: str = "us-east-1") -> dict[str, Any]:
     """The identity policy of whoever runs log-exporter (the ambient credentials): the archive's
     state and cleanup, `check`'s reading of the bucket policy, and the first hop of each chain."""
@@ -250,13 +286,15 @@ def runner_policy(config: Config, region: str = "us-east-1") -> dict[str, Any]:
             "Sid": "ArchiveBucket",
             "Effect": "Allow",
             "Action": list(RUNNER_BUCKET_ACTIONS),
-            "Resource": bucket_arn(dest.bucket, region),
+            "Resource": _one_or_many(bucket_arn(b, region) for b in bucket_patterns(config)),
         },
         {
             "Sid": "ArchiveObjects",
             "Effect": "Allow",
             "Action": list(RUNNER_OBJECT_ACTIONS),
-            "Resource": objects_arn(dest.bucket, dest.prefix, region),
+            "Resource": _one_or_many(
+                objects_arn(b, dest.prefix, region) for b in bucket_patterns(config)
+            ),
         },
     ]
     if first_roles:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -64,6 +64,7 @@ class BucketFacts:
     region: str | None = None
     policy: dict[str, Any] | None = None
     policy_error: str | None = None  # the policy could not be read
+    name: str = ""  # the bucket
 
 
 def _error(exc: BaseException) -> str:
@@ -91,7 +92,8 @@ class Preflight:
 
     def run(self, specs: Sequence[LaneSpec]) -> PreflightReport:
         report = PreflightReport()
-        bucket = self.check_bucket(report)
+        # each bucket once, in the order of the lanes exporting to it
+        buckets = {b: self.check_bucket(report, b) for b in self.engine.buckets(specs)}
         by_account: dict[str, list[LaneSpec]] = {}
         for spec in specs:
             if spec.error is not None:  # `regions: all`, and its regions could not be asked
@@ -101,7 +103,8 @@ class Preflight:
         accounts = [lanes[0].account for lanes in by_account.values()]
 
         def one(account: Account) -> list[CheckRow]:
-            return self.check_account(account, [s.region for s in by_account[account.name]], bucket)
+            regions = [s.region for s in by_account[account.name]]
+            return self.check_account(account, regions, buckets)
 
         if self.max_parallel == 1 or len(accounts) <= 1:
             results = [one(a) for a in accounts]
@@ -113,31 +116,32 @@ class Preflight:
         return report
 
     # --- the archive bucket ------------------------------------------------------------------------
-    def check_bucket(self, report: PreflightReport) -> BucketFacts:
-        dest = self.config.destination
+    def check_bucket(self, report: PreflightReport, name: str) -> BucketFacts:
         try:
-            region = self.engine.bucket_region()
+            region = self.engine.bucket_region(name)
         except LogExporterError as exc:
             report.rows.append(CheckRow(ARCHIVE, "-", "bucket", "FAIL", str(exc)))
-            return BucketFacts(reachable=False)
+            return BucketFacts(reachable=False, name=name)
         where = f"in {region}" if region else "region unknown"
         report.rows.append(
-            CheckRow(ARCHIVE, region or "-", "bucket", "OK", f"{dest.bucket} exists, {where}")
+            CheckRow(ARCHIVE, region or "-", "bucket", "OK", f"{name} exists, {where}")
         )
         try:
-            out = self.factory.s3(region).get_bucket_policy(Bucket=dest.bucket)
+            out = self.factory.s3(region).get_bucket_policy(Bucket=name)
             policy = json.loads(out["Policy"])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "NoSuchBucketPolicy":
-                return BucketFacts(True, region, None)
-            return BucketFacts(True, region, None, f"cannot read the bucket policy ({_error(exc)})")
+                return BucketFacts(True, region, None, name=name)
+            why = f"cannot read the bucket policy ({_error(exc)})"
+            return BucketFacts(True, region, None, why, name=name)
         except (BotoCoreError, ValueError) as exc:
-            return BucketFacts(True, region, None, f"cannot read the bucket policy ({exc})")
-        return BucketFacts(True, region, policy if isinstance(policy, dict) else None)
+            why = f"cannot read the bucket policy ({exc})"
+            return BucketFacts(True, region, None, why, name=name)
+        return BucketFacts(True, region, policy if isinstance(policy, dict) else None, name=name)
 
     # --- one account -------------------------------------------------------------------------------
     def check_account(
-        self, account: Account, regions: Sequence[str], bucket: BucketFacts
+        self, account: Account, regions: Sequence[str], buckets: Mapping[str, BucketFacts]
     ) -> list[CheckRow]:
         name = account.name
         rows: list[CheckRow] = []
@@ -146,10 +150,11 @@ class Preflight:
         try:
             session = self.engine.account_session(account)
             account_id = self.factory.account_id(session, account.role_chain)
+            start = f"profile {account.profile}" if account.profile else ""
             how = (
-                f"assumed {' -> '.join(account.role_chain)}"
+                f"assumed {' -> '.join(account.role_chain)}" + (f" from {start}" if start else "")
                 if account.role_chain
-                else "ambient credentials"
+                else start or "ambient credentials"
             )
             rows.append(CheckRow(name, "-", "role", "OK", f"{how} (account {account_id})"))
         except LogExporterError as exc:
@@ -157,7 +162,7 @@ class Preflight:
             if account.role_chain:
                 account_id = account.role_chain[-1].split(":")[4]
         for region in regions:
-            rows.extend(self.check_lane(account, region, session, account_id, bucket))
+            rows.extend(self.check_lane(account, region, session, account_id, buckets))
         return rows
 
     def check_lane(
@@ -166,7 +171,7 @@ class Preflight:
         region: str,
         session: botocore.session.Session | None,
         account_id: str,
-        bucket: BucketFacts,
+        buckets: Mapping[str, BucketFacts],
     ) -> list[CheckRow]:
         name = account.name
         rows: list[CheckRow] = []
@@ -178,7 +183,12 @@ class Preflight:
             clients = self.factory.account_clients(session, account_id, region)
             rows.append(self._groups(name, region, LogGroups(clients.logs), account))
             rows.append(self._tasks(name, region, ExportTasks(clients.logs, clients.logs_create)))
-        rows.extend(self._bucket_rows(name, region, account_id, bucket))
+        dest = self.config.destination
+        bucket = dest.bucket_for(region)
+        if bucket is None:  # the map names no bucket for the lane's region
+            rows.append(CheckRow(name, region, "bucket", "FAIL", dest.no_bucket(region)))
+        else:
+            rows.extend(self._bucket_rows(name, region, account_id, buckets[bucket]))
         return rows
 
     def _groups(self, name: str, region: str, groups: LogGroups, account: Account) -> CheckRow:
@@ -235,7 +245,7 @@ class Preflight:
                     region,
                     "bucket region",
                     "FAIL",
-                    f"{dest.bucket} is in {bucket.region}; CloudWatch Logs exports only to a "
+                    f"{bucket.name} is in {bucket.region}; CloudWatch Logs exports only to a "
                     f"bucket in the log group's region ({region})",
                 )
             )
@@ -253,13 +263,13 @@ class Preflight:
                     region,
                     "bucket policy",
                     "FAIL",
-                    f"{dest.bucket} has no bucket policy, so {principal} cannot write exports; "
+                    f"{bucket.name} has no bucket policy, so {principal} cannot write exports; "
                     + POLICY_HINT,
                 )
             )
         else:
             refused = export_refusals(
-                bucket.policy, dest.bucket, dest.prefix, Target(account_id, region)
+                bucket.policy, bucket.name, dest.prefix, Target(account_id, region)
             )
             if refused:
                 rows.append(

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from .engine import Engine, LaneSpec, RunOptions, plan_range
+from .engine import Engine, LaneSpec, RunOptions, plan_range, wrong_region
 from .errors import LogExporterError
 from .lane import Lane
 
@@ -22,6 +22,7 @@ class LaneOutcome(Generic[T]):
 
     spec: LaneSpec
     account_id: str = ""
+    bucket: str = ""  # the lane's archive bucket
     value: T | None = None
     error: str | None = None
 
@@ -45,19 +46,22 @@ def survey(
     """
     rng = plan_range(engine.config, options, engine.clock())
     specs = engine.lane_specs(options)
-    bucket_region = engine.bucket_region()
-    settings = engine.settings(options)
+    # every bucket is checked first, once each (a missing one is one error for the command)
+    regions = {bucket: engine.bucket_region(bucket) for bucket in engine.buckets(specs)}
 
     def one(spec: LaneSpec) -> LaneOutcome[T]:
         out: LaneOutcome[T] = LaneOutcome(spec)
         if spec.error is not None:
             out.error = spec.error
             return out
-        if bucket_region and spec.region != bucket_region:
-            out.error = (
-                f"archive bucket {settings.bucket} is in {bucket_region}, but CloudWatch Logs "
-                f"exports only to a bucket in the log group's region ({spec.region})"
-            )
+        bucket = engine.bucket_for(spec)
+        if bucket is None:
+            out.error = engine.config.destination.no_bucket(spec.region)
+            return out
+        out.bucket = bucket
+        settings = engine.settings(options, bucket)
+        out.error = wrong_region(spec, regions[bucket], settings)
+        if out.error is not None:
             return out
         try:
             lane = engine.build_lane(spec, rng, settings)

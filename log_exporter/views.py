@@ -399,7 +399,7 @@ def _c7n(r: SyncResult) -> str:
 
 
 def print_sync(
-    console: Console, outcomes: Sequence[LaneOutcome[SyncResult]], *, bucket: str, dry_run: bool
+    console: Console, outcomes: Sequence[LaneOutcome[SyncResult]], *, dry_run: bool
 ) -> None:
     from rich.markup import escape
 
@@ -438,7 +438,7 @@ def print_sync(
             console.print(
                 f"  [red]partial output[/] of {status.code} task {folder.task_id} "
                 f"({escape(folder.group)} {window_label(folder.period)}) is not counted; the "
-                f"next run deletes s3://{bucket}/{escape(folder.dest)}/{folder.task_id}/ "
+                f"next run deletes s3://{o.bucket}/{escape(folder.dest)}/{folder.task_id}/ "
                 "before it exports that window again",
                 highlight=False,
                 soft_wrap=True,

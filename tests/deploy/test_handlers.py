@@ -450,3 +450,33 @@ def test_the_dispatchers_discovery_has_a_time_budget(
     with pytest.raises(AWSError, match="organization discovery: over its time budget of 1 s"):
         app.dispatch({}, Context(remaining_ms=61_000))
     assert queued(queue_url) == []
+
+
+def test_dispatcher_and_workers_archive_each_region_into_its_own_bucket(
+    queue_url: str, emu: Emulator, tmp_path: Path
+) -> None:
+    buckets = {REGION: "lambda-archive-use1", "eu-west-1": "lambda-archive-euw1"}
+    worlds = {
+        region: sample_world(bucket, accounts=(A,), days=1, region=region)
+        for region, bucket in buckets.items()
+    }
+    text = config_yaml("lambda-archive-use1", [A]).replace(
+        "  bucket: lambda-archive-use1",
+        f"  bucket: {{{REGION}: lambda-archive-use1, eu-west-1: lambda-archive-euw1}}",
+    )
+    text = text.replace(f"regions: [{REGION}]", f"regions: [{REGION}, eu-west-1, eu-central-1]")
+    # the stack's IAM names both buckets by one pattern (deploy/stage.py derives it)
+    app = make_app(write(tmp_path, text), queue_url, "lambda-archive-*")
+
+    out = app.dispatch({}, None)
+    drained = drain(app, queue_url)
+
+    # eu-central-1 has no bucket: not dispatched, and said so
+    assert out == {
+        "dispatched": [f"acct-{A}/{REGION}", f"acct-{A}/eu-west-1"],
+        "skipped": [f"acct-{A}/eu-central-1"],
+    }
+    assert drained.invocations == 2 and drained.failures == []
+    for region, world in worlds.items():
+        assert archive_of(buckets[region], "logs") == world.expected(groups=SELECTED)
+    assert {(t.region, t.destination) for t in emu.tasks} == set(buckets.items())

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from log_exporter.config import parse_config
+from log_exporter.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,6 +119,31 @@ def test_parameters_for_an_organization(block: str, expected: dict[str, str]) ->
         )
     )
     assert "arn:aws:iam::*:role/M" in stage.parameters(single)["MemberRoleArns"].split(",")
+
+
+@pytest.mark.parametrize(
+    ("bucket", "expected"),
+    [
+        ("archive-{region}", "archive-*"),
+        (
+            "{us-east-1: archive-use1, eu-west-1: archive-euw1}",
+            "archive-*1",
+        ),  # as tight as one pattern goes
+        ("{us-east-1: use1-archive, eu-west-1: euw1-archive}", "*1-archive"),
+        ("{us-east-1: central-archive}", "central-archive"),
+    ],
+)
+def test_a_bucket_per_region_is_one_pattern_of_the_buckets(bucket: str, expected: str) -> None:
+    config = parse_config(yaml.safe_load(CONFIG.replace("central-archive", bucket)))
+    assert stage.parameters(config)["ArchiveBucket"] == expected
+
+
+def test_buckets_with_nothing_in_common_cannot_be_one_pattern() -> None:
+    config = parse_config(
+        yaml.safe_load(CONFIG.replace("central-archive", "{us-east-1: abc, eu-west-1: xyz}"))
+    )
+    with pytest.raises(ConfigError, match="share no start or end"):
+        stage.parameters(config)
 
 
 def test_stage_writes_the_package_the_config_and_the_requirements(tmp_path: Path) -> None:

@@ -341,7 +341,7 @@ def test_day_that_is_too_fresh_is_held_back(aws_env: None, emu: Emulator) -> Non
 class UncheckedEngine(Engine):
     """An engine without the archive-wide layout check, to reach each lane's own guard."""
 
-    def check_layout(self) -> None:
+    def check_layout(self, bucket: str | None = None) -> None:
         pass
 
 

@@ -154,8 +154,8 @@ def test_a_lane_that_loses_the_race_for_its_first_write_starts_over_and_creates_
             super().save(state)
 
     class Second(Engine):
-        def store(self) -> StateStore:
-            return RacingStore(self._archive_s3(), BUCKET, "logs")
+        def store(self, bucket: str | None = None) -> StateStore:
+            return RacingStore(self._archive_s3(bucket), BUCKET, "logs")
 
     second = Second(cfg, SessionFactory(region=REGION), owner="runner-b")
     report = second.run(RunOptions(start=days_start()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +294,41 @@ def test_a_region_listed_twice_is_refused() -> None:
         ConfigError, match=r"accounts\[0\].regions: region 'us-east-1' is listed twice"
     ):
         parse_config(cfg(regions=["us-east-1", "eu-west-1", "us-east-1"]))
+
+
+def with_bucket(bucket: Any) -> dict[str, Any]:
+    data = cfg()
+    data["destination"] = {"bucket": bucket}
+    return data
+
+
+@pytest.mark.parametrize(
+    ("bucket", "region", "expected"),
+    [
+        ("one-archive", "eu-west-1", "one-archive"),  # one bucket: every lane's (checked at run)
+        ("archive-{region}", "eu-west-1", "archive-eu-west-1"),
+        ({"us-east-1": "archive-use1", "eu-west-1": "archive-euw1"}, "eu-west-1", "archive-euw1"),
+        ({"us-east-1": "archive-use1"}, "eu-west-1", None),  # reported, never dropped
+    ],
+)
+def test_each_region_has_its_bucket(bucket: Any, region: str, expected: str | None) -> None:
+    dest = parse_config(with_bucket(bucket)).destination
+    assert dest.bucket_for(region) == expected
+    assert dest.per_region == (bucket != "one-archive")
+    assert dest.buckets([region, region]) == ([expected] if expected else [])
+
+
+@pytest.mark.parametrize(
+    ("bucket", "message"),
+    [
+        ({}, "destination.bucket: a map from regions to buckets needs at least one region"),
+        ({"eu-west": "archive"}, "destination.bucket: 'eu-west' is not an AWS region name"),
+        ({"eu-west-1": "Archive"}, "destination.bucket: eu-west-1: 'Archive' is not a valid S3"),
+        ({"eu-west-1": "a-{region}"}, "destination.bucket: eu-west-1: a bucket of the map cannot"),
+        ("a-{region}-{region}", "destination.bucket: 'a-{region}-{region}' holds {region} more"),
+        ("Archive-{region}", "destination.bucket: 'Archive-ap-southeast-2' is not a valid S3"),
+    ],
+)
+def test_bad_bucket_maps_name_the_field(bucket: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match="^config: " + re.escape(message)):
+        parse_config(with_bucket(bucket))
