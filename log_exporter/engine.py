@@ -308,7 +308,7 @@ class Engine:
 
         clash = shared_lane(accounts, regions, ambient_id)
         if clash:
-            raise ConfigError(f"accounts: {clash}")
+            raise ConfigError(f"{self.config.source}: accounts: {clash}")  # as `validate` says
 
     def settings(self, options: RunOptions) -> LaneSettings:
         dest = self.config.destination

@@ -298,7 +298,7 @@ class Lane:
         )
 
     def load_state(self) -> LaneState:
-        self.state = self.store.load(self.account_id, self.region)
+        self.state = self.store.load(self.account_id, self.region, self.account)
         return self.state
 
     # --- lease and state ---------------------------------------------------------------------
@@ -314,7 +314,7 @@ class Lane:
                 self._fresh = False
                 state = LaneState(self.account_id, self.region)
             else:
-                state = self.store.load(self.account_id, self.region)
+                state = self.store.load(self.account_id, self.region, self.account)
             if state.etag is None and self.settings.guard_lost_state:
                 self._guard_lost_state()  # before our first write creates the state object
             self.clock_check()  # the lease's expiry is read with our clock
