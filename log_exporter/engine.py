@@ -354,7 +354,8 @@ class Engine:
         """The archive bucket's region, once it is known that no lane would switch its layout;
         and the lanes' settings, for an archive that holds nothing yet if so."""
         bucket_region = self.bucket_region()
-        self.clock_check.check()  # leases compare clocks: refuse one that is far off AWS's
+        # leases compare clocks: refuse one that is far off AWS's
+        self.clock_check.check(settings.lease_seconds)
         self.check_layout()
         dest = self.config.destination
         archive = ArchiveBucket(self._archive_s3(), dest.bucket)
@@ -434,7 +435,7 @@ class Engine:
             run_durations=self.run_durations,
             nap=nap,
             stopped=self._stop.is_set,
-            clock_check=self.clock_check.check,
+            clock_check=lambda: self.clock_check.check(settings.lease_seconds),
         )
 
     # --- running --------------------------------------------------------------------------------
