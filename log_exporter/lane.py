@@ -434,12 +434,26 @@ class Lane:
         if pending and not self._dirty:
             return  # the lease was never written, and nothing changed: no request at all
         try:
-            self.store.save(self.state)
+            self._release_write()
         except LogExporterError as exc:
             if pending and isinstance(exc, StateConflictError):
                 return  # another runner has the lane since we read it; it learns the same
             if self.result.error is None:
                 self.result.error = f"could not save the lane's state: {exc}"
+
+    def _release_write(self) -> None:
+        """Write the state that lets go of the lease. A write of ours cut short (a stop signal
+        raised on the main thread during a request) may have gone through with an ETag we never
+        read: if the object still holds our lease, unexpired, nobody else wrote it since, and
+        this write goes over it."""
+        try:
+            self.store.save(self.state)
+        except StateConflictError:
+            stored = self.store.load(self.account_id, self.region, self.account)
+            if stored.lease_owner != self.owner or stored.lease_expires_ms <= self._now_ms():
+                raise
+            self.state.etag = stored.etag
+            self.store.save(self.state)
 
     def _check_period(self) -> None:
         has_archive = any(self.state.covered.values())

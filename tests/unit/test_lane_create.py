@@ -1,7 +1,8 @@
 """A lane creating its task and waiting (lane.py), over fake AWS and a fake clock: after a lost
 CreateExportTask answer it looks for the task before every later try and before giving up, and
 never forgets a window AWS may hold a task of; a slot held by one foreign task after another is
-one wait, reported stuck; and polling a task renews a short lease."""
+one wait, reported stuck; polling a task renews a short lease; and a write cut short by a stop
+signal does not keep the lease from being released."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from log_exporter.archive import ArchiveBucket
 from log_exporter.aws import AccountClients
 from log_exporter.config import GroupSelector
-from log_exporter.errors import AWSError, StuckError
+from log_exporter.errors import AWSError, StateConflictError, StuckError
 from log_exporter.lane import MAX_THROTTLED, Lane, LaneSettings
 from log_exporter.plan import ExportItem, PlanRange
 from log_exporter.state import LaneState, StateStore
@@ -230,3 +231,46 @@ def test_polling_a_long_task_renews_a_short_lease(known: bool) -> None:
     assert got.code == "COMPLETED"
     times = [t for t, _ in store.saves] + [clock()]
     assert max(b - a for a, b in itertools.pairwise(times)) < 3.0
+
+
+# --- a stop signal during a write (review 12, §11: one lane runs on the main thread) ----------------
+
+
+class ConditionalStore:
+    """One state object written on its ETag, as S3 does; `cut` makes the next write go through
+    and then raise what a stop signal raises on the main thread, before its answer is read."""
+
+    def __init__(self) -> None:
+        self.stored: LaneState | None = None
+        self.writes = 0
+        self.cut = False
+
+    def save(self, state: LaneState) -> None:
+        if state.etag != (self.stored.etag if self.stored is not None else None):
+            raise StateConflictError("the state was changed by another runner")
+        self.writes += 1
+        self.stored = LaneState.from_json(state.to_json(), etag=f'"{self.writes}"')
+        if self.cut:
+            self.cut = False
+            raise KeyboardInterrupt  # the Terminated of a SIGTERM: state.etag is not updated
+        state.etag = self.stored.etag
+
+    def load(self, account_id: str, region: str, account: str = "NAME") -> LaneState:
+        assert self.stored is not None
+        return LaneState.from_json(self.stored.to_json(), etag=self.stored.etag)
+
+
+def test_a_write_cut_short_by_a_stop_signal_does_not_keep_the_lease() -> None:
+    clock = Clock()
+    store = ConditionalStore()
+    lane, _ = make_lane(clock, None, lease_seconds=60.0)
+    lane.store = cast(StateStore, store)
+    lane._save()  # the lease taken
+    store.cut = True
+
+    with pytest.raises(KeyboardInterrupt):
+        lane._save()  # the next intent, say: written, but its answer never read
+    lane._release()  # what the lane's `finally` does as the interrupt goes by
+
+    assert store.stored is not None and store.stored.lease_owner is None
+    assert lane.result.error is None
