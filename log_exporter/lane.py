@@ -626,7 +626,7 @@ class Lane:
         `self._answer_lost` tells `_export` to keep the window's intent)."""
         self._answer_lost = False
         try:
-            return self._create_once(item, name)
+            return self._create_tries(item, name)
         except AWSError:
             if not self._answer_lost:
                 raise
@@ -636,7 +636,7 @@ class Lane:
             self.result.tasks_created += 1
             return found if found.ended else found.task_id
 
-    def _create_once(self, item: ExportItem, name: str) -> str | TaskStatus:
+    def _create_tries(self, item: ExportItem, name: str) -> str | TaskStatus:
         """`_create`'s tries, until one creates the task or finds an earlier try's."""
         throttle = Backoff(base=0.2, cap=20.0)
         busy = Backoff(base=0.5, cap=30.0)
