@@ -186,12 +186,20 @@ class Emulator:
         how: str = "500",
         services: Iterable[str] = ("logs",),
         operations: Iterable[str] = ("CreateExportTask",),
+        unlisted_for: float = 0.0,
     ) -> None:
         """The next `n` matching server requests that succeed lose their answer after AWS
         acted: `how` is "500" (InternalFailure), "503" (ServiceUnavailableException) or
         "reset" (the connection is closed with no answer). A request that fails anyway (a
-        LimitExceededException, say) keeps its answer and uses none of the `n`."""
-        self.faults.add_lost_answers(n, services, operations, how)
+        LimitExceededException, say) keeps its answer and uses none of the `n`.
+        `unlisted_for`: a task such a CreateExportTask created is not listed by
+        DescribeExportTasks for that many seconds (AWS lists new tasks late); asked by its id,
+        it is found."""
+        self.faults.add_lost_answers(n, services, operations, how, unlisted_for)
+
+    def unlist_task(self, task_id: str, seconds: float) -> None:
+        """Task `task_id` is not listed by DescribeExportTasks for `seconds` from now."""
+        self.engine.unlist(task_id, seconds)
 
     def occupy_slot(
         self,

@@ -119,6 +119,7 @@ class _LostAnswerRule:
     operations: frozenset[str]
     how: str  # a key of LOST_ANSWERS
     remaining: int
+    unlisted_for: float = 0.0  # a task it created is not listed for this long (see lose_answers)
 
     def matches(self, info: RequestInfo) -> bool:
         return (
@@ -230,11 +231,16 @@ class Faults:
             return any(r.remaining != 0 for r in self._deletes)
 
     def add_lost_answers(
-        self, n: int, services: Iterable[str], operations: Iterable[str], how: str
+        self,
+        n: int,
+        services: Iterable[str],
+        operations: Iterable[str],
+        how: str,
+        unlisted_for: float = 0.0,
     ) -> None:
         if how not in LOST_ANSWERS:
             raise ValueError(f"how must be one of {sorted(LOST_ANSWERS)}, not {how!r}")
-        rule = _LostAnswerRule(frozenset(services), frozenset(operations), how, n)
+        rule = _LostAnswerRule(frozenset(services), frozenset(operations), how, n, unlisted_for)
         with self._lock:
             self._lost.append(rule)
 
@@ -243,15 +249,16 @@ class Faults:
         with self._lock:
             return any(rule.matches(info) for rule in self._lost)
 
-    def lose_answer(self, info: RequestInfo) -> InjectedError | None:
-        """After AWS acted on `info`: how its answer is lost, if it is (counted as injected)."""
+    def lose_answer(self, info: RequestInfo) -> tuple[InjectedError, float] | None:
+        """After AWS acted on `info`: how its answer is lost, if it is (counted as injected),
+        and for how long a task it created is not listed."""
         with self._lock:
             for rule in self._lost:
                 if rule.matches(info):
                     rule.remaining -= 1
                     err = LOST_ANSWERS[rule.how]
                     self.injected[(info.service, info.operation, err.code)] += 1
-                    return err
+                    return err, rule.unlisted_for
         return None
 
     def note_credentials(self, access_key_id: str, expires_at: float) -> None:
@@ -424,6 +431,8 @@ class CallSink(Protocol):
 
     def record_call(self, service: str, operation: str, path: str = "") -> None: ...
 
+    def unlist_task(self, task_id: str, seconds: float) -> None: ...
+
 
 def _render(
     info: RequestInfo, err: InjectedError, method: str
@@ -520,10 +529,15 @@ class FaultMiddleware:
             if close is not None:
                 close()
         status, headers = started
-        err = self.sink.faults.lose_answer(info) if status.startswith("2") else None
-        if err is None:
+        lost = self.sink.faults.lose_answer(info) if status.startswith("2") else None
+        if lost is None:
             start_response(status, headers)
             return _once(body)
+        err, unlisted_for = lost
+        if unlisted_for > 0 and info.operation == "CreateExportTask":
+            task_id = json.loads(body).get("taskId")
+            if task_id:
+                self.sink.unlist_task(str(task_id), unlisted_for)
         if err.status == 0:
             conn = environ.get("werkzeug.socket")
             if conn is not None:

@@ -105,6 +105,7 @@ class TaskRecord:
     objects: list[str] = field(default_factory=list)
     foreign: bool = False
     hidden: bool = False  # DescribeExportTasks does not list it (a slot busy with no task seen)
+    unlisted_until: float = 0.0  # not listed before this time (by its id it is found)
 
     @property
     def active(self) -> bool:
@@ -399,12 +400,24 @@ class TaskEngine:
             job.timer = self.scheduler.call_later(pending, lambda: self._start(job))
             return job.task_id
 
+    def unlist(self, task_id: str, seconds: float) -> None:
+        """Task `task_id` is not listed (asked by its id it is found) for `seconds` from now."""
+        with self.lock:
+            for record in self.records:
+                if record.task_id == task_id:
+                    record.unlisted_until = time.time() + seconds
+
     def query(
         self, backend: LogsBackend, task_id: str | None = None, status_code: str | None = None
     ) -> list[Any]:
         """Tasks of a backend, newest first, filtered like DescribeExportTasks."""
+        now = time.time()
         with self.lock:
-            tasks = [t for t in backend.export_tasks.values() if not _hidden(t)]
+            tasks = [
+                t
+                for t in backend.export_tasks.values()
+                if not _hidden(t) and (task_id or _listed_at(t) <= now)
+            ]
         tasks.sort(key=lambda t: getattr(t, "seq", 0), reverse=True)
         if task_id:
             tasks = [t for t in tasks if t.task_id == task_id]
@@ -600,6 +613,12 @@ def _is_active(task: Any) -> bool:
 def _hidden(task: Any) -> bool:
     record = getattr(task, "record", None)
     return bool(getattr(record, "hidden", False))
+
+
+def _listed_at(task: Any) -> float:
+    """When a listing of the account's tasks first shows `task` (see TaskEngine.unlist)."""
+    record = getattr(task, "record", None)
+    return float(getattr(record, "unlisted_until", 0.0))
 
 
 def _created_ms(group: LogGroup) -> int:

@@ -18,8 +18,20 @@ from .errors import ClockSkewError
 
 # Runners whose clocks are each within this of AWS's differ by at most twice it; with the
 # default lease (120 s, renewed every 40 s) another runner still sees a renewed lease held for
-# 120 - 2 * 30 = 60 s after each renewal.
+# 120 - 2 * 30 = 60 s after each renewal. A shorter lease gets a margin of a sixth of it (see
+# `skew_margin`), so the same holds: L - 2 * L/6 - L/3 = L/3.
 MAX_SKEW_SECONDS = 30.0
+# The least margin: a Date header counts whole seconds, so a skew under one second is not told
+# from rounding (a server that rounds its Date would seem up to half a second ahead).
+DATE_RESOLUTION_SECONDS = 1.0
+
+
+def skew_margin(lease_seconds: float | None, most: float = MAX_SKEW_SECONDS) -> float:
+    """How far our clock may be from AWS's with leases of `lease_seconds` (None: the default
+    lease): `most`, or a sixth of a shorter lease, but never less than a Date can prove."""
+    if lease_seconds is None:
+        return most
+    return max(DATE_RESOLUTION_SECONDS, min(most, lease_seconds / 6))
 
 
 def date_header(metadata: Mapping[str, Any] | None) -> str | None:
@@ -76,13 +88,15 @@ class ClockCheck:
         """AWS's time at `local_now` as far as known (`local_now` before any answer)."""
         return local_now + (self.skew or 0.0)
 
-    def check(self) -> None:
-        """Refuse to go on with a clock off AWS's by more than the margin."""
+    def check(self, lease_seconds: float | None = None) -> None:
+        """Refuse to go on with a clock off AWS's by more than the margin for leases of
+        `lease_seconds` (see `skew_margin`)."""
         skew = self.skew
-        if skew is not None and abs(skew) > self.margin:
+        margin = skew_margin(lease_seconds, self.margin)
+        if skew is not None and abs(skew) > margin:
             way = "behind" if skew > 0 else "ahead of"
             raise ClockSkewError(
                 f"this machine's clock is {abs(skew):.0f} s {way} AWS's (the Date of S3's "
-                f"answers); leases and windows need it within {self.margin:.0f} s: "
+                f"answers); leases and windows need it within {margin:g} s: "
                 "synchronise it (NTP) and run again"
             )

@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -383,6 +384,12 @@ class Config(StrictModel):
     destination: Destination
     accounts: list[Account] = Field(default_factory=list)
     organization: Organization | None = None
+    _source: str = PrivateAttr(default="config")  # the file (or object) it was read from
+
+    @property
+    def source(self) -> str:
+        """Where the config was read from, as its errors name it."""
+        return self._source
 
     @model_validator(mode="after")
     def _accounts_or_organization(self) -> Config:
@@ -494,7 +501,7 @@ def parse_config(data: Any, source: str = "config") -> Config:
     if "accounts" not in data and "organization" not in data:
         raise ConfigError(f"{source}: accounts: is required (or an `organization` block)")
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         message = first["msg"].removeprefix("Value error, ")
@@ -504,6 +511,8 @@ def parse_config(data: Any, source: str = "config") -> Config:
             message = "is required"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{source}: {_location(first['loc'])}: {message}{more}") from None
+    config._source = source  # errors found later (by a run) name the file too
+    return config
 
 
 def load_config(path: str | Path) -> Config:

@@ -325,7 +325,7 @@ class Engine:
 
         clash = shared_lane(accounts, regions, ambient_id)
         if clash:
-            raise ConfigError(f"accounts: {clash}")
+            raise ConfigError(f"{self.config.source}: accounts: {clash}")  # as `validate` says
 
     def bucket_for(self, spec: LaneSpec) -> str | None:
         """The archive bucket of the lane's region; None: the config names none for it."""
@@ -394,7 +394,8 @@ class Engine:
         no lane would switch its layout; and the lanes' settings, for an archive that holds
         nothing yet if so."""
         bucket_region = self.bucket_region(settings.bucket)
-        self.clock_check.check()  # leases compare clocks: refuse one that is far off AWS's
+        # leases compare clocks: refuse one that is far off AWS's
+        self.clock_check.check(settings.lease_seconds)
         self.check_layout(settings.bucket)
         dest = self.config.destination
         archive = ArchiveBucket(self._archive_s3(settings.bucket), settings.bucket)
@@ -497,7 +498,7 @@ class Engine:
             run_durations=self.run_durations,
             nap=nap,
             stopped=self._stop.is_set,
-            clock_check=self.clock_check.check,
+            clock_check=lambda: self.clock_check.check(settings.lease_seconds),
         )
 
     # --- running --------------------------------------------------------------------------------

@@ -152,6 +152,8 @@ class Lane:
         self._infos: dict[str, GroupInfo] = {}  # groups whose streams were read in this run
         self._keep: dict[str, set[ExportItem]] = {}  # their windows the full plan exports
         self._planned: dict[str, list[ExportItem]] = {}  # the first plan's windows, by group
+        # `_create` saw an answer lost: AWS may hold a task of the window (see `_export`)
+        self._answer_lost = False
 
     # --- public ----------------------------------------------------------------------------
     def run(self, deadline: float | None = None) -> LaneResult:
@@ -302,7 +304,7 @@ class Lane:
         )
 
     def load_state(self) -> LaneState:
-        self.state = self.store.load(self.account_id, self.region)
+        self.state = self.store.load(self.account_id, self.region, self.account)
         return self.state
 
     # --- lease and state ---------------------------------------------------------------------
@@ -318,7 +320,7 @@ class Lane:
                 self._fresh = False
                 state = LaneState(self.account_id, self.region)
             else:
-                state = self.store.load(self.account_id, self.region)
+                state = self.store.load(self.account_id, self.region, self.account)
             if state.etag is None and self.settings.guard_lost_state:
                 self._guard_lost_state()  # before our first write creates the state object
             self.clock_check()  # the lease's expiry is read with our clock
@@ -400,16 +402,18 @@ class Lane:
             self.clock_check()
             self._save()  # a failure (StateConflictError) ends the lane: it creates no more
 
-    def _pause(self, seconds: float) -> None:
+    def _pause(self, seconds: float, sleep: Callable[[float], None] | None = None) -> None:
         """Every wait of a holding lane: in steps of a third of the lease, each after renewing
-        it, so a wait of any length never lets the lease lapse."""
+        it (when a third of it has passed), so a wait of any length never lets the lease lapse.
+        `sleep` (`self.sleep` by default) may return early: the rest is then slept in steps."""
         step = self.settings.lease_seconds / 3
+        sleep = sleep or self.sleep
         while True:
             self._heartbeat()
             if seconds <= step:
-                self.sleep(seconds)
+                sleep(seconds)
                 return
-            self.sleep(step)
+            sleep(step)
             seconds -= step
 
     def _check_stuck(self, since: float, what: str, then: str = "") -> None:
@@ -434,12 +438,26 @@ class Lane:
         if pending and not self._dirty:
             return  # the lease was never written, and nothing changed: no request at all
         try:
-            self.store.save(self.state)
+            self._release_write()
         except LogExporterError as exc:
             if pending and isinstance(exc, StateConflictError):
                 return  # another runner has the lane since we read it; it learns the same
             if self.result.error is None:
                 self.result.error = f"could not save the lane's state: {exc}"
+
+    def _release_write(self) -> None:
+        """Write the state that lets go of the lease. A write of ours cut short (a stop signal
+        raised on the main thread during a request) may have gone through with an ETag we never
+        read: if the object still holds our lease, unexpired, nobody else wrote it since, and
+        this write goes over it."""
+        try:
+            self.store.save(self.state)
+        except StateConflictError:
+            stored = self.store.load(self.account_id, self.region, self.account)
+            if stored.lease_owner != self.owner or stored.lease_expires_ms <= self._now_ms():
+                raise
+            self.state.etag = stored.etag
+            self.store.save(self.state)
 
     def _check_period(self) -> None:
         has_archive = any(self.state.covered.values())
@@ -561,9 +579,13 @@ class Lane:
         self._ahead = None
         try:
             task = self._create(item, intent.name)
-        except AWSError:  # refused: no task exists, so the state must not claim one may
-            self.state.drop_intent(item.group, item.window)
-            self._dirty = True
+        except AWSError:
+            # Refused: no task exists, so the state must not claim one may. After a lost answer
+            # AWS may hold one all the same: its intent (a name, no id) stays, and the next
+            # run's `_resume` finds the task by its name or folder, or plans the window again.
+            if not self._answer_lost:
+                self.state.drop_intent(item.group, item.window)
+                self._dirty = True
             raise
         created = self.clock()  # after any wait for a busy slot: the task's age starts now
         task_id = task.task_id if isinstance(task, TaskStatus) else task
@@ -601,14 +623,37 @@ class Lane:
 
     def _create(self, item: ExportItem, name: str) -> str | TaskStatus:
         """Create `item`'s task: its id (or that of an earlier try found still active), or the
-        final status of an earlier try found ended (see `_lost_answer`)."""
+        final status of an earlier try found ended (see `_lost_answer`).
+
+        Once an answer was lost, AWS may hold a task of this window that it does not list yet:
+        it is looked for before every later try, and once more before giving up (when
+        `self._answer_lost` tells `_export` to keep the window's intent)."""
+        self._answer_lost = False
+        try:
+            return self._create_tries(item, name)
+        except AWSError:
+            if not self._answer_lost:
+                raise
+            found = self._lost_answer(item, name)  # raises too: the intent stays all the same
+            if found is None:
+                raise
+            self.result.tasks_created += 1
+            return found if found.ended else found.task_id
+
+    def _create_tries(self, item: ExportItem, name: str) -> str | TaskStatus:
+        """`_create`'s tries, until one creates the task or finds an earlier try's."""
         throttle = Backoff(base=0.2, cap=20.0)
         busy = Backoff(base=0.5, cap=30.0)
         announced = False
-        busy_since: float | None = None
+        busy_since: float | None = None  # one stuck timer for every wait of the call
         while True:
             self._check_deadline()
             self._heartbeat()  # a long wait below must not leave us creating without the lease
+            if self._answer_lost:
+                found = self._lost_answer(item, name)
+                if found is not None:
+                    self.result.tasks_created += 1
+                    return found if found.ended else found.task_id
             try:
                 task_id = self.tasks.create(
                     name=name,
@@ -620,11 +665,8 @@ class Lane:
                 self.result.tasks_created += 1
                 return task_id
             except AnswerLost as exc:
+                self._answer_lost = True
                 self._throttled(throttle, exc)
-                found = self._lost_answer(item, name)
-                if found is not None:
-                    self.result.tasks_created += 1
-                    return found if found.ended else found.task_id
             except Throttled as exc:
                 self._throttled(throttle, exc)
             except SlotBusy:
@@ -636,11 +678,10 @@ class Lane:
                     holder = active[0].name if active else "an unknown task"
                     self.reporter.notice(self.name, f"export slot busy with {holder}; waiting")
                     announced = True
-                if active:
-                    busy_since = None
-                    self._wait_foreign(active[0])
+                busy_since = self.clock() if busy_since is None else busy_since
+                if active:  # a chain of foreign tasks is one wait, as long as all of them
+                    self._wait_foreign(active[0], busy_since)
                 else:
-                    busy_since = self.clock() if busy_since is None else busy_since
                     self._check_stuck(busy_since, "the export slot is busy with no task in sight")
                     self._pause(busy.next())
 
@@ -670,14 +711,15 @@ class Lane:
         self.result.retries += 1
         self._pause(backoff.next())
 
-    def _wait_foreign(self, task: TaskStatus) -> None:
-        """Wait, without creating anything, until somebody else's task leaves the slot."""
+    def _wait_foreign(self, task: TaskStatus, busy_since: float) -> None:
+        """Wait, without creating anything, until somebody else's task leaves the slot; stuck
+        when the slot has been busy since `busy_since` for too long, whichever tasks held it."""
         schedule = PollSchedule(None, minimum=0.5, maximum=30.0)
         started = self.clock()
         while True:
             self._check_deadline()
             self._check_stuck(
-                started, f"the export slot is busy with task {task.task_id} ({task.name})"
+                busy_since, f"the export slot is busy with task {task.task_id} ({task.name})"
             )
             self._pause(schedule.next(self.clock() - started))
             status = self._call(lambda: self.tasks.describe(task.task_id))
@@ -711,18 +753,19 @@ class Lane:
                 if not self.durations.scouting(created):
                     floor = max(floor, elapsed / 2)  # news of the oldest task's end wakes us
                 wait = min(schedule.maximum, max(wait, floor))
+            # every sleep renews the lease as `_pause` does: a poll may be further apart than it
             if then is not None:
                 until = self.clock() + wait
-                self.sleep(wait / 2)
+                self._pause(wait / 2)
                 then()
                 then = None
                 wait = max(0.0, until - self.clock())
             if expected is None:
-                self.nap(wait)  # polling blind: wake to re-plan if another lane learns more
+                self._pause(wait, self.nap)  # polling blind: wake to re-plan if a lane learns more
                 if self.durations.expect(item.group)[0] is not None:
                     continue
             else:
-                self.sleep(wait)
+                self._pause(wait)
             asked = self.clock()  # an end seen now came before this: not its answer's latency
             status = self._call(lambda tid=task_id: self.tasks.describe(tid))  # type: ignore[misc]
             if status is None:

@@ -5,7 +5,10 @@ An owner is `host:pid:random:boot_id:pid_namespace:start_ticks`, then anything a
 namespaces (another container) cannot be told dead: their lease is waited out as always. A
 runner of this machine, boot and namespace is gone only when /proc says so: no process with its
 pid, a process with another start time (the pid was reused), or a zombie. Both pid and start
-time must match to call it alive, so two live runners never take each other's lease.
+time must match to call it alive, so two live runners never take each other's lease. A /proc
+that hides other users' processes (`hidepid=2`, systemd's `ProtectProc=invisible`) says
+nothing of a pid it does not show: the kernel is asked (`kill(pid, 0)`), and only "no such
+process" calls it gone.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import re
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,9 +54,10 @@ def this_machine(proc: Path = PROC) -> Machine | None:
     return Machine(socket.gethostname(), boot_id, digits)
 
 
-def start_ticks(pid: int, proc: Path = PROC) -> int | None:
-    """The start time of process `pid` (clock ticks since boot), None if there is none (or a
-    zombie: a dead process its parent has not reaped yet). Raises OSError if /proc cannot say."""
+def start_ticks(pid: int | str, proc: Path = PROC) -> int | None:
+    """The start time of process `pid` ("self": this one) in clock ticks since boot, None if
+    there is none (or a zombie: a dead process its parent has not reaped yet). Raises OSError
+    if /proc cannot say."""
     try:
         stat = (proc / str(pid) / "stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
@@ -70,7 +75,8 @@ def runner_id(proc: Path = PROC) -> str:
     if machine is None:
         return base
     try:
-        ticks = start_ticks(os.getpid(), proc)
+        # /proc/self, not /proc/<getpid()>: that pid is another process in another namespace's
+        ticks = start_ticks("self", proc)
     except (OSError, ValueError, IndexError):
         ticks = None
     if ticks is None:
@@ -90,13 +96,29 @@ def parse_owner(owner: str) -> RunnerIdentity | None:
     return RunnerIdentity(Machine(host, boot_id, namespace), int(pid), int(ticks))
 
 
-def owner_gone(owner: str | None, proc: Path = PROC) -> bool:
+def owner_gone(
+    owner: str | None, proc: Path = PROC, kill: Callable[[int, int], None] = os.kill
+) -> bool:
     """Whether `owner` is provably a process of this machine that no longer exists."""
     who = parse_owner(owner or "")
     if who is None or who.machine != this_machine(proc):
         return False  # an older owner, or another machine, boot or container: wait for expiry
     try:
+        if not (proc / str(who.pid)).exists():  # none, or hidden from us: the kernel knows
+            return not _exists(who.pid, kill)
         ticks = start_ticks(who.pid, proc)
     except (OSError, ValueError, IndexError):
         return False  # /proc cannot say: call it alive
     return ticks != who.start_ticks
+
+
+def _exists(pid: int, kill: Callable[[int, int], None]) -> bool:
+    """Whether a process `pid` exists, as `kill(pid, 0)` tells: only "no such process" (ESRCH)
+    says it does not; "not permitted" is another user's live process."""
+    try:
+        kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError, or anything else: cannot tell, so it lives
+        return True
+    return True

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from .errors import (
     BucketError,
@@ -279,7 +279,7 @@ class IntentModel(BaseModel):
 class StateModel(BaseModel):
     """A lane state object; unknown keys are ignored (an older writer of the same version)."""
 
-    version: int = STATE_VERSION
+    version: StrictInt = STATE_VERSION  # "2" is no version: not read as this one's
     account_id: str
     region: str
     period: Literal["day", "hour"] | None = None
@@ -294,15 +294,18 @@ class StateModel(BaseModel):
     displaced: dict[str, list[Span]] = Field(default_factory=dict)
 
 
-def parse_state(body: bytes, where: str, etag: str | None = None) -> LaneState:
+def parse_state(
+    body: bytes, where: str, etag: str | None = None, account: str = "NAME"
+) -> LaneState:
     """A state object's bytes as a LaneState; StateError naming `where` (s3://bucket/key) and
-    what is wrong when they are not a state this version can read."""
+    what is wrong when they are not a state this version can read, and how to rebuild it
+    (`account`: the lane's account name in the config)."""
+    rebuild = f"`log-exporter sync --config FILE --account {account}` rebuilds it"
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise StateUnreadableError(
-            f"{where}: not a lane state (not JSON: {exc}); nothing was written over it, "
-            "`log-exporter sync --account NAME` rebuilds it",
+            f"{where}: not a lane state (not JSON: {exc}); nothing was written over it, {rebuild}",
             key=where,
             etag=etag,
         ) from None
@@ -312,8 +315,7 @@ def parse_state(body: bytes, where: str, etag: str | None = None) -> LaneState:
         raise StateTooNewError(f"{where}: {exc}", key=where, etag=etag) from None
     except (ValueError, TypeError) as exc:
         raise StateUnreadableError(
-            f"{where}: not a lane state ({exc}); nothing was written over it, "
-            "`log-exporter sync --account NAME` rebuilds it",
+            f"{where}: not a lane state ({exc}); nothing was written over it, {rebuild}",
             key=where,
             etag=etag,
         ) from None
@@ -344,7 +346,8 @@ class StateStore:
     def key(self, account_id: str, region: str) -> str:
         return state_key(self.prefix, account_id, region)
 
-    def load(self, account_id: str, region: str) -> LaneState:
+    def load(self, account_id: str, region: str, account: str = "NAME") -> LaneState:
+        """The lane's state (`account`: its account name, for the message of a bad one)."""
         key = self.key(account_id, region)
         try:
             obj = self._s3.get_object(Bucket=self.bucket, Key=key)
@@ -353,7 +356,8 @@ class StateStore:
             if code in ("NoSuchKey", "404"):
                 return LaneState(account_id=account_id, region=region)
             raise self._bucket_error("read", key, exc) from None
-        return parse_state(obj["Body"].read(), f"s3://{self.bucket}/{key}", etag=obj["ETag"])
+        where = f"s3://{self.bucket}/{key}"
+        return parse_state(obj["Body"].read(), where, etag=obj["ETag"], account=account)
 
     def set_aside(self, error: StateError, now_ms: int) -> str:
         """Copy the unreadable object `error` names to `<key>.corrupt-<now_ms>`, if it still is

@@ -110,7 +110,10 @@ def test_an_entry_without_a_role_is_the_ambient_account_known_from_sts(
     result = exporter(*command, "--config", str(cfg))
 
     assert result.code == 2, result.output
-    assert one_line_error(result) == f"accounts: {clash(f'account {ARCHIVE_ACCOUNT}', REGION)}"
+    # found by the run (STS), said as `validate` says what the file alone shows
+    assert one_line_error(result) == (
+        f"{cfg}: accounts: {clash(f'account {ARCHIVE_ACCOUNT}', REGION)}"
+    )
     assert emu.calls[("logs", "CreateExportTask")] == 0
     assert ("logs", "DescribeLogGroups") not in emu.calls
     assert emu.tasks == []

@@ -59,7 +59,7 @@ def test_a_garbage_state_fails_its_own_lane_only(emu: Emulator, exporter: Export
     where = f"s3://{bucket}/{_key(prefix, bad)}"
     flat = " ".join(result.stdout.split())
     assert f"{where}: not a lane state (not JSON" in flat, result.output
-    assert "sync --account" in flat
+    assert f"`log-exporter sync --config FILE --account acct-{bad}` rebuilds it" in flat
     assert _get(bucket, _key(prefix, bad)) == GARBAGE  # nothing written over it
     assert not [t for t in emu.tasks if t.account_id == bad]
     assert_complete(world, prefix, [good], emu=emu)
@@ -108,7 +108,7 @@ def test_sync_account_rebuilds_a_corrupt_state_keeping_its_bytes(
     plain = exporter("sync", "--config", str(cfg))  # without --account: refused for that lane
 
     assert plain.code == 1, plain.output
-    assert "sync --account" in " ".join(plain.stdout.split())
+    assert f"sync --config FILE --account acct-{bad}`" in " ".join(plain.stdout.split())
     assert _get(bucket, _key(prefix, bad)) == GARBAGE
 
     sync = exporter("sync", "--config", str(cfg), "--account", f"acct-{bad}")

@@ -97,6 +97,21 @@ def test_a_clock_far_from_aws_is_refused(emu: Emulator, exporter: Exporter) -> N
     assert not [t for t in emu.tasks if t.account_id == account]  # nothing was created
 
 
+def test_a_short_lease_needs_a_clock_closer_to_aws(emu: Emulator, exporter: Exporter) -> None:
+    """Runners up to twice the margin apart must still see a renewed lease held: with a 12 s
+    lease (renewed every 4 s) the margin is 2 s, and a clock 4-5 s off is refused."""
+    (account,) = account_ids(940_000_000_000, 1)
+    seed_world(BUCKET, [account], days=1)
+    cfg = exporter.config(config_yaml(BUCKET, [account], prefix="short-lease"))
+    emu.skew_clock(-5)
+
+    result = exporter("run", "--config", str(cfg), LOG_EXPORTER_LEASE_SECONDS="12")
+
+    assert result.code == 1, result.output
+    assert re.search("clock is [45] s ahead of AWS's .* within 2 s", result.stderr), result.stderr
+    assert not [t for t in emu.tasks if t.account_id == account]  # nothing was created
+
+
 def test_through_now_cuts_no_later_than_aws_now(emu: Emulator, exporter: Exporter) -> None:
     (account,) = account_ids(932_000_000_000, 1)
     now_ms = int(time.time() * 1000)
@@ -107,8 +122,9 @@ def test_through_now_cuts_no_later_than_aws_now(emu: Emulator, exporter: Exporte
     emu.skew_clock(-20)  # AWS's clock is 20 s behind ours: within the margin, so the run goes on
     started_ms = int(time.time() * 1000)
 
+    # a lease of 180 s or more allows the whole margin (30 s); a shorter one a sixth of it
     result = exporter(
-        "run", "--config", str(cfg), "--through", "now", LOG_EXPORTER_LEASE_SECONDS=LEASE
+        "run", "--config", str(cfg), "--through", "now", LOG_EXPORTER_LEASE_SECONDS="180"
     )
 
     assert result.code == 0, result.output

@@ -6,7 +6,7 @@ from email.utils import formatdate
 
 import pytest
 
-from log_exporter.clock import ClockCheck, date_header, skew_seconds
+from log_exporter.clock import ClockCheck, date_header, skew_margin, skew_seconds
 from log_exporter.errors import ClockSkewError
 
 T = 1_790_000_000.0  # a whole second
@@ -60,3 +60,47 @@ def test_a_clock_off_by_more_than_the_margin_is_refused(aws: float, way: str) ->
         check.check()
     check.observe({"HTTPHeaders": {"date": date(T)}}, T, T + 0.1)  # set right meanwhile
     check.check()
+
+
+# --- the margin follows the lease (review 12, §6) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lease", "margin"),
+    [
+        (None, 30.0),  # the default lease
+        (86_400, 30.0),
+        (180, 30.0),
+        (120, 20.0),  # two runners 2 * 20 s apart still see a lease renewed every 40 s held
+        (60, 10.0),
+        (12, 2.0),
+        (3, 1.0),  # never below what a Date (whole seconds) can tell
+        (1, 1.0),
+        (0.3, 1.0),
+    ],
+)
+def test_the_margin_is_a_sixth_of_a_short_lease(lease: float | None, margin: float) -> None:
+    assert skew_margin(lease) == pytest.approx(margin)
+
+
+def test_a_skew_a_long_lease_accepts_is_refused_with_a_short_one() -> None:
+    check = ClockCheck()
+    check.observe({"HTTPHeaders": {"date": date(T - 15)}}, T, T + 0.1)  # 14 s behind at least
+    check.check(lease_seconds=180)
+    with pytest.raises(ClockSkewError, match="within 10 s"):
+        check.check(lease_seconds=60)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.01, 0.49, 0.5, 0.51, 0.99])
+@pytest.mark.parametrize("rounded", [False, True], ids=["truncated", "rounded"])
+def test_the_same_clock_never_alarms_even_with_a_one_second_lease(
+    fraction: float, rounded: bool
+) -> None:
+    """AWS on this machine's clock: its Date is the second of the answer (or, from a server that
+    rounds, the nearest second), so the least skew it proves stays under the 1 s floor."""
+    sent = T + fraction
+    at = sent + 0.002  # when the server wrote its Date
+    aws = round(at) if rounded else int(at)
+    check = ClockCheck()
+    check.observe({"HTTPHeaders": {"date": date(aws)}}, sent, sent + 0.004)
+    check.check(lease_seconds=1)

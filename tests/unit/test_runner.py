@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,9 +51,54 @@ def test_an_owner_without_an_identity_is_never_called_gone(old: str) -> None:
     assert not owner_gone(old)
 
 
+def no_such_process(pid: int, signal: int) -> None:
+    raise ProcessLookupError(3, "No such process")
+
+
 def test_a_process_that_no_longer_exists_is_gone(tmp_path: Path) -> None:
     proc = fake_proc(tmp_path, {7: ("S", 500)})
-    assert owner_gone(owner(8, 500), proc)
+    assert owner_gone(owner(8, 500), proc, kill=no_such_process)
+
+
+def test_a_live_process_that_proc_hides_is_not_gone(tmp_path: Path) -> None:
+    """/proc mounted with hidepid=2 (systemd's ProtectProc=invisible) shows no other user's
+    process: this live one, missing from the fake /proc, is asked of the kernel instead."""
+    proc = fake_proc(tmp_path, {7: ("S", 500)})
+    assert not owner_gone(owner(os.getpid(), 500), proc)
+
+
+def _raise(exc: OSError | None) -> Callable[[int, int], None]:
+    def kill(pid: int, signal: int) -> None:
+        assert signal == 0  # only asks, never signals
+        if exc is not None:
+            raise exc
+
+    return kill
+
+
+@pytest.mark.parametrize(
+    ("kernel_says", "gone"),
+    [
+        (None, False),  # it exists (ours, and /proc hides it all the same)
+        (PermissionError(1, "Operation not permitted"), False),  # another user's, alive
+        (ProcessLookupError(3, "No such process"), True),  # the only proof it is gone
+        (OSError(22, "Invalid argument"), False),  # cannot tell: alive
+    ],
+)
+def test_a_pid_missing_from_proc_is_gone_only_when_the_kernel_says_so(
+    tmp_path: Path, kernel_says: OSError | None, gone: bool
+) -> None:
+    proc = fake_proc(tmp_path, {})
+    assert owner_gone(owner(8, 500), proc, kill=_raise(kernel_says)) is gone
+
+
+def test_this_runner_reads_its_own_start_from_proc_self(tmp_path: Path) -> None:
+    """In a /proc of another PID namespace, /proc/<getpid()> is somebody else (or nobody):
+    /proc/self is always this process."""
+    proc = fake_proc(tmp_path, {})
+    (proc / "self/stat").write_text(f"1 (log exp) R {' '.join(['0'] * 18)} 4242 0 0\n")
+    who = parse_owner(runner_id(proc))
+    assert who is not None and who.start_ticks == 4242
 
 
 def test_a_live_process_with_the_same_pid_and_start_is_not_gone(tmp_path: Path) -> None:

@@ -91,7 +91,7 @@ def test_bad_json_is_refused_naming_the_key() -> None:
         parse_state(b"\x00garbage{", WHERE, etag='"bad"')
     message = str(err.value)
     assert message.startswith(f"{WHERE}: not a lane state (not JSON")
-    assert "\n" not in message and "sync --account" in message
+    assert "\n" not in message and "sync --config FILE --account NAME" in message
     assert (err.value.key, err.value.etag) == (WHERE, '"bad"')
 
 
@@ -126,6 +126,24 @@ def test_a_wrong_field_is_named(data: Any, field: str) -> None:
     with pytest.raises(StateUnreadableError) as err:
         parse_state(json.dumps(data).encode(), WHERE)
     assert str(err.value).startswith(f"{WHERE}: not a lane state ({field}")
+
+
+def test_the_line_says_how_to_rebuild_the_state_of_this_account() -> None:
+    with pytest.raises(StateUnreadableError) as err:
+        parse_state(b"{", WHERE, account="prod-eu")
+    assert "`log-exporter sync --config FILE --account prod-eu` rebuilds it" in str(err.value)
+    with pytest.raises(StateUnreadableError) as err:
+        parse_state(b"[]", WHERE, account="prod-eu")
+    assert "`log-exporter sync --config FILE --account prod-eu` rebuilds it" in str(err.value)
+
+
+@pytest.mark.parametrize("version", ["2", "1", 1.0, True, None])
+def test_a_version_that_is_not_a_whole_number_is_unreadable(version: object) -> None:
+    """Not coerced (pydantic's lax mode would read "2" as 2, then as this version's state)."""
+    body = json.dumps({"version": version, "account_id": "1", "region": "r"})
+    with pytest.raises(StateUnreadableError) as err:
+        parse_state(body.encode(), WHERE)
+    assert str(err.value).startswith(f"{WHERE}: not a lane state (version: ")
 
 
 def test_a_newer_version_is_refused() -> None:
