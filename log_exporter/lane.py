@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,17 @@ from .archive import ArchiveBucket
 from .aws import AccountClients
 from .backoff import Backoff, PollSchedule, RunDurations, TaskDurations, task_seconds
 from .config import GroupSelector
+from .direct import (
+    FILTER_QUOTA,
+    MARKER,
+    DirectReader,
+    Event,
+    Pacer,
+    WindowTooLarge,
+    marker_body,
+    read_folder,
+    render,
+)
 from .errors import (
     AWSError,
     BucketError,
@@ -37,7 +49,7 @@ from .runner import owner_gone
 from .state import Intent, LaneState, StateStore, period_switch_message
 from .tasks import AnswerLost, ExportTasks, SlotBusy, TaskStatus, Throttled
 from .views import duration, window_label
-from .windows import Intervals, Period, destination_prefix, task_name
+from .windows import MS_PER_DAY, Intervals, Period, destination_prefix, task_name
 
 T = TypeVar("T")
 MAX_THROTTLED = 20  # tries of one call in a row; with backoff capped at 20 s, about 5 minutes
@@ -58,6 +70,10 @@ class LaneSettings:
     wait_for_lease: bool = True
     guard_lost_state: bool = True  # False when the run saw nothing at all under the prefix
     fresh_archive: bool = False  # the run saw nothing under the prefix: no state to read
+    strategy: str = "export"  # destination.strategy: export, auto or read
+    read_rate: float = FILTER_QUOTA / 2  # FilterLogEvents a second (destination.read_share)
+    read_max_bytes: int = 1 << 20  # `auto`: a window estimated this small is read directly
+    read_max_pages: int = 5  # `auto`: a read that needs more pages is exported instead
 
 
 @dataclass
@@ -74,6 +90,9 @@ class LaneResult:
     busy: bool = False  # another runner holds (or took over) the lane: not a failure, try later
     groups: int = 0  # log groups the selector matched
     tasks_created: int = 0
+    read: int = 0  # windows archived by reading their events directly
+    read_requests: int = 0  # FilterLogEvents of those reads
+    read_throttled: int = 0  # of them, answered ThrottlingException (and asked again)
     retries: int = 0
     seconds: float = 0.0
 
@@ -152,6 +171,11 @@ class Lane:
         self._infos: dict[str, GroupInfo] = {}  # groups whose streams were read in this run
         self._keep: dict[str, set[ExportItem]] = {}  # their windows the full plan exports
         self._planned: dict[str, list[ExportItem]] = {}  # the first plan's windows, by group
+        # windows to read directly (direct.py), done while the export slot runs the others
+        self._reads: deque[ExportItem] = deque()
+        self._gone: set[str] = set()
+        self.pacer = Pacer(settings.read_rate, clock=clock, sleep=sleep)
+        self.reader = DirectReader(clients.logs, self.pacer, self._call)
 
     # --- public ----------------------------------------------------------------------------
     def run(self, deadline: float | None = None) -> LaneResult:
@@ -182,6 +206,8 @@ class Lane:
         finally:
             self._drop_ahead()
             self._release()
+            self.result.read_requests = self.reader.requests
+            self.result.read_throttled = self.reader.throttled
             self.result.seconds = self.clock() - started
             self.result.retries += self.clients.retries.count  # botocore's, on this lane's clients
             self.reporter.lane_finished(self.result)
@@ -205,6 +231,7 @@ class Lane:
             self.account, self.account_id, self.region, retries=self.result.retries
         )
         self._queue.clear()
+        self._reads.clear()
         self._ahead = None
         self._attempts.clear()
         self._infos.clear()
@@ -292,9 +319,10 @@ class Lane:
     def _left(self) -> int:
         """Windows still queued: exactly for the groups whose streams were read; a group not
         read yet counts as one (it may have nothing to do, or years)."""
-        unread = {i.group for i in self._queue if i.group not in self._keep}
+        queued = [*self._queue, *self._reads]
+        unread = {i.group for i in queued if i.group not in self._keep}
         return len(unread) + sum(
-            1 for i in self._queue if i.group in self._keep and i in self._keep[i.group]
+            1 for i in queued if i.group in self._keep and i in self._keep[i.group]
         )
 
     def load_state(self) -> LaneState:
@@ -485,13 +513,42 @@ class Lane:
         prefix = task.destination_prefix.strip("/")
         return task.destination == self.settings.bucket and prefix == self._dest(item).strip("/")
 
+    def reads_directly(self, item: ExportItem) -> bool:
+        """Whether `item` is to be archived by reading its events (destination.strategy):
+        in `auto`, when its group's stored bytes, spread evenly over the time they cover (the
+        group's age, at most its retention), come to at most `read_max_bytes` for the window.
+        The listing of the groups tells their stored bytes at no cost; a window that turns out
+        larger than `read_max_pages` pages is exported after all (see `_read_next`)."""
+        if self.settings.strategy != "auto":
+            return self.settings.strategy == "read"
+        stored = self.groups.stored_bytes.get(item.group)
+        if stored is None:
+            return False
+        created = self._created.get(item.group) or self.state.created.get(item.group) or 0
+        span = max(MS_PER_DAY, self._now_ms() - created) if created else None
+        retention = self.groups.retention_days.get(item.group)
+        if retention:
+            span = min(span or retention * MS_PER_DAY, retention * MS_PER_DAY)
+        if span is None:
+            return stored <= self.settings.read_max_bytes
+        return stored * item.window.duration_ms / span <= self.settings.read_max_bytes
+
     def _export_all(self, queue: deque[ExportItem]) -> None:
-        gone: set[str] = set()
-        while queue:
+        gone = self._gone
+        reads = [i for i in queue if self.reads_directly(i)]
+        if reads:
+            self._reads.extend(reads)
+            kept = [i for i in queue if i not in set(reads)]
+            queue.clear()
+            queue.extend(kept)
+        while queue or self._reads:
             self._check_deadline()
+            if not queue:
+                self._read_next(gone)
+                continue
             item = self._next_ready(queue, gone)
             if item is None:
-                break
+                continue
             ahead = self._ahead
             probed = ahead is not None and (ahead.group, ahead.window) == (item.group, item.window)
             if not probed and self.settings.probe_empty and not self._has_events(item, gone):
@@ -509,6 +566,97 @@ class Lane:
                 continue
             self._settle(item, status, queue)
         # what is left unsaved is saved when the lease is released, in the same write
+
+    # --- direct reads ----------------------------------------------------------------------------
+    def _read_during(self, seconds: float) -> float:
+        """Read windows directly while the export slot's task runs, for up to about `seconds`;
+        the time left of them."""
+        end = self.clock() + seconds
+        while self._reads and self.clock() < end:
+            self._check_deadline()
+            self._read_next(self._gone)
+        return max(0.0, end - self.clock())
+
+    def _read_next(self, gone: set[str]) -> None:
+        """Archive the next window of `_reads` by reading it: read its events (nothing is
+        written yet), then record the intent with the folder's id, write the folder's marker and
+        objects, and count the window archived (saved with the next write). A window with no
+        event is archived empty; one larger than `read_max_pages` goes to the export queue."""
+        item = self._next_ready(self._reads, gone)
+        if item is None:
+            return
+        self._reads.popleft()
+        pages = None if self.settings.strategy == "read" else self.settings.read_max_pages
+        try:
+            events = self.reader.read(item.group, item.window, pages)
+        except WindowTooLarge:
+            self._queue.append(item)
+            return
+        except ResourceNotFoundError:
+            gone.add(item.group)
+            self._record_failure(item, f"log group {item.group} no longer exists")
+            self.reporter.notice(self.name, f"log group {item.group} was deleted; skipping it")
+            return
+        if not events:
+            self._skip_empty(item, gone)
+            return
+        self._write_read(item, events)
+
+    def _write_read(self, item: ExportItem, events: list[Event]) -> None:
+        started = self.clock()
+        dest = self._dest(item)
+        folder_id = str(uuid.uuid4())
+        folder = f"{dest}/{folder_id}"
+        objects = render(folder, events)
+        marker = marker_body(item.group, item.window, [k for k, _ in objects], folder, len(events))
+        intent = Intent(item.group, item.window, self._name(item), folder_id, self._now_ms(), True)
+        self.state.add_intent(intent)
+        self._save()  # the intent before the first object, with the lease and earlier outcomes
+        self.reporter.task_created(self.name, item, folder_id)
+        try:
+            self.archive.put(f"{folder}/{MARKER}", marker, "application/json")
+            for key, body in objects:
+                self._heartbeat()
+                self.archive.put(key, body)
+        except BucketError as exc:
+            self._attempts[item] += 1
+            reason = f"direct read {folder_id}: {exc}"
+            try:
+                self.archive.delete_task_output(dest, folder_id)
+            except BucketError as again:  # not read again until its folder is deleted
+                self._record_failure(item, f"{reason}; {again}", cleanup=folder_id)
+                return
+            self.state.drop_intent(item.group, item.window)
+            self._dirty = True
+            if self._attempts[item] < self.settings.max_attempts:
+                self.reporter.item_retry(self.name, item, reason)
+                self._reads.append(item)
+            else:
+                self._record_failure(item, reason)
+            return
+        self.state.mark_done(item.group, item.window, read=True)
+        self._dirty = True
+        self.result.archived.append(item)
+        self.result.read += 1
+        self.reporter.task_finished(self.name, item, folder_id, "COMPLETED", self.clock() - started)
+
+    def _resume_read(self, intent: Intent, item: ExportItem) -> None:
+        """An earlier runner's direct read: complete (every object its marker lists is there)
+        counts as archived; otherwise its folder is deleted and the window planned again."""
+        dest = self._dest(item)
+        folder_id = intent.task_id or ""
+        _, complete = read_folder(self.archive, f"{dest}/{folder_id}")
+        if complete:
+            self.state.mark_done(intent.group, intent.window, read=True)
+            self.result.archived.append(item)
+        else:
+            try:
+                self.archive.delete_task_output(dest, folder_id)
+                self.state.drop_intent(intent.group, intent.window)
+            except BucketError as exc:
+                error = f"direct read {folder_id} cut short; {exc}"
+                self._record_failure(item, error, cleanup=folder_id)
+        self._dirty = True
 
     def _skip_empty(self, item: ExportItem, gone: set[str]) -> None:
         """`item`'s window holds no event: archived without a task."""
@@ -713,6 +861,7 @@ class Lane:
                 then()
                 then = None
                 wait = max(0.0, until - self.clock())
+            wait = self._read_during(wait)  # the direct reads work while the task runs
             if expected is None:
                 self.nap(wait)  # polling blind: wake to re-plan if another lane learns more
                 if self.durations.expect(item.group)[0] is not None:
@@ -816,6 +965,9 @@ class Lane:
         self._clean_up()
         for intent in list(self.state.intents):
             item = ExportItem(intent.window, intent.group)
+            if intent.direct:
+                self._resume_read(intent, item)
+                continue
             status = self._find(intent, item)
             if status is None:
                 # Never created, or finished with no output: the window is simply planned again.

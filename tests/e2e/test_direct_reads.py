@@ -1,0 +1,85 @@
+"""`destination.strategy: read` and `auto` end to end: small windows archived by reading their
+events, in the layout and line format an export task writes, readable by `status` and `sync`."""
+
+from __future__ import annotations
+
+import json
+from moto.s3.models import s3_backends
+
+from emulator import Emulator, seed
+from emulator.scenario import REGION, archived, config_yaml, misplaced, sample_world
+
+from .conftest import Exporter
+
+A = "111111111111"
+SELECTED = ("/aws/lambda/api", "/aws/lambda/worker", "vpc-flow-logs")
+MARKER = ".log-exporter-read.json"
+
+
+def with_strategy(yaml: str, strategy: str, extra: str = "") -> str:
+    lines = f'  strategy: {strategy}\n  read_quota: 50\n{extra}'
+    return yaml.replace("accounts:\n", lines + "accounts:\n", 1)
+
+
+def keys(bucket: str) -> list[str]:
+    partition, owner = s3_backends.bucket_accounts[bucket]
+    return sorted(s3_backends[owner][partition].get_bucket(bucket).keys.keys())
+
+
+def state_of(bucket: str, account_id: str) -> dict[str, object]:
+    partition, owner = s3_backends.bucket_accounts[bucket]
+    obj = s3_backends[owner][partition].get_bucket(bucket).keys[
+        f"logs/.log-exporter/{account_id}/{REGION}.json"
+    ]
+    data: dict[str, object] = json.loads(obj.value)
+    return data
+
+
+def test_read_archives_every_event_once_without_a_task(exporter: Exporter, emu: Emulator) -> None:
+    world = sample_world(accounts=(A,), days=3)
+    cfg = exporter.config(with_strategy(config_yaml(world.bucket, [A]), "read"))
+
+    result = exporter("run", "--config", str(cfg))
+
+    assert result.code == 0, result.output
+    got, events = archived(world.bucket, "logs")
+    assert got == world.expected(groups=SELECTED)
+    assert misplaced(events) == []
+    assert emu.tasks == []  # not one export task
+    folders = {(e.group, e.day, e.task_id) for e in events}
+    assert len(folders) == 3 * 3  # one folder a group and day, as a task's
+    markers = [k for k in keys(world.bucket) if k.endswith(MARKER)]
+    assert len(markers) == len(folders)
+    state = state_of(world.bucket, A)
+    assert state["intents"] == []
+    assert set(state["read"]) == set(SELECTED)  # type: ignore[arg-type]
+    # a second run has nothing to do
+    again = exporter("run", "--config", str(cfg))
+    assert again.code == 0, again.output
+    assert archived(world.bucket, "logs")[0] == got
+
+
+def test_auto_reads_small_groups_and_exports_large_ones(
+    exporter: Exporter, emu: Emulator
+) -> None:
+    world = sample_world(accounts=(A,), days=3)
+    big = "vpc-flow-logs"
+    # the flow logs' group holds far more than read_max_bytes a day: its windows are exported
+    noon = [e.timestamp_ms for e in world.events if e.group == big and "noon" in e.message]
+    world.add(A, big, "eni-0abc-bulk", [(t + 1, "x" * 20_000) for t in noon])
+    yaml = with_strategy(config_yaml(world.bucket, [A]), "auto", "  read_max_bytes: 2000\n")
+    cfg = exporter.config(yaml)
+
+    result = exporter("run", "--config", str(cfg))
+
+    assert result.code == 0, result.output
+    got, events = archived(world.bucket, "logs")
+    assert got == world.expected(groups=SELECTED)
+    assert misplaced(events) == []
+    assert {t.group for t in emu.tasks} <= set(SELECTED)
+    state = state_of(world.bucket, A)
+    read = set(state.get("read", {}))  # type: ignore[arg-type]
+    exported = {t.group for t in emu.tasks}
+    assert exported == {big}  # the large group by export tasks, three days
+    assert len(emu.tasks) == 3
+    assert read == {"/aws/lambda/api", "/aws/lambda/worker"}  # the small ones read
