@@ -193,6 +193,15 @@ class Emulator:
         LimitExceededException, say) keeps its answer and uses none of the `n`."""
         self.faults.add_lost_answers(n, services, operations, how)
 
+    def read_quotas(self, filter_log_events: float = 5.0, get_log_events: float = 25.0) -> None:
+        """Enforce CloudWatch Logs' read quotas per account and region, as AWS does (requests
+        a second; AWS's defaults): above them, ThrottlingException. Off after `reset()`, so the
+        suites' probes are not throttled unless a test asks for it."""
+        with self._lock:
+            self.faults.read_quotas.update(
+                {"FilterLogEvents": filter_log_events, "GetLogEvents": get_log_events}
+            )
+
     def occupy_slot(
         self,
         account_id: str,

@@ -17,7 +17,7 @@ MARKER = ".log-exporter-read.json"
 
 
 def with_strategy(yaml: str, strategy: str, extra: str = "") -> str:
-    lines = f'  strategy: {strategy}\n  read_quota: 50\n{extra}'
+    lines = f"  strategy: {strategy}\n  read_quota: 50\n{extra}"
     return yaml.replace("accounts:\n", lines + "accounts:\n", 1)
 
 
@@ -28,9 +28,11 @@ def keys(bucket: str) -> list[str]:
 
 def state_of(bucket: str, account_id: str) -> dict[str, object]:
     partition, owner = s3_backends.bucket_accounts[bucket]
-    obj = s3_backends[owner][partition].get_bucket(bucket).keys[
-        f"logs/.log-exporter/{account_id}/{REGION}.json"
-    ]
+    obj = (
+        s3_backends[owner][partition]
+        .get_bucket(bucket)
+        .keys[f"logs/.log-exporter/{account_id}/{REGION}.json"]
+    )
     data: dict[str, object] = json.loads(obj.value)
     return data
 
@@ -59,9 +61,7 @@ def test_read_archives_every_event_once_without_a_task(exporter: Exporter, emu: 
     assert archived(world.bucket, "logs")[0] == got
 
 
-def test_auto_reads_small_groups_and_exports_large_ones(
-    exporter: Exporter, emu: Emulator
-) -> None:
+def test_auto_reads_small_groups_and_exports_large_ones(exporter: Exporter, emu: Emulator) -> None:
     world = sample_world(accounts=(A,), days=3)
     big = "vpc-flow-logs"
     # the flow logs' group holds far more than read_max_bytes a day: its windows are exported
