@@ -52,6 +52,7 @@ from .views import duration, window_label
 from .windows import MS_PER_DAY, Intervals, Period, destination_prefix, task_name
 
 T = TypeVar("T")
+READ_BATCH = 8  # windows read before their intents are recorded, in one write, and written
 MAX_THROTTLED = 20  # tries of one call in a row; with backoff capped at 20 s, about 5 minutes
 log = logging.getLogger(__name__)
 
@@ -574,71 +575,89 @@ class Lane:
         end = self.clock() + seconds
         while self._reads and self.clock() < end:
             self._check_deadline()
-            self._read_next(self._gone)
+            self._read_next(self._gone, until=end)
         return max(0.0, end - self.clock())
 
-    def _read_next(self, gone: set[str]) -> None:
-        """Archive the next window of `_reads` by reading it: read its events (nothing is
-        written yet), then record the intent with the folder's id, write the folder's marker and
-        objects, and count the window archived (saved with the next write). A window with no
-        event is archived empty; one larger than `read_max_pages` goes to the export queue."""
-        item = self._next_ready(self._reads, gone)
-        if item is None:
-            return
-        self._reads.popleft()
+    def _read_next(self, gone: set[str], until: float | None = None) -> None:
+        """Archive the next windows of `_reads` (up to READ_BATCH, or those read by `until`) by
+        reading them: read their events (nothing is written yet), then record their intents,
+        each with its folder's id, in one write, then write each folder's marker and objects,
+        and count the windows archived (saved with the next write). A window with no event is
+        archived empty; one larger than `read_max_pages` goes to the export queue."""
+        batch: list[tuple[ExportItem, list[Event]]] = []
         pages = None if self.settings.strategy == "read" else self.settings.read_max_pages
-        try:
-            events = self.reader.read(item.group, item.window, pages)
-        except WindowTooLarge:
-            self._queue.append(item)
-            return
-        except ResourceNotFoundError:
-            gone.add(item.group)
-            self._record_failure(item, f"log group {item.group} no longer exists")
-            self.reporter.notice(self.name, f"log group {item.group} was deleted; skipping it")
-            return
-        if not events:
-            self._skip_empty(item, gone)
-            return
-        self._write_read(item, events)
-
-    def _write_read(self, item: ExportItem, events: list[Event]) -> None:
-        started = self.clock()
-        dest = self._dest(item)
-        folder_id = str(uuid.uuid4())
-        folder = f"{dest}/{folder_id}"
-        objects = render(folder, events)
-        marker = marker_body(item.group, item.window, [k for k, _ in objects], folder, len(events))
-        intent = Intent(item.group, item.window, self._name(item), folder_id, self._now_ms(), True)
-        self.state.add_intent(intent)
-        self._save()  # the intent before the first object, with the lease and earlier outcomes
-        self.reporter.task_created(self.name, item, folder_id)
-        try:
-            self.archive.put(f"{folder}/{MARKER}", marker, "application/json")
-            for key, body in objects:
-                self._heartbeat()
-                self.archive.put(key, body)
-        except BucketError as exc:
-            self._attempts[item] += 1
-            reason = f"direct read {folder_id}: {exc}"
+        while len(batch) < READ_BATCH and (until is None or self.clock() < until or not batch):
+            item = self._next_ready(self._reads, gone)
+            if item is None:
+                break
+            self._reads.popleft()
             try:
-                self.archive.delete_task_output(dest, folder_id)
-            except BucketError as again:  # not read again until its folder is deleted
-                self._record_failure(item, f"{reason}; {again}", cleanup=folder_id)
-                return
-            self.state.drop_intent(item.group, item.window)
-            self._dirty = True
-            if self._attempts[item] < self.settings.max_attempts:
-                self.reporter.item_retry(self.name, item, reason)
-                self._reads.append(item)
+                events = self.reader.read(item.group, item.window, pages)
+            except WindowTooLarge:
+                self._queue.append(item)
+                continue
+            except ResourceNotFoundError:
+                gone.add(item.group)
+                self._record_failure(item, f"log group {item.group} no longer exists")
+                self.reporter.notice(self.name, f"log group {item.group} was deleted; skipping it")
+                continue
+            if events:
+                batch.append((item, events))
             else:
-                self._record_failure(item, reason)
+                self._skip_empty(item, gone)
+        if batch:
+            self._write_reads(batch)
+
+    def _write_reads(self, batch: list[tuple[ExportItem, list[Event]]]) -> None:
+        started = self.clock()
+        folders: list[tuple[ExportItem, str, list[tuple[str, bytes]], bytes]] = []
+        for item, events in batch:
+            folder_id = str(uuid.uuid4())
+            folder = f"{self._dest(item)}/{folder_id}"
+            objects = render(folder, events)
+            keys = [k for k, _ in objects]
+            marker = marker_body(item.group, item.window, keys, folder, len(events))
+            self.state.add_intent(
+                Intent(item.group, item.window, self._name(item), folder_id, self._now_ms(), True)
+            )
+            folders.append((item, folder_id, objects, marker))
+        self._save()  # the intents before the first object, with the lease and earlier outcomes
+        for item, folder_id, objects, marker in folders:
+            self.reporter.task_created(self.name, item, folder_id)
+            folder = f"{self._dest(item)}/{folder_id}"
+            try:
+                self.archive.put(f"{folder}/{MARKER}", marker, "application/json")
+                for key, body in objects:
+                    self._heartbeat()
+                    self.archive.put(key, body)
+            except BucketError as exc:
+                self._read_failed(item, folder_id, exc)
+                continue
+            self.state.mark_done(item.group, item.window, read=True)
+            self._dirty = True
+            self.result.archived.append(item)
+            self.result.read += 1
+            seconds = self.clock() - started
+            self.reporter.task_finished(self.name, item, folder_id, "COMPLETED", seconds)
+
+    def _read_failed(self, item: ExportItem, folder_id: str, exc: BucketError) -> None:
+        """A direct read's object could not be written: delete its folder, then read the window
+        again (or, after `max_attempts`, record it failed); a folder that cannot be deleted is
+        recorded for the next run's clean-up, and its window is not read until then."""
+        self._attempts[item] += 1
+        reason = f"direct read {folder_id}: {exc}"
+        try:
+            self.archive.delete_task_output(self._dest(item), folder_id)
+        except BucketError as again:
+            self._record_failure(item, f"{reason}; {again}", cleanup=folder_id)
             return
-        self.state.mark_done(item.group, item.window, read=True)
+        self.state.drop_intent(item.group, item.window)
         self._dirty = True
-        self.result.archived.append(item)
-        self.result.read += 1
-        self.reporter.task_finished(self.name, item, folder_id, "COMPLETED", self.clock() - started)
+        if self._attempts[item] < self.settings.max_attempts:
+            self.reporter.item_retry(self.name, item, reason)
+            self._reads.append(item)
+        else:
+            self._record_failure(item, reason)
 
     def _resume_read(self, intent: Intent, item: ExportItem) -> None:
         """An earlier runner's direct read: complete (every object its marker lists is there)
