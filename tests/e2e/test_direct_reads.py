@@ -4,9 +4,10 @@ events, in the layout and line format an export task writes, readable by `status
 from __future__ import annotations
 
 import json
+
 from moto.s3.models import s3_backends
 
-from emulator import Emulator, seed
+from emulator import Emulator
 from emulator.scenario import REGION, archived, config_yaml, misplaced, sample_world
 
 from .conftest import Exporter
@@ -83,3 +84,63 @@ def test_auto_reads_small_groups_and_exports_large_ones(exporter: Exporter, emu:
     assert exported == {big}  # the large group by export tasks, three days
     assert len(emu.tasks) == 3
     assert read == {"/aws/lambda/api", "/aws/lambda/worker"}  # the small ones read
+
+
+def test_sync_rebuilds_direct_reads_from_their_markers(exporter: Exporter, emu: Emulator) -> None:
+    world = sample_world(accounts=(A,), days=3)
+    cfg = exporter.config(with_strategy(config_yaml(world.bucket, [A]), "read"))
+    assert exporter("run", "--config", str(cfg)).code == 0
+    original = state_of(world.bucket, A)
+    partition, owner = s3_backends.bucket_accounts[world.bucket]
+    backend = s3_backends[owner][partition]
+    backend.delete_object(world.bucket, f"logs/.log-exporter/{A}/{REGION}.json")
+    # one folder as a read killed halfway leaves it: its marker, not all its objects
+    marker = next(k for k in keys(world.bucket) if k.endswith(MARKER) and "worker" in k)
+    folder = marker.rsplit("/", 1)[0]
+    for name in json.loads(backend.get_bucket(world.bucket).keys[marker].value)["objects"]:
+        backend.delete_object(world.bucket, f"{folder}/{name}")
+
+    done = exporter("sync", "--config", str(cfg))
+
+    assert done.code == 0, done.output
+    assert "9 task folders in 3 groups (0 described by AWS, 0 taken as" in done.stdout
+    assert "8 read directly" in done.stdout
+    rebuilt = state_of(world.bucket, A)
+    assert rebuilt["covered"]["/aws/lambda/api"] == original["covered"]["/aws/lambda/api"]  # type: ignore[index]
+    assert rebuilt["covered"]["/aws/lambda/worker"] != original["covered"]["/aws/lambda/worker"]  # type: ignore[index]
+    [failure] = rebuilt["failures"]  # type: ignore[misc]
+    assert failure["cleanup"] == folder.rsplit("/", 1)[1]
+
+    again = exporter("run", "--config", str(cfg))
+
+    assert again.code == 0, again.output
+    assert emu.tasks == []
+    got, _ = archived(world.bucket, "logs")
+    assert got == world.expected(groups=SELECTED)
+    assert not any(k.startswith(folder + "/") for k in keys(world.bucket))  # deleted
+    final = state_of(world.bucket, A)
+    assert final["covered"] == original["covered"] and final["failures"] == []
+
+
+def test_plan_shows_which_windows_are_read_and_which_exported(
+    exporter: Exporter, emu: Emulator
+) -> None:
+    world = sample_world(accounts=(A,), days=3)
+    big = "vpc-flow-logs"
+    noon = [e.timestamp_ms for e in world.events if e.group == big and "noon" in e.message]
+    world.add(A, big, "eni-0abc-bulk", [(t + 1, "x" * 20_000) for t in noon])
+    yaml = with_strategy(config_yaml(world.bucket, [A]), "auto", "  read_max_bytes: 2000\n")
+    cfg = exporter.config(yaml)
+
+    doc = exporter("plan", "--config", str(cfg), "--format", "json")
+    text = exporter("plan", "--config", str(cfg))
+
+    assert doc.code == 0 and text.code == 0, doc.output + text.output
+    [lane] = json.loads(doc.stdout)["lanes"]
+    assert {w["group"] for w in lane["export"]} == {big}
+    assert len(lane["export"]) == 3
+    assert {w["group"] for w in lane["read"]} == {"/aws/lambda/api", "/aws/lambda/worker"}
+    assert len(lane["read"]) == 6
+    assert "3 tasks, 6 windows read directly" in text.stdout
+    assert "read directly" in text.stdout
+    assert emu.tasks == [] and not archived(world.bucket, "logs")[1]  # nothing was done
