@@ -153,18 +153,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         organization=True,
     ),
     # Issue 15's account: 300 small groups x 7 days, tasks of 2 s each even when small. Time is
-    # scaled down 10 times to run here: tasks of 0.2 s, read quotas 10 times AWS's (50
+    # scaled down 5 times to run here: tasks of 0.4 s, read quotas 5 times AWS's (25
     # FilterLogEvents a second); `export` runs a tenth of the groups (its bound grows by one
-    # task a window: 2,100 x 0.2 s = 420 s for all 300), `auto` all of them.
+    # task a window: 2,100 x 0.4 s = 840 s for all 300), `auto` all of them.
     Scenario(
         "direct-export",
         accounts=1,
         groups=30,
         days=7,
-        task_seconds=0.2,
+        task_seconds=0.4,
         target="ratio <= 1.10 (the one-task bound)",
-        pending_seconds=0.02,
-        read_quota=50.0,
+        pending_seconds=0.04,
+        read_quota=25.0,
         verify_archive=True,
     ),
     Scenario(
@@ -172,11 +172,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         accounts=1,
         groups=300,
         days=7,
-        task_seconds=0.2,
+        task_seconds=0.4,
         target="wall <= 0.25 x the export-only bound, every event once",
-        pending_seconds=0.02,
+        pending_seconds=0.04,
         strategy="auto",
-        read_quota=50.0,
+        read_quota=25.0,
         verify_archive=True,
     ),
 )

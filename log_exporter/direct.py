@@ -170,6 +170,7 @@ class DirectReader:
         self._logs = logs
         self._pacer = pacer
         self._call = call  # backs off and asks again while AWS throttles (the lane's `_call`)
+        self._lock = threading.Lock()  # reads run in several threads
         self.requests = 0
         self.throttled = 0
 
@@ -200,13 +201,15 @@ class DirectReader:
 
     def _page(self, group: str, kwargs: dict[str, Any]) -> Any:
         self._pacer.take()
-        self.requests += 1
+        with self._lock:
+            self.requests += 1
         try:
             return self._logs.filter_log_events(**kwargs)
         except ClientError as exc:
             mapped = map_client_error(exc, f"reading {group}")
             if isinstance(mapped, Throttled):
-                self.throttled += 1
+                with self._lock:
+                    self.throttled += 1
             raise mapped from None
 
 

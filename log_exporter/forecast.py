@@ -95,7 +95,8 @@ def forecast_lane(lane: Lane, *, probe: bool = False) -> LaneForecast:
         read_rate=lane.settings.read_rate,
     )
     out.read = [i for i in plan.items if lane.reads_directly(i)]
-    plan.items = [i for i in plan.items if i not in set(out.read)]
+    read = set(out.read)
+    plan.items = [i for i in plan.items if i not in read]
     if probe:
         keep: list[ExportItem] = []
         for item in plan.items:

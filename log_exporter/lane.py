@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -52,7 +53,8 @@ from .views import duration, window_label
 from .windows import MS_PER_DAY, Intervals, Period, destination_prefix, task_name
 
 T = TypeVar("T")
-READ_BATCH = 8  # windows read before their intents are recorded, in one write, and written
+READ_BATCH = 16  # windows read (at once) before their intents are recorded, in one write
+READ_WORKERS = 8  # a lane's threads for direct reads and their objects' PUTs
 MAX_THROTTLED = 20  # tries of one call in a row; with backoff capped at 20 s, about 5 minutes
 log = logging.getLogger(__name__)
 
@@ -176,7 +178,8 @@ class Lane:
         self._reads: deque[ExportItem] = deque()
         self._gone: set[str] = set()
         self.pacer = Pacer(settings.read_rate, clock=clock, sleep=sleep)
-        self.reader = DirectReader(clients.logs, self.pacer, self._call)
+        self.reader = DirectReader(clients.logs, self.pacer, self._call_in_worker)
+        self._pool: ThreadPoolExecutor | None = None  # made for the first direct read
 
     # --- public ----------------------------------------------------------------------------
     def run(self, deadline: float | None = None) -> LaneResult:
@@ -205,6 +208,9 @@ class Lane:
             log.debug("lane %s crashed", self.name, exc_info=True)
             self.result.error = f"unexpected {type(exc).__name__}: {exc}"
         finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
             self._drop_ahead()
             self._release()
             self.result.read_requests = self.reader.requests
@@ -539,7 +545,8 @@ class Lane:
         reads = [i for i in queue if self.reads_directly(i)]
         if reads:
             self._reads.extend(reads)
-            kept = [i for i in queue if i not in set(reads)]
+            chosen = set(reads)
+            kept = [i for i in queue if i not in chosen]
             queue.clear()
             queue.extend(kept)
         while queue or self._reads:
@@ -579,34 +586,69 @@ class Lane:
         return max(0.0, end - self.clock())
 
     def _read_next(self, gone: set[str], until: float | None = None) -> None:
-        """Archive the next windows of `_reads` (up to READ_BATCH, or those read by `until`) by
-        reading them: read their events (nothing is written yet), then record their intents,
-        each with its folder's id, in one write, then write each folder's marker and objects,
-        and count the windows archived (saved with the next write). A window with no event is
-        archived empty; one larger than `read_max_pages` goes to the export queue."""
-        batch: list[tuple[ExportItem, list[Event]]] = []
-        pages = None if self.settings.strategy == "read" else self.settings.read_max_pages
-        while len(batch) < READ_BATCH and (until is None or self.clock() < until or not batch):
+        """Archive the next windows of `_reads` (up to READ_BATCH; with `until`, as many as
+        the pace reads by then, at least one) by reading them: read their events, several at
+        once at the pacer's rate (nothing is written yet), then record their intents, each with
+        its folder's id, in one write, then write each folder (its marker first, then its
+        objects; the folders at once), and count the windows archived (saved with the next
+        write). A window with no event is archived empty; one larger than `read_max_pages`
+        goes to the export queue."""
+        most = READ_BATCH
+        if until is not None:
+            most = max(1, min(most, int((until - self.clock()) * self.settings.read_rate)))
+        items: list[ExportItem] = []
+        while len(items) < most:
             item = self._next_ready(self._reads, gone)
             if item is None:
                 break
-            self._reads.popleft()
-            try:
-                events = self.reader.read(item.group, item.window, pages)
-            except WindowTooLarge:
+            items.append(self._reads.popleft())
+        pages = None if self.settings.strategy == "read" else self.settings.read_max_pages
+        pool = self._workers()
+        reads = [pool.submit(self.reader.read, i.group, i.window, pages) for i in items]
+        self._gather(reads)
+        batch: list[tuple[ExportItem, list[Event]]] = []
+        for item, read in zip(items, reads, strict=True):
+            exc = read.exception()
+            if isinstance(exc, WindowTooLarge):
                 self._queue.append(item)
-                continue
-            except ResourceNotFoundError:
+            elif isinstance(exc, ResourceNotFoundError):
                 gone.add(item.group)
                 self._record_failure(item, f"log group {item.group} no longer exists")
                 self.reporter.notice(self.name, f"log group {item.group} was deleted; skipping it")
-                continue
-            if events:
+            elif exc is not None:
+                raise exc
+            elif events := read.result():
                 batch.append((item, events))
             else:
                 self._skip_empty(item, gone)
         if batch:
             self._write_reads(batch)
+
+    def _workers(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(READ_WORKERS, thread_name_prefix=f"read-{self.name}")
+        return self._pool
+
+    def _gather(self, futures: list[Future[T]]) -> None:
+        """Wait until `futures` are done, renewing the lease meanwhile."""
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=self.settings.lease_seconds / 3)
+            self._heartbeat()
+
+    def _call_in_worker(self, fn: Callable[[], T]) -> T:
+        """`_call` for a read's worker thread: backs off while throttled, without touching the
+        lane's state (the lane's own thread renews the lease while it waits for the reads)."""
+        backoff = Backoff(base=0.2, cap=20.0)
+        while True:
+            try:
+                return fn()
+            except Throttled as exc:
+                if backoff.attempt >= MAX_THROTTLED:
+                    raise AWSError(
+                        f"{self.name}: AWS still refuses after {MAX_THROTTLED} tries: {exc}"
+                    ) from None
+                self.sleep(backoff.next())
 
     def _write_reads(self, batch: list[tuple[ExportItem, list[Event]]]) -> None:
         started = self.clock()
@@ -622,23 +664,33 @@ class Lane:
             )
             folders.append((item, folder_id, objects, marker))
         self._save()  # the intents before the first object, with the lease and earlier outcomes
+        pool = self._workers()
+        writes = []
         for item, folder_id, objects, marker in folders:
             self.reporter.task_created(self.name, item, folder_id)
             folder = f"{self._dest(item)}/{folder_id}"
-            try:
-                self.archive.put(f"{folder}/{MARKER}", marker, "application/json")
-                for key, body in objects:
-                    self._heartbeat()
-                    self.archive.put(key, body)
-            except BucketError as exc:
+            writes.append(pool.submit(self._put_folder, folder, marker, objects))
+        self._gather(writes)
+        for (item, folder_id, _, _), write in zip(folders, writes, strict=True):
+            exc = write.exception()
+            if isinstance(exc, BucketError):
                 self._read_failed(item, folder_id, exc)
                 continue
+            if exc is not None:
+                raise exc
             self.state.mark_done(item.group, item.window, read=True)
             self._dirty = True
             self.result.archived.append(item)
             self.result.read += 1
             seconds = self.clock() - started
             self.reporter.task_finished(self.name, item, folder_id, "COMPLETED", seconds)
+
+    def _put_folder(self, folder: str, marker: bytes, objects: list[tuple[str, bytes]]) -> None:
+        """Write a direct read's folder: its marker first (a folder without one would pass for
+        a task's), then its objects."""
+        self.archive.put(f"{folder}/{MARKER}", marker, "application/json")
+        for key, body in objects:
+            self.archive.put(key, body)
 
     def _read_failed(self, item: ExportItem, folder_id: str, exc: BucketError) -> None:
         """A direct read's object could not be written: delete its folder, then read the window
