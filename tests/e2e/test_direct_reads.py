@@ -4,6 +4,7 @@ events, in the layout and line format an export task writes, readable by `status
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 from moto.s3.models import s3_backends
 
@@ -70,6 +71,7 @@ def test_auto_reads_small_groups_and_exports_large_ones(exporter: Exporter, emu:
     world.add(A, big, "eni-0abc-bulk", [(t + 1, "x" * 20_000) for t in noon])
     yaml = with_strategy(config_yaml(world.bucket, [A]), "auto", "  read_max_bytes: 2000\n")
     cfg = exporter.config(yaml)
+    emu.task_timing(base=1.0)  # the reads have time to go on while the first task runs
 
     result = exporter("run", "--config", str(cfg))
 
@@ -84,6 +86,17 @@ def test_auto_reads_small_groups_and_exports_large_ones(exporter: Exporter, emu:
     assert exported == {big}  # the large group by export tasks, three days
     assert len(emu.tasks) == 3
     assert read == {"/aws/lambda/api", "/aws/lambda/worker"}  # the small ones read
+    # the export slot and the direct reads worked at the same time: folders were written
+    # while a task was running
+    partition, owner = s3_backends.bucket_accounts[world.bucket]
+    bucket = s3_backends[owner][partition].get_bucket(world.bucket)
+    written = [
+        bucket.keys[k].last_modified.replace(tzinfo=UTC).timestamp()
+        for k in keys(world.bucket)
+        if k.endswith(MARKER)
+    ]
+    assert len(written) == 6
+    assert any(t.created_at < w < (t.ended_at or 0) for t in emu.tasks for w in written)
 
 
 def test_sync_rebuilds_direct_reads_from_their_markers(exporter: Exporter, emu: Emulator) -> None:
