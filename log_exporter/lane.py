@@ -667,7 +667,6 @@ class Lane:
         pool = self._workers()
         writes = []
         for item, folder_id, objects, marker in folders:
-            self.reporter.task_created(self.name, item, folder_id)
             folder = f"{self._dest(item)}/{folder_id}"
             writes.append(pool.submit(self._put_folder, folder, marker, objects))
         self._gather(writes)
@@ -682,8 +681,7 @@ class Lane:
             self._dirty = True
             self.result.archived.append(item)
             self.result.read += 1
-            seconds = self.clock() - started
-            self.reporter.task_finished(self.name, item, folder_id, "COMPLETED", seconds)
+            self.reporter.item_read(self.name, item, folder_id, self.clock() - started)
 
     def _put_folder(self, folder: str, marker: bytes, objects: list[tuple[str, bytes]]) -> None:
         """Write a direct read's folder: its marker first (a folder without one would pass for
