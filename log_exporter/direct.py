@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from .tasks import Throttled, map_client_error
-from .windows import Window, iso_ms
+from .windows import MS_PER_DAY, Window, iso_ms
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -42,6 +42,20 @@ class Event:
     stream: str
     timestamp: int
     message: str
+
+
+def window_bytes(
+    stored: int, created_ms: int, retention_days: int | None, window: Window, now_ms: int
+) -> float:
+    """A window's share of its group's `stored` bytes, as if spread evenly over the time they
+    cover: the group's age (at least a day; unknown: the stored bytes are taken as the
+    window's), at most its retention."""
+    span: int | None = max(MS_PER_DAY, now_ms - created_ms) if created_ms else None
+    if retention_days:
+        span = min(span or retention_days * MS_PER_DAY, retention_days * MS_PER_DAY)
+    if span is None:
+        return float(stored)
+    return stored * window.duration_ms / span
 
 
 class WindowTooLarge(Exception):

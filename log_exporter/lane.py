@@ -32,6 +32,7 @@ from .direct import (
     marker_body,
     read_folder,
     render,
+    window_bytes,
 )
 from .errors import (
     AWSError,
@@ -50,7 +51,7 @@ from .runner import owner_gone
 from .state import Intent, LaneState, StateStore, period_switch_message
 from .tasks import AnswerLost, ExportTasks, SlotBusy, TaskStatus, Throttled
 from .views import duration, window_label
-from .windows import MS_PER_DAY, Intervals, Period, destination_prefix, task_name
+from .windows import Intervals, Period, destination_prefix, task_name
 
 T = TypeVar("T")
 READ_BATCH = 16  # windows read (at once) before their intents are recorded, in one write
@@ -532,13 +533,9 @@ class Lane:
         if stored is None:
             return False
         created = self._created.get(item.group) or self.state.created.get(item.group) or 0
-        span = max(MS_PER_DAY, self._now_ms() - created) if created else None
         retention = self.groups.retention_days.get(item.group)
-        if retention:
-            span = min(span or retention * MS_PER_DAY, retention * MS_PER_DAY)
-        if span is None:
-            return stored <= self.settings.read_max_bytes
-        return stored * item.window.duration_ms / span <= self.settings.read_max_bytes
+        estimate = window_bytes(stored, created, retention, item.window, self._now_ms())
+        return estimate <= self.settings.read_max_bytes
 
     def _export_all(self, queue: deque[ExportItem]) -> None:
         gone = self._gone

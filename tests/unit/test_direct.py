@@ -17,6 +17,7 @@ from log_exporter.direct import (
     marker_body,
     parse_marker,
     render,
+    window_bytes,
 )
 from log_exporter.state import Intent, LaneState
 from log_exporter.windows import Intervals, Window
@@ -135,3 +136,23 @@ def test_state_keeps_direct_intents_and_read_windows() -> None:
     plain.add_intent(Intent("/g", Window(0, 99), "name", "task", 7))
     assert "read" not in plain.to_json()  # a state without direct reads keeps its old bytes
     assert "direct" not in plain.to_json()["intents"][0]
+
+
+D = 86_400_000
+
+
+@pytest.mark.parametrize(
+    ("stored", "created", "retention", "window", "now", "expected"),
+    [
+        (7_000, 0 + 1, None, Window(0, D - 1), 7 * D + 1, 1_000),  # 7 days old: a seventh
+        (7_000, 5 * D, 3, Window(5 * D, 6 * D - 1), 35 * D, 7_000 / 3),  # retention: 3 days
+        (7_000, 5 * D, None, Window(5 * D, 5 * D + 3_600_000 - 1), 5 * D + 60_000, 7_000 / 24),
+        (7_000, 0, None, Window(0, D - 1), 9 * D, 7_000),  # age unknown: all of it
+        (7_000, 0, 10, Window(0, D - 1), 9 * D, 700),  # age unknown, retention known
+    ],
+    ids=["age", "retention", "hour-of-a-new-group", "unknown", "unknown-age-retention"],
+)
+def test_window_bytes_spreads_stored_bytes_over_the_groups_days(
+    stored: int, created: int, retention: int | None, window: Window, now: int, expected: float
+) -> None:
+    assert window_bytes(stored, created, retention, window, now) == pytest.approx(expected)
