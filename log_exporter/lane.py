@@ -216,6 +216,7 @@ class Lane:
             self._release()
             self.result.read_requests = self.reader.requests
             self.result.read_throttled = self.reader.throttled
+            self.result.retries += self.reader.throttled  # asked again by `_call_in_worker`
             self.result.seconds = self.clock() - started
             self.result.retries += self.clients.retries.count  # botocore's, on this lane's clients
             self.reporter.lane_finished(self.result)
