@@ -4,7 +4,7 @@ events, in the layout and line format an export task writes, readable by `status
 from __future__ import annotations
 
 import json
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 from moto.s3.models import s3_backends
 
@@ -57,6 +57,21 @@ def test_read_archives_every_event_once_without_a_task(exporter: Exporter, emu: 
     state = state_of(world.bucket, A)
     assert state["intents"] == []
     assert set(state["read"]) == set(SELECTED)  # type: ignore[arg-type]
+    # `cat` reads it back as it would a task's output (the marker is not an event)
+    first = min(e.timestamp_ms for e in events if e.group == "aws/lambda/api")
+    day = datetime.fromtimestamp(first / 1000, UTC).date()
+    shown = exporter(
+        "cat", "--config", str(cfg), "--account", f"acct-{A}", "--group", "/aws/lambda/api",
+        "--start", f"{day}", "--end", f"{day + timedelta(days=3)}",
+    )  # fmt: skip
+    assert shown.code == 0, shown.output
+    expected = sorted(
+        (e for e in world.events if e.group == "/aws/lambda/api"),
+        key=lambda e: (e.timestamp_ms, e.stream),
+    )
+    lines = shown.stdout.splitlines()
+    assert len(lines) == len(expected)
+    assert all(e.message in line for e, line in zip(expected, lines, strict=True))
     # a second run has nothing to do
     again = exporter("run", "--config", str(cfg))
     assert again.code == 0, again.output
