@@ -4,7 +4,10 @@ A lane reads its state, finishes or cleans up whatever a previous runner left in
 its lease), plans, and then runs its export tasks back to back: record the intent, create the
 task, poll it adaptively, record the outcome in the same write as the next intent. With nothing
 in flight, the lease is written with the first intent. A FAILED task's partial output is
-deleted before the window is tried again, so no event is archived twice.
+deleted before the window is tried again, so no event is archived twice. With
+`destination.strategy` auto or read, windows are also archived by reading their events
+(direct.py), in worker threads, while the slot runs the others; the same intent -> write ->
+record protocol holds for them (see `_read_next`, `_resume_read`).
 """
 
 from __future__ import annotations
