@@ -25,15 +25,18 @@ from collections import Counter
 from pathlib import Path
 
 import log_exporter
-from emulator import Emulator, EmulatorServer
+from emulator import Emulator, EmulatorServer, seed
 from emulator.scenario import client_env
 
 from .cat import CatRow, run_cat
 from .measure import run_exporter, startup_seconds
 from .report import Row, Timeline, notes, table
 from .scenarios import (
+    BUCKET,
+    PREFIX,
     SCENARIOS,
     Scenario,
+    expected_events,
     run_args,
     seed_world,
     state_paths,
@@ -82,6 +85,8 @@ def run_scenario(s: Scenario, emu: Emulator, env: dict[str, str], workdir: Path)
     emu.task_timing(
         pending=s.pending_seconds, base=s.task_seconds - s.pending_seconds, bytes_per_second=None
     )
+    if s.read_quota is not None:
+        emu.read_quotas(filter_log_events=s.read_quota, get_log_events=5 * s.read_quota)
     today = today_utc()
     seeded = seed_world(s, today)
     config = write_config(s, workdir / f"{s.name}.yml", seeded)
@@ -105,6 +110,13 @@ def run_scenario(s: Scenario, emu: Emulator, env: dict[str, str], workdir: Path)
 
     tasks = [t for t in emu.tasks if not t.foreign]
     done = {(t.account_id, t.region, t.group, t.from_ms) for t in tasks if t.status == "COMPLETED"}
+    exact: bool | None = None
+    windows = len(done)
+    if s.verify_archive:  # every seeded event exactly once, whichever way its window went
+        events = seed.read_archive(BUCKET, PREFIX + "/")
+        got = Counter((e.account_id, e.group, str(e.timestamp_ms), e.message) for e in events)
+        exact = got == expected_events(s, seeded, today)
+        windows = len({(e.account_id, e.group, e.day) for e in events})
     state_calls: Counter[str] = Counter()
     for account in seeded.accounts:
         for path in state_paths(s, account):
@@ -112,14 +124,20 @@ def run_scenario(s: Scenario, emu: Emulator, env: dict[str, str], workdir: Path)
     return Row(
         scenario=s,
         child=child,
-        bound=emu.lower_bound(),
+        bound=emu.lower_bound() if s.strategy == "export" else s.export_bound,
         tasks=len(tasks),
-        archived_windows=len(done),
+        archived_windows=windows,
         limit_exceeded=emu.limit_exceeded,
         calls=emu.calls,
         emulator_cpu=emulator_cpu,
         state_calls=state_calls,
         timeline=Timeline.of(tasks, child, first[0] if first else child.started_at),
+        exact=exact,
+        reads_throttled=sum(
+            n
+            for (svc, op, _), n in emu.injected.items()
+            if (svc, op) == ("logs", "FilterLogEvents")
+        ),
     )
 
 

@@ -92,11 +92,15 @@ class Row:
     state_calls: Counter[str] = field(default_factory=Counter)  # on the lanes' state objects
     timeline: Timeline | None = None
     ratios: list[float] = field(default_factory=list)  # of every run, when it ran several
+    exact: bool | None = None  # the archive holds every seeded event once (when checked)
+    reads_throttled: int = 0  # FilterLogEvents answered ThrottlingException
 
     @property
     def ok(self) -> bool:
         expected = 0 if self.scenario.archived else self.scenario.windows
-        return self.child.code == 0 and self.archived_windows == expected
+        return (
+            self.child.code == 0 and self.archived_windows == expected and self.exact is not False
+        )
 
     @property
     def organizations_calls(self) -> int:
@@ -202,6 +206,14 @@ def notes(rows: list[Row]) -> list[str]:
                 f" {s.lanes:,} lanes ({s.regions} regions, a bucket each) started at"
                 f" {tl.last_lane_started:.2f} s."
             )
+        if s.strategy != "export":
+            line += (
+                f" Strategy {s.strategy}: lower bound = the export-only bound, {s.windows:,}"
+                f" tasks x {s.task_seconds:g} s; FilterLogEvents"
+                f" {r.calls[('logs', 'FilterLogEvents')]:,}, throttled {r.reads_throttled}."
+            )
+        if r.exact is not None:
+            line += " Archive checked: every event once." if r.exact else " ARCHIVE WRONG."
         line += f" Emulator CPU meanwhile: {r.emulator_cpu:.1f} s."
         if not r.ok:
             tail = (r.child.stderr.strip().splitlines() or ["no output"])[-1]

@@ -4,6 +4,7 @@ each is seeded into the emulator (events, and for the rerun an archive state tha
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,16 @@ class Scenario:
     execution_info: bool = True  # False: DescribeExportTasks answers lack `executionInfo`
     regions: int = 1  # lanes per account, each region with its archive bucket (see REGIONS)
     organization: bool = False  # the accounts are discovered from an emulated AWS Organization
+    strategy: str = "export"  # destination.strategy
+    # FilterLogEvents a second per account-region the emulator allows, and the config's
+    # destination.read_quota (GetLogEvents: 5 times as many, as AWS's 5 and 25); None: no quota
+    read_quota: float | None = None
+    verify_archive: bool = False  # compare the archive with the seeded events, one by one
+
+    @property
+    def export_bound(self) -> float:
+        """Seconds the same windows take as export tasks, one at a time: the one-slot bound."""
+        return self.windows * self.task_seconds
 
     @property
     def windows(self) -> int:
@@ -81,6 +92,9 @@ class Scenario:
             execution_info=self.execution_info,
             regions=self.regions,
             organization=self.organization,
+            strategy=self.strategy,
+            read_quota=self.read_quota,
+            verify_archive=self.verify_archive,
         )
 
 
@@ -142,6 +156,33 @@ SCENARIOS: tuple[Scenario, ...] = (
         regions=4,
         organization=True,
     ),
+    # Issue 15's account: 300 small groups x 7 days, tasks of 2 s each even when small. Time is
+    # scaled down 5 times to run here: tasks of 0.4 s, read quotas 5 times AWS's (25
+    # FilterLogEvents a second); `export` runs a tenth of the groups (its bound grows by one
+    # task a window: 2,100 x 0.4 s = 840 s for all 300), `auto` all of them.
+    Scenario(
+        "direct-export",
+        accounts=1,
+        groups=30,
+        days=7,
+        task_seconds=0.4,
+        target="ratio <= 1.10 (the one-task bound)",
+        pending_seconds=0.04,
+        read_quota=25.0,
+        verify_archive=True,
+    ),
+    Scenario(
+        "direct-auto",
+        accounts=1,
+        groups=300,
+        days=7,
+        task_seconds=0.4,
+        target="wall <= 0.25 x the export-only bound, every event once",
+        pending_seconds=0.04,
+        strategy="auto",
+        read_quota=25.0,
+        verify_archive=True,
+    ),
 )
 
 
@@ -197,6 +238,22 @@ def seed_world(s: Scenario, today: date) -> Seeded:
     return seeded
 
 
+def expected_events(s: Scenario, seeded: Seeded, today: date) -> Counter[tuple[str, ...]]:
+    """(account, group key, timestamp, message) of every event `seed_world` put."""
+    return Counter(
+        (
+            account,
+            group.lstrip("/"),
+            str(day_ms(d) + h * 3_600_000 + 17),
+            f"{group} {d} hour {h} request ok",
+        )
+        for account in seeded.accounts
+        for group in group_names(s.groups)
+        for d in days_of(s, today)
+        for h in (0, 9, 23)
+    )
+
+
 def _write_full_state(account: str, s: Scenario, days: list[date]) -> None:
     """The state object a finished run leaves: every day of every group covered."""
     state = LaneState(account, REGION, period="day")
@@ -228,6 +285,10 @@ def write_config(s: Scenario, path: Path, seeded: Seeded | None = None) -> Path:
         f"  prefix: {PREFIX}",
         '  settle: "0"',
     ]
+    if s.strategy != "export":
+        lines.append(f"  strategy: {s.strategy}")
+    if s.read_quota is not None:
+        lines.append(f"  read_quota: {s.read_quota:g}")
     if s.organization:
         lines += [
             "organization:",

@@ -201,6 +201,15 @@ class Emulator:
         """Task `task_id` is not listed by DescribeExportTasks for `seconds` from now."""
         self.engine.unlist(task_id, seconds)
 
+    def read_quotas(self, filter_log_events: float = 5.0, get_log_events: float = 25.0) -> None:
+        """Enforce CloudWatch Logs' read quotas per account and region, as AWS does (requests
+        a second; AWS's defaults): above them, ThrottlingException. Off after `reset()`, so the
+        suites' probes are not throttled unless a test asks for it."""
+        with self._lock:
+            self.faults.read_quotas.update(
+                {"FilterLogEvents": filter_log_events, "GetLogEvents": get_log_events}
+            )
+
     def occupy_slot(
         self,
         account_id: str,

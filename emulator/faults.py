@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -146,6 +146,28 @@ class Faults:
         # is off by minus this much would see (see the server's request handler)
         self.clock_skew = 0.0
         self.injected: Counter[tuple[str, str, str]] = Counter()  # (service, operation, code)
+        # CloudWatch Logs read quotas (operation -> requests a second per account and region),
+        # as AWS enforces them: above, ThrottlingException; empty: no quota (see `read_quotas`)
+        self.read_quotas: dict[str, float] = {}
+        self._reads: dict[tuple[str, str, str], deque[float]] = {}
+
+    def quota_error(self, info: RequestInfo, account_id: str, region: str) -> InjectedError | None:
+        """ThrottlingException when `info` is over its read quota in the last second (counted
+        as injected); an accepted request counts towards the quota."""
+        with self._lock:
+            rate = self.read_quotas.get(info.operation) if info.service == "logs" else None
+            if rate is None:
+                return None
+            now = time.monotonic()
+            times = self._reads.setdefault((account_id, region, info.operation), deque())
+            while times and times[0] <= now - 1.0:
+                times.popleft()
+            if len(times) >= rate:
+                err = _error("logs", "throttle")
+                self.injected[(info.service, info.operation, err.code)] += 1
+                return err
+            times.append(now)
+            return None
 
     def clear(self) -> None:
         with self._lock:
@@ -158,6 +180,8 @@ class Faults:
             self.credential_lifetime = None
             self.enforce_expiry = False
             self.clock_skew = 0.0
+            self.read_quotas.clear()
+            self._reads.clear()
 
     def add_fate(self, fate: Fate, count: int, account_id: str | None, group: str | None) -> None:
         with self._lock:
@@ -330,6 +354,17 @@ def _credential(environ: dict[str, Any]) -> tuple[str | None, str | None]:
     return (parts[0] or None), None
 
 
+def _account_region(info: RequestInfo, environ: dict[str, Any]) -> tuple[str, str]:
+    """The account (of the request's access key) and region (of its signature) it is for."""
+    from .patches import _get_account_id_from
+
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    cred = auth.split("Credential=", 1)[1].split(",", 1)[0] if "Credential=" in auth else ""
+    parts = cred.split("/")
+    region = parts[2] if len(parts) == 5 else ""
+    return (_get_account_id_from(info.access_key) if info.access_key else ""), region
+
+
 def _form_action(environ: dict[str, Any]) -> str | None:
     """The Action of a query-protocol request (STS); puts the body back for moto."""
     action: str | None = parse_qs(environ.get("QUERY_STRING", "")).get("Action", [None])[0]
@@ -499,6 +534,8 @@ class FaultMiddleware:
             return self.app(environ, start_response)
         self.sink.record_call(info.service, info.operation, environ.get("PATH_INFO", ""))
         err = self.sink.faults.request_error(info)
+        if err is None and self.sink.faults.read_quotas and info.service == "logs":
+            err = self.sink.faults.quota_error(info, *_account_region(info, environ))
         if err is None and self.sink.faults.may_lose_answer(info):
             return self._lose_answer(info, environ, start_response)
         if err is None:

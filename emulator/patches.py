@@ -153,6 +153,44 @@ def _stream_update(self: LogStream) -> None:
     self._emulator_seen = n  # type: ignore[attr-defined]
 
 
+FILTER_PAGE_BYTES = 1_048_576  # FilterLogEvents stops a page at 1 MB, or 10,000 events
+EVENT_OVERHEAD = 26  # bytes AWS counts per event on top of its message
+
+
+def _filter_log_events(
+    self: LogGroup,
+    log_group_name: str,
+    log_stream_names: list[str],
+    start_time: int,
+    end_time: int,
+    limit: int | None,
+    next_token: str | None,
+    filter_pattern: str,
+    interleaved: bool,
+) -> tuple[list[dict[str, Any]], str | None, list[dict[str, Any]]]:
+    """moto's pages stop at `limit` (10,000) events; AWS's also at 1 MB: cut there, and point
+    the token at the page's last event (moto's token form), so the next page goes on after it."""
+    events, token, searched = _originals[(LogGroup, "filter_log_events")](
+        self,
+        log_group_name,
+        log_stream_names,
+        start_time,
+        end_time,
+        limit,
+        next_token,
+        filter_pattern,
+        interleaved,
+    )
+    size = 0
+    for n, e in enumerate(events):
+        size += len(str(e.get("message", "")).encode()) + EVENT_OVERHEAD
+        if size > FILTER_PAGE_BYTES and n > 0:
+            last = events[n - 1]
+            token = f"{log_group_name}@{last['logStreamName']}@{last['eventId']}"
+            return events[:n], token, searched
+    return events, token, searched
+
+
 def _group_to_describe_dict(self: LogGroup) -> dict[str, Any]:
     out: dict[str, Any] = _originals[(LogGroup, "to_describe_dict")](self)
     out.setdefault("logGroupClass", "STANDARD")
@@ -300,6 +338,7 @@ _PATCHES: list[tuple[Any, str, Any]] = [  # (class or module, attribute, replace
     (LogsResponse, "describe_export_tasks", _r_describe_export_tasks),
     (LogStream, "_update", _stream_update),
     (LogGroup, "to_describe_dict", _group_to_describe_dict),
+    (LogGroup, "filter_log_events", _filter_log_events),
     (STSBackend, "assume_role", _assume_role),
     (S3Response, "put_object", _s3_put_object),
     (FakeBucket, "get_permission", _bucket_permission),

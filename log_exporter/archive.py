@@ -73,6 +73,36 @@ class ArchiveBucket:
             raise BucketError(f"cannot delete {folder}: {exc}") from None
         return deleted
 
+    def put(self, key: str, body: bytes, content_type: str = "application/gzip") -> None:
+        """Write one object (a direct read's; see direct.py). Sent again with the same bytes
+        when its answer is lost (botocore's retries): a PUT of the same key is idempotent."""
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        except ClientError as exc:
+            raise BucketError(f"cannot write s3://{self.bucket}/{key}: {exc}") from None
+
+    def get(self, key: str) -> bytes | None:
+        """An object's bytes; None when there is no such object."""
+        try:
+            return bytes(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code", "") in ("NoSuchKey", "404"):
+                return None
+            raise BucketError(f"cannot read s3://{self.bucket}/{key}: {exc}") from None
+
+    def keys(self, prefix: str) -> set[str]:
+        """The keys under `prefix`."""
+        found: set[str] = set()
+        try:
+            pages = self._s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                found.update(str(o["Key"]) for o in page.get("Contents", []))
+        except ClientError as exc:
+            raise BucketError(f"cannot list s3://{self.bucket}/{prefix}: {exc}") from None
+        return found
+
     def _delete_keys(self, keys: list[str], folder: str) -> int:
         """Delete `keys` (at most 1000), trying again those S3 reports it could not delete."""
         backoff = Backoff(base=0.2, cap=5.0)

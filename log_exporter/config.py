@@ -171,6 +171,16 @@ class Destination(StrictModel):
     pending_timeout: Seconds = Field(default=3600, gt=0)
     # a task in flight, or a busy slot waited on, this long is reported stuck (`--stuck-after`)
     stuck_after: Seconds = Field(default=6 * 3600, gt=0)
+    # how windows are archived: `export` tasks only; `read` every window's events directly;
+    # `auto` reads the small ones (see direct.py) while the export slot runs the others
+    strategy: Literal["export", "auto", "read"] = "export"
+    # the share of the account-region's read quota (FilterLogEvents: `read_quota` a second,
+    # shared with every other reader there) the direct reads use
+    read_share: float = Field(default=0.5, gt=0, le=1)
+    read_quota: float = Field(default=5.0, gt=0)  # AWS's default; raise it if AWS raised yours
+    # `auto`: a window is small when its group's stored bytes, spread over the days it holds,
+    # come to at most this much a window
+    read_max_bytes: int = Field(default=1 << 20, ge=0)
 
     _bucket = field_validator("bucket")(classmethod(lambda cls, v: check_buckets(v)))
     _prefix = field_validator("prefix")(classmethod(lambda cls, v: check_prefix(v)))

@@ -124,6 +124,16 @@ class LogReporter(Reporter):
             extra=_fields(lane, skipped=len(items)),
         )
 
+    def item_read(self, lane: str, item: ExportItem, folder_id: str, seconds: float) -> None:
+        log.info(
+            "%s: %s: read directly into %s in %.1fs",
+            lane,
+            label(item),
+            folder_id,
+            seconds,
+            extra=_fields(lane, item, folder=folder_id, status="READ", seconds=round(seconds, 3)),
+        )
+
     def item_empty(self, lane: str, item: ExportItem) -> None:
         log.debug(
             "%s: %s: no events, nothing to export",
@@ -298,6 +308,9 @@ class ProgressReporter(LogReporter):
 
     def item_empty(self, lane: str, item: ExportItem) -> None:
         self._advance(lane)
+
+    def item_read(self, lane: str, item: ExportItem, folder_id: str, seconds: float) -> None:
+        self._advance(lane)  # a read's time says nothing of the tasks' (the estimate's basis)
 
     def item_retry(self, lane: str, item: ExportItem, reason: str) -> None:
         self._status(lane, f"[yellow]retrying {label(item)}")

@@ -351,6 +351,9 @@ class Engine:
             prefix=dest.prefix,
             period=dest.period,
             wait_for_lease=options.wait_for_lease,
+            strategy=dest.strategy,
+            read_rate=dest.read_quota * dest.read_share,
+            read_max_bytes=dest.read_max_bytes,
             **kwargs,  # type: ignore[arg-type]
         )
 

@@ -33,6 +33,8 @@ class LaneForecast:
     empty: list[ExportItem] = field(default_factory=list)
     probed: bool = False
     groups: int = 0
+    read: list[ExportItem] = field(default_factory=list)  # archived by reading (strategy)
+    read_rate: float = 0.0  # FilterLogEvents a second the reads are paced to
 
     @property
     def tasks(self) -> int:
@@ -40,8 +42,11 @@ class LaneForecast:
 
     @property
     def seconds(self) -> float:
-        """Tasks run one at a time in a lane: their count times the time one takes."""
-        return (self.tasks + len(self.in_flight)) * self.task_seconds
+        """Tasks run one at a time in a lane: their count times the time one takes; the direct
+        reads (a request each, at least) run meanwhile, at the pace of `read_rate`."""
+        exports = (self.tasks + len(self.in_flight)) * self.task_seconds
+        reads = len(self.read) / self.read_rate if self.read_rate else 0.0
+        return max(exports, reads)
 
 
 def recent_task_seconds(logs: CloudWatchLogsClient, limit: int = 50) -> list[float]:
@@ -87,7 +92,11 @@ def forecast_lane(lane: Lane, *, probe: bool = False) -> LaneForecast:
         in_flight=list(state.intents),
         probed=probe,
         groups=lane.result.groups,
+        read_rate=lane.settings.read_rate,
     )
+    out.read = [i for i in plan.items if lane.reads_directly(i)]
+    read = set(out.read)
+    plan.items = [i for i in plan.items if i not in read]
     if probe:
         keep: list[ExportItem] = []
         for item in plan.items:

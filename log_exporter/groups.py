@@ -23,6 +23,7 @@ class LogGroups:
     def __init__(self, logs: CloudWatchLogsClient) -> None:
         self._logs = logs
         self.retention_days: dict[str, int] = {}  # of the groups `matching` saw, when set
+        self.stored_bytes: dict[str, int] = {}  # of the groups `matching` saw
 
     def matching(self, selector: GroupSelector) -> list[tuple[str, int]]:
         """(name, creationTime) of every group the selector takes, sorted by name."""
@@ -35,6 +36,7 @@ class LogGroups:
                         name = g["logGroupName"]
                         if selector.matches(name):
                             found[name] = int(g.get("creationTime", 0))
+                            self.stored_bytes[name] = int(g.get("storedBytes", 0))
                             if g.get("retentionInDays"):
                                 self.retention_days[name] = int(g["retentionInDays"])
             except ClientError as exc:

@@ -4,15 +4,20 @@ A lane reads its state, finishes or cleans up whatever a previous runner left in
 its lease), plans, and then runs its export tasks back to back: record the intent, create the
 task, poll it adaptively, record the outcome in the same write as the next intent. With nothing
 in flight, the lease is written with the first intent. A FAILED task's partial output is
-deleted before the window is tried again, so no event is archived twice.
+deleted before the window is tried again, so no event is archived twice. With
+`destination.strategy` auto or read, windows are also archived by reading their events
+(direct.py), in worker threads, while the slot runs the others; the same intent -> write ->
+record protocol holds for them (see `_read_next`, `_resume_read`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -20,6 +25,18 @@ from .archive import ArchiveBucket
 from .aws import AccountClients
 from .backoff import Backoff, PollSchedule, RunDurations, TaskDurations, task_seconds
 from .config import GroupSelector
+from .direct import (
+    FILTER_QUOTA,
+    MARKER,
+    DirectReader,
+    Event,
+    Pacer,
+    WindowTooLarge,
+    marker_body,
+    read_folder,
+    render,
+    window_bytes,
+)
 from .errors import (
     AWSError,
     BucketError,
@@ -40,6 +57,8 @@ from .views import duration, window_label
 from .windows import Intervals, Period, destination_prefix, task_name
 
 T = TypeVar("T")
+READ_BATCH = 16  # windows read (at once) before their intents are recorded, in one write
+READ_WORKERS = 8  # a lane's threads for direct reads and their objects' PUTs
 MAX_THROTTLED = 20  # tries of one call in a row; with backoff capped at 20 s, about 5 minutes
 log = logging.getLogger(__name__)
 
@@ -58,6 +77,10 @@ class LaneSettings:
     wait_for_lease: bool = True
     guard_lost_state: bool = True  # False when the run saw nothing at all under the prefix
     fresh_archive: bool = False  # the run saw nothing under the prefix: no state to read
+    strategy: str = "export"  # destination.strategy: export, auto or read
+    read_rate: float = FILTER_QUOTA / 2  # FilterLogEvents a second (destination.read_share)
+    read_max_bytes: int = 1 << 20  # `auto`: a window estimated this small is read directly
+    read_max_pages: int = 5  # `auto`: a read that needs more pages is exported instead
 
 
 @dataclass
@@ -74,6 +97,9 @@ class LaneResult:
     busy: bool = False  # another runner holds (or took over) the lane: not a failure, try later
     groups: int = 0  # log groups the selector matched
     tasks_created: int = 0
+    read: int = 0  # windows archived by reading their events directly
+    read_requests: int = 0  # FilterLogEvents of those reads
+    read_throttled: int = 0  # of them, answered ThrottlingException (and asked again)
     retries: int = 0
     seconds: float = 0.0
 
@@ -154,6 +180,12 @@ class Lane:
         self._planned: dict[str, list[ExportItem]] = {}  # the first plan's windows, by group
         # `_create` saw an answer lost: AWS may hold a task of the window (see `_export`)
         self._answer_lost = False
+        # windows to read directly (direct.py), done while the export slot runs the others
+        self._reads: deque[ExportItem] = deque()
+        self._gone: set[str] = set()
+        self.pacer = Pacer(settings.read_rate, clock=clock, sleep=sleep)
+        self.reader = DirectReader(clients.logs, self.pacer, self._call_in_worker)
+        self._pool: ThreadPoolExecutor | None = None  # made for the first direct read
 
     # --- public ----------------------------------------------------------------------------
     def run(self, deadline: float | None = None) -> LaneResult:
@@ -182,8 +214,14 @@ class Lane:
             log.debug("lane %s crashed", self.name, exc_info=True)
             self.result.error = f"unexpected {type(exc).__name__}: {exc}"
         finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
             self._drop_ahead()
             self._release()
+            self.result.read_requests = self.reader.requests
+            self.result.read_throttled = self.reader.throttled
+            self.result.retries += self.reader.throttled  # asked again by `_call_in_worker`
             self.result.seconds = self.clock() - started
             self.result.retries += self.clients.retries.count  # botocore's, on this lane's clients
             self.reporter.lane_finished(self.result)
@@ -207,6 +245,7 @@ class Lane:
             self.account, self.account_id, self.region, retries=self.result.retries
         )
         self._queue.clear()
+        self._reads.clear()
         self._ahead = None
         self._attempts.clear()
         self._infos.clear()
@@ -298,9 +337,10 @@ class Lane:
     def _left(self) -> int:
         """Windows still queued: exactly for the groups whose streams were read; a group not
         read yet counts as one (it may have nothing to do, or years)."""
-        unread = {i.group for i in self._queue if i.group not in self._keep}
+        queued = [*self._queue, *self._reads]
+        unread = {i.group for i in queued if i.group not in self._keep}
         return len(unread) + sum(
-            1 for i in self._queue if i.group in self._keep and i in self._keep[i.group]
+            1 for i in queued if i.group in self._keep and i in self._keep[i.group]
         )
 
     def load_state(self) -> LaneState:
@@ -507,13 +547,39 @@ class Lane:
         prefix = task.destination_prefix.strip("/")
         return task.destination == self.settings.bucket and prefix == self._dest(item).strip("/")
 
+    def reads_directly(self, item: ExportItem) -> bool:
+        """Whether `item` is to be archived by reading its events (destination.strategy):
+        in `auto`, when its group's stored bytes, spread evenly over the time they cover (the
+        group's age, at most its retention), come to at most `read_max_bytes` for the window.
+        The listing of the groups tells their stored bytes at no cost; a window that turns out
+        larger than `read_max_pages` pages is exported after all (see `_read_next`)."""
+        if self.settings.strategy != "auto":
+            return self.settings.strategy == "read"
+        stored = self.groups.stored_bytes.get(item.group)
+        if stored is None:
+            return False
+        created = self._created.get(item.group) or self.state.created.get(item.group) or 0
+        retention = self.groups.retention_days.get(item.group)
+        estimate = window_bytes(stored, created, retention, item.window, self._now_ms())
+        return estimate <= self.settings.read_max_bytes
+
     def _export_all(self, queue: deque[ExportItem]) -> None:
-        gone: set[str] = set()
-        while queue:
+        gone = self._gone
+        reads = [i for i in queue if self.reads_directly(i)]
+        if reads:
+            self._reads.extend(reads)
+            chosen = set(reads)
+            kept = [i for i in queue if i not in chosen]
+            queue.clear()
+            queue.extend(kept)
+        while queue or self._reads:
             self._check_deadline()
+            if not queue:
+                self._read_next(gone)
+                continue
             item = self._next_ready(queue, gone)
             if item is None:
-                break
+                continue
             ahead = self._ahead
             probed = ahead is not None and (ahead.group, ahead.window) == (item.group, item.window)
             if not probed and self.settings.probe_empty and not self._has_events(item, gone):
@@ -531,6 +597,158 @@ class Lane:
                 continue
             self._settle(item, status, queue)
         # what is left unsaved is saved when the lease is released, in the same write
+
+    # --- direct reads ----------------------------------------------------------------------------
+    def _read_during(self, seconds: float) -> float:
+        """Read windows directly while the export slot's task runs, for up to about `seconds`;
+        the time left of them."""
+        end = self.clock() + seconds
+        while self._reads and self.clock() < end:
+            self._check_deadline()
+            self._read_next(self._gone, until=end)
+        return max(0.0, end - self.clock())
+
+    def _read_next(self, gone: set[str], until: float | None = None) -> None:
+        """Archive the next windows of `_reads` (up to READ_BATCH; with `until`, as many as
+        the pace reads by then, at least one) by reading them: read their events, several at
+        once at the pacer's rate (nothing is written yet), then record their intents, each with
+        its folder's id, in one write, then write each folder (its marker first, then its
+        objects; the folders at once), and count the windows archived (saved with the next
+        write). A window with no event is archived empty; one larger than `read_max_pages`
+        goes to the export queue."""
+        most = READ_BATCH
+        if until is not None:
+            most = max(1, min(most, int((until - self.clock()) * self.settings.read_rate)))
+        items: list[ExportItem] = []
+        while len(items) < most:
+            item = self._next_ready(self._reads, gone)
+            if item is None:
+                break
+            items.append(self._reads.popleft())
+        pages = None if self.settings.strategy == "read" else self.settings.read_max_pages
+        pool = self._workers()
+        reads = [pool.submit(self.reader.read, i.group, i.window, pages) for i in items]
+        self._gather(reads)
+        batch: list[tuple[ExportItem, list[Event]]] = []
+        for item, read in zip(items, reads, strict=True):
+            exc = read.exception()
+            if isinstance(exc, WindowTooLarge):
+                self._queue.append(item)
+            elif isinstance(exc, ResourceNotFoundError):
+                gone.add(item.group)
+                self._record_failure(item, f"log group {item.group} no longer exists")
+                self.reporter.notice(self.name, f"log group {item.group} was deleted; skipping it")
+            elif exc is not None:
+                raise exc
+            elif events := read.result():
+                batch.append((item, events))
+            else:
+                self._skip_empty(item, gone)
+        if batch:
+            self._write_reads(batch)
+
+    def _workers(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(READ_WORKERS, thread_name_prefix=f"read-{self.name}")
+        return self._pool
+
+    def _gather(self, futures: list[Future[T]]) -> None:
+        """Wait until `futures` are done, renewing the lease meanwhile."""
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=self.settings.lease_seconds / 3)
+            self._heartbeat()
+
+    def _call_in_worker(self, fn: Callable[[], T]) -> T:
+        """`_call` for a read's worker thread: backs off while throttled, without touching the
+        lane's state (the lane's own thread renews the lease while it waits for the reads)."""
+        backoff = Backoff(base=0.2, cap=20.0)
+        while True:
+            try:
+                return fn()
+            except Throttled as exc:
+                if backoff.attempt >= MAX_THROTTLED:
+                    raise AWSError(
+                        f"{self.name}: AWS still refuses after {MAX_THROTTLED} tries: {exc}"
+                    ) from None
+                self.sleep(backoff.next())
+
+    def _write_reads(self, batch: list[tuple[ExportItem, list[Event]]]) -> None:
+        started = self.clock()
+        folders: list[tuple[ExportItem, str, list[tuple[str, bytes]], bytes]] = []
+        for item, events in batch:
+            folder_id = str(uuid.uuid4())
+            folder = f"{self._dest(item)}/{folder_id}"
+            objects = render(folder, events)
+            keys = [k for k, _ in objects]
+            marker = marker_body(item.group, item.window, keys, folder, len(events))
+            self.state.add_intent(
+                Intent(item.group, item.window, self._name(item), folder_id, self._now_ms(), True)
+            )
+            folders.append((item, folder_id, objects, marker))
+        self._save()  # the intents before the first object, with the lease and earlier outcomes
+        pool = self._workers()
+        writes = []
+        for item, folder_id, objects, marker in folders:
+            folder = f"{self._dest(item)}/{folder_id}"
+            writes.append(pool.submit(self._put_folder, folder, marker, objects))
+        self._gather(writes)
+        for (item, folder_id, _, _), write in zip(folders, writes, strict=True):
+            exc = write.exception()
+            if isinstance(exc, BucketError):
+                self._read_failed(item, folder_id, exc)
+                continue
+            if exc is not None:
+                raise exc
+            self.state.mark_done(item.group, item.window, read=True)
+            self._dirty = True
+            self.result.archived.append(item)
+            self.result.read += 1
+            self.reporter.item_read(self.name, item, folder_id, self.clock() - started)
+
+    def _put_folder(self, folder: str, marker: bytes, objects: list[tuple[str, bytes]]) -> None:
+        """Write a direct read's folder: its marker first (a folder without one would pass for
+        a task's), then its objects."""
+        self.archive.put(f"{folder}/{MARKER}", marker, "application/json")
+        for key, body in objects:
+            self.archive.put(key, body)
+
+    def _read_failed(self, item: ExportItem, folder_id: str, exc: BucketError) -> None:
+        """A direct read's object could not be written: delete its folder, then read the window
+        again (or, after `max_attempts`, record it failed); a folder that cannot be deleted is
+        recorded for the next run's clean-up, and its window is not read until then."""
+        self._attempts[item] += 1
+        reason = f"direct read {folder_id}: {exc}"
+        try:
+            self.archive.delete_task_output(self._dest(item), folder_id)
+        except BucketError as again:
+            self._record_failure(item, f"{reason}; {again}", cleanup=folder_id)
+            return
+        self.state.drop_intent(item.group, item.window)
+        self._dirty = True
+        if self._attempts[item] < self.settings.max_attempts:
+            self.reporter.item_retry(self.name, item, reason)
+            self._reads.append(item)
+        else:
+            self._record_failure(item, reason)
+
+    def _resume_read(self, intent: Intent, item: ExportItem) -> None:
+        """An earlier runner's direct read: complete (every object its marker lists is there)
+        counts as archived; otherwise its folder is deleted and the window planned again."""
+        dest = self._dest(item)
+        folder_id = intent.task_id or ""
+        _, complete = read_folder(self.archive, f"{dest}/{folder_id}")
+        if complete:
+            self.state.mark_done(intent.group, intent.window, read=True)
+            self.result.archived.append(item)
+        else:
+            try:
+                self.archive.delete_task_output(dest, folder_id)
+                self.state.drop_intent(intent.group, intent.window)
+            except BucketError as exc:
+                error = f"direct read {folder_id} cut short; {exc}"
+                self._record_failure(item, error, cleanup=folder_id)
+        self._dirty = True
 
     def _skip_empty(self, item: ExportItem, gone: set[str]) -> None:
         """`item`'s window holds no event: archived without a task."""
@@ -760,6 +978,7 @@ class Lane:
                 then()
                 then = None
                 wait = max(0.0, until - self.clock())
+            wait = self._read_during(wait)  # the direct reads work while the task runs
             if expected is None:
                 self._pause(wait, self.nap)  # polling blind: wake to re-plan if a lane learns more
                 if self.durations.expect(item.group)[0] is not None:
@@ -863,6 +1082,9 @@ class Lane:
         self._clean_up()
         for intent in list(self.state.intents):
             item = ExportItem(intent.window, intent.group)
+            if intent.direct:
+                self._resume_read(intent, item)
+                continue
             status = self._find(intent, item)
             if status is None:
                 # Never created, or finished with no output: the window is simply planned again.

@@ -23,6 +23,10 @@ class Reporter:
     ) -> None:
         """A task ended: COMPLETED, FAILED or CANCELLED."""
 
+    def item_read(self, lane: str, item: ExportItem, folder_id: str, seconds: float) -> None:
+        """A window was archived by reading its events directly into folder `folder_id`."""
+        self.task_finished(lane, item, folder_id, "COMPLETED", seconds)
+
     def items_skipped(self, lane: str, items: list[ExportItem]) -> None:
         """Planned windows turned out to need no task after all (their group was not written
         then, or has no stream): they leave the lane's work."""

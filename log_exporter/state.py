@@ -44,6 +44,7 @@ class Intent:
     name: str
     task_id: str | None = None
     since_ms: int = 0
+    direct: bool = False  # a direct read (direct.py): `task_id` is its folder's id, not a task's
 
 
 @dataclass
@@ -65,6 +66,8 @@ class LaneState:
     period: Period | None = None
     covered: dict[str, Intervals] = field(default_factory=dict)
     empty: dict[str, Intervals] = field(default_factory=dict)
+    # of `covered`, the windows archived by reading their events directly (direct.py)
+    read: dict[str, Intervals] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     intents: list[Intent] = field(default_factory=list)
     lease_owner: str | None = None
@@ -98,12 +101,17 @@ class LaneState:
         return None
 
     # --- changes -------------------------------------------------------------------------
-    def mark_done(self, group: str, window: Window, *, empty: bool = False) -> None:
-        """`window` of `group` is archived (or known to hold no event). A failure whose output
-        is still to be deleted stays: until it is, that output is in the archive twice."""
+    def mark_done(
+        self, group: str, window: Window, *, empty: bool = False, read: bool = False
+    ) -> None:
+        """`window` of `group` is archived (or known to hold no event; `read`: by a direct
+        read). A failure whose output is still to be deleted stays: until it is, that output is
+        in the archive twice."""
         self.coverage(group).add(window)
         if empty:
             self.empty.setdefault(group, Intervals()).add(window)
+        if read:
+            self.read.setdefault(group, Intervals()).add(window)
         self.failures = [
             f for f in self.failures if f.cleanup or not (f.group == group and f.window == window)
         ]
@@ -146,6 +154,7 @@ class LaneState:
             if old:
                 self.previous[f"{group}@{known}"] = old
             self.empty.pop(group, None)
+            self.read.pop(group, None)
             self.failures = [f for f in self.failures if f.group != group or f.cleanup]
         return renewed
 
@@ -180,10 +189,16 @@ class LaneState:
                     "name": i.name,
                     "task_id": i.task_id,
                     "since_ms": i.since_ms,
+                    **({"direct": True} if i.direct else {}),
                 }
                 for i in self.intents
             ],
             # new keys only when used: a state without them keeps its old bytes
+            **(
+                {"read": {g: iv.spans for g, iv in sorted(self.read.items()) if iv}}
+                if any(self.read.values())
+                else {}
+            ),
             **({"created": dict(sorted(self.created.items()))} if self.created else {}),
             **(
                 {"previous": {k: iv.spans for k, iv in sorted(self.previous.items()) if iv}}
@@ -222,12 +237,13 @@ class LaneState:
             period=m.period,
             covered={g: Intervals(s) for g, s in m.covered.items()},
             empty={g: Intervals(s) for g, s in m.empty.items()},
+            read={g: Intervals(s) for g, s in m.read.items()},
             failures=[
                 Failure(f.group, Window(f.start, f.to), f.error, f.attempts, f.at_ms, f.cleanup)
                 for f in m.failures
             ],
             intents=[
-                Intent(i.group, Window(i.start, i.to), i.name, i.task_id, i.since_ms)
+                Intent(i.group, Window(i.start, i.to), i.name, i.task_id, i.since_ms, i.direct)
                 for i in m.intents
             ],
             lease_owner=lease.owner,
@@ -274,6 +290,7 @@ class IntentModel(BaseModel):
     name: str
     task_id: str | None = None
     since_ms: int = 0
+    direct: bool = False
 
 
 class StateModel(BaseModel):
@@ -286,6 +303,7 @@ class StateModel(BaseModel):
     lease: LeaseModel | None = None
     covered: dict[str, list[Span]] = Field(default_factory=dict)
     empty: dict[str, list[Span]] = Field(default_factory=dict)
+    read: dict[str, list[Span]] = Field(default_factory=dict)
     failures: list[FailureModel] = Field(default_factory=list)
     intents: list[IntentModel] = Field(default_factory=list)
     durations: dict[str, Any] = Field(default_factory=dict)  # a bad entry is dropped, not fatal

@@ -10,6 +10,11 @@ which the next run adopts. A folder written before its group's creation time bel
 earlier group of the same name (deleted and created again): it is neither counted nor doubled. The listing skips the rest of a task folder once it has seen one of
 its objects, so a day with thousands of streams costs one request, not one per thousand objects.
 
+A folder no task has the id of may be a direct read's (`destination.strategy`: see direct.py):
+its marker object `.log-exporter-read.json` gives its exact window, and lists its objects; with
+all of them there it counts as archived (and read directly), else it is partial output, recorded
+as a failure whose folder the next run deletes before it reads the window again.
+
 An archive written by c7n-logexporter has the same layout. Its marker objects (an object whose key
 is a group's folder, `<prefix>/<account_id>/<group>`, tagged `LastExport` with the last day it
 exported) are recognised and left alone. Its tasks exported `[D 00:00, D 23:59:00.000]` of the
@@ -29,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from .archive import PROBE_OBJECT
+from .archive import PROBE_OBJECT, ArchiveBucket
+from .direct import read_folder
 from .errors import BucketError, LaneBusyError
 from .state import Failure, Intent, LaneState
 from .status import DaySpan, day_spans, days_touched
@@ -192,6 +198,7 @@ class SyncResult:
     described: int = 0  # folders whose window came from DescribeExportTasks
     c7n_window: int = 0  # of the others, folders taken as c7n-logexporter's day window
     whole_period: int = 0  # folders taken as their whole period (AWS no longer lists the task)
+    read: int = 0  # folders of direct reads, complete (their window from their marker)
     partial: list[tuple[TaskFolder, TaskStatus]] = field(default_factory=list)  # FAILED/CANCELLED
     running: list[TaskFolder] = field(default_factory=list)  # still active: now intents
     doubled: list[tuple[str, Window]] = field(default_factory=list)  # periods in >1 folder
@@ -208,13 +215,15 @@ def rebuild(
     period: Period,
     now_ms: int,
     c7n_last: Mapping[str, date] | None = None,
+    reads: Mapping[str, tuple[Window, bool]] | None = None,
 ) -> SyncResult:
     """A new state from the task folders (pure). What the bucket cannot tell is kept from `old`:
     the windows known to be empty, failures not archived since (or whose output is still to be
     deleted), intents, the task durations seen, the groups' creation times and the coverage of
     earlier groups of the same names, the lease, the ETag. `c7n_last`: per group, the
     `LastExport` day of its c7n-logexporter marker; the first folder written of a day up to it
-    that AWS no longer lists is c7n's (a later one of that day is log-exporter's)."""
+    that AWS no longer lists is c7n's (a later one of that day is log-exporter's). `reads`: per
+    folder id that is a direct read's, its window and whether it is complete."""
     new = LaneState(old.account_id, old.region, period=period, etag=old.etag)
     new.created, new.previous = dict(old.created), dict(old.previous)
     new.displaced = {g: Intervals(iv.spans) for g, iv in old.displaced.items()}
@@ -233,14 +242,24 @@ def rebuild(
         if status is not None and status.group not in ("", f.group):
             status = None  # not this folder's task after all
         last = (c7n_last or {}).get(f.group)
-        c7n_day = (
+        read = (reads or {}).get(f.task_id) if status is None else None
+        c7n_day = read is None and (
             status is None
             and period == "day"
             and last is not None
             and f.period.start <= to_ms(last)
         )
         seen = None  # a later folder of a c7n day: the rest of the day (the minute c7n lost)
-        if c7n_day and first[(f.group, f.period)] == f:
+        if read is not None:
+            window, complete = read
+            if not complete:
+                if not any(x.cleanup == f.task_id for x in old.failures):
+                    error = f"direct read cut short: partial output in {f.dest}/{f.task_id}/"
+                    new.failures.append(Failure(f.group, window, error, 1, now_ms, f.task_id))
+                continue
+            new.read.setdefault(f.group, Intervals()).add(window)
+            out.read += 1
+        elif c7n_day and first[(f.group, f.period)] == f:
             window = Window(f.period.start, f.period.start + C7N_LAST_MS)
             out.c7n_window += 1
         elif status is None:
@@ -342,7 +361,14 @@ def sync_lane(
     c7n_last = {
         g: d for g, key in listing.markers.items() if (d := c7n_last_export(s3, bucket, key))
     }
-    return rebuild(old, listing, tasks, period, now_ms, c7n_last)
+    archive = ArchiveBucket(s3, bucket)
+    reads: dict[str, tuple[Window, bool]] = {}
+    for f in listing.folders:
+        if f.task_id not in tasks:  # a direct read's, if its marker says so (one GET)
+            marker, complete = read_folder(archive, f"{f.dest}/{f.task_id}")
+            if marker is not None:
+                reads[f.task_id] = (Window(marker["from"], marker["to"]), complete)
+    return rebuild(old, listing, tasks, period, now_ms, c7n_last, reads)
 
 
 def c7n_last_export(s3: S3Client, bucket: str, key: str) -> date | None:

@@ -118,6 +118,7 @@ def plan_json(outcomes: Sequence[LaneOutcome[LaneForecast]]) -> dict[str, Any]:
                 observed_tasks=f.observed,
                 probed=f.probed,
                 export=[{"group": i.group, **_window_json(i.window)} for i in f.plan.items],
+                read=[{"group": i.group, **_window_json(i.window)} for i in f.read],
                 empty=[{"group": i.group, **_window_json(i.window)} for i in f.empty],
                 skipped=[
                     {
@@ -170,24 +171,31 @@ def print_plan(console: Console, outcomes: Sequence[LaneOutcome[LaneForecast]]) 
             f"median of {f.observed} recent tasks" if f.observed else "assumed: no task seen yet"
         )
         head = (
-            f"[bold]{escape(o.name)}[/] ({o.account_id}): {_n(f.tasks, 'task')}, about "
+            f"[bold]{escape(o.name)}[/] ({o.account_id}): {_n(f.tasks, 'task')}"
+            f"{f', {len(f.read)} windows read directly' if f.read else ''}, about "
             f"{duration(f.seconds)} ({duration(f.task_seconds)} a task, {basis})"
         )
         console.print(head, highlight=False, soft_wrap=True)
         table = Table()
         table.add_column("group")
         table.add_column("export (one task each)")
+        if f.read:
+            table.add_column("read directly")
         table.add_column("skipped")
         export = _by_group(f.plan.items)
+        read = _by_group(f.read)
         empty = _by_group(f.empty)
         skips = _skips_by_group(f.plan.skips)
         busy = _by_group(ExportItem(i.window, i.group) for i in f.in_flight)
-        for group in sorted(set(export) | set(skips) | set(empty) | set(busy)):
+        for group in sorted(set(export) | set(skips) | set(empty) | set(busy) | set(read)):
             todo = [f"{window_label(w)} ({n})" for w, n in runs(export.get(group, []))]
             todo += [f"{window_label(w)} in flight" for w in busy.get(group, [])]
             why = [f"{window_label(w)} no events" for w, _ in runs(empty.get(group, []))]
             why += [f"{window_label(s.window)} {s.reason.value}" for s in skips.get(group, [])]
-            table.add_row(escape(group), "\n".join(todo) or "-", "\n".join(why) or "-")
+            direct = [f"{window_label(w)} ({n})" for w, n in runs(read.get(group, []))]
+            cells = [escape(group), "\n".join(todo) or "-"]
+            cells += ["\n".join(direct) or "-"] if f.read else []
+            table.add_row(*cells, "\n".join(why) or "-")
         console.print(table)
     _errors(console, outcomes)
     done = [o.value for o in outcomes if o.value is not None]
@@ -413,7 +421,8 @@ def print_sync(
         console.print(
             f"[bold]{escape(o.name)}[/] ({o.account_id}): {len(r.listing.folders)} task folders "
             f"in {len(groups)} groups ({r.described} described by AWS, {r.whole_period} taken as "
-            f"their whole period{_c7n(r)}), {_n(r.listing.requests, 'list request')}; {verb} "
+            f"their whole period{_c7n(r)}{f', {r.read} read directly' if r.read else ''}), "
+            f"{_n(r.listing.requests, 'list request')}; {verb} "
             f"the state ({was})",
             highlight=False,
             soft_wrap=True,
