@@ -81,7 +81,7 @@ def cli(
     quiet: bool,
     profile: str | None,
 ) -> None:
-    """Archive CloudWatch Logs log groups of many AWS accounts into one S3 bucket.
+    """Archive CloudWatch Logs log groups of many AWS accounts into one S3 bucket (or one per region).
 
     One export task per log group per UTC day, incremental and exactly once.
     """

@@ -42,7 +42,10 @@ account, account_id, group, stream and message. Only the archive bucket is read
 (and, for an account without a role, sts:GetCallerIdentity for its id), only the
 folders of the range (and the neighbour days of a day whose events
 c7n-logexporter, run outside UTC, filed under its local date: `sync` records
-them). Memory holds the objects being read at once (8) and a period's merge
+them); never a member role or EC2, even with `regions: all` (the regions are those
+of the account's lane states; with a bucket per region, --region says which). With
+an `organization:` block, --account may be an `accounts:` entry's name or id, or a
+discovered account's id (no Organizations call) or name (one discovery). Memory holds the objects being read at once (8) and a period's merge
 buffers (16 MiB; 4 KiB an object for a period of more than 4,096 objects), not
 the range; a day's (or hour's) events in range are sorted through a temporary
 file. A day (or hour) the archive does not hold, or holds only in part, is

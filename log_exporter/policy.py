@@ -26,7 +26,7 @@ PROBE_KEY = "aws-logs-write-test"  # AWS writes it under each destination prefix
 MEMBER_LOG_GROUP_ACTIONS = (
     "logs:CreateExportTask",
     "logs:DescribeLogStreams",
-    "logs:FilterLogEvents",  # to skip days without events
+    "logs:FilterLogEvents",  # to skip days without events, and to read small windows directly
 )
 # Only for `log-exporter retention` (`policy --with-retention`).
 RETENTION_ACTION = "logs:PutRetentionPolicy"
