@@ -588,7 +588,11 @@ class Engine:
                 return lane.run(options.deadline)
 
         if not parallel:
-            report.lanes = [one(s) for s in specs]
+            try:
+                report.lanes = [one(s) for s in specs]
+            except KeyboardInterrupt:
+                self._stop.set()  # the lane has stopped its reads; nothing else may go on
+                raise
         else:
             with self.executor_cls(min(self.max_parallel, len(specs))) as pool:
                 futures = [pool.submit(one, s) for s in specs]

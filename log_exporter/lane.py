@@ -13,6 +13,7 @@ record protocol holds for them (see `_read_next`, `_resume_read`).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections import Counter, deque
@@ -24,6 +25,7 @@ from typing import TypeVar
 from .archive import ArchiveBucket
 from .aws import AccountClients
 from .backoff import Backoff, PollSchedule, RunDurations, TaskDurations, task_seconds
+from .clock import skew_margin
 from .config import GroupSelector
 from .direct import (
     FILTER_QUOTA,
@@ -59,6 +61,7 @@ from .windows import Intervals, Period, destination_prefix, task_name
 T = TypeVar("T")
 READ_BATCH = 16  # windows read (at once) before their intents are recorded, in one write
 READ_WORKERS = 8  # a lane's threads for direct reads and their objects' PUTs
+GATHER_STEP = 0.5  # seconds between a waiting lane's checks of its deadline and stop
 MAX_THROTTLED = 20  # tries of one call in a row; with backoff capped at 20 s, about 5 minutes
 log = logging.getLogger(__name__)
 
@@ -114,6 +117,12 @@ class LaneResult:
 
 class LaneStopped(Exception):
     """Internal: the deadline is near; leave the rest for the next invocation."""
+
+
+class LeaseLapsed(Exception):
+    """Internal: a direct read's PUT found the lease may have lapsed (no state write of ours for
+    longer than the lease less the clock margin): the folder's writes stop; the lane's next
+    write tells whether another runner took over."""
 
 
 class LeaseRaceLost(Exception):
@@ -183,7 +192,10 @@ class Lane:
         # windows to read directly (direct.py), done while the export slot runs the others
         self._reads: deque[ExportItem] = deque()
         self._gone: set[str] = set()
-        self.pacer = Pacer(settings.read_rate, clock=clock, sleep=sleep)
+        # set when the lane stops (Ctrl-C, SIGTERM, the deadline, a lapsed lease): the reads and
+        # writes in the worker threads stop at their next page, backoff, pacer sleep or PUT
+        self._halt = threading.Event()
+        self.pacer = Pacer(settings.read_rate, clock=clock, sleep=self._worker_sleep)
         self.reader = DirectReader(clients.logs, self.pacer, self._call_in_worker)
         self._pool: ThreadPoolExecutor | None = None  # made for the first direct read
 
@@ -214,6 +226,7 @@ class Lane:
             log.debug("lane %s crashed", self.name, exc_info=True)
             self.result.error = f"unexpected {type(exc).__name__}: {exc}"
         finally:
+            self._halt.set()  # on any exit (KeyboardInterrupt too): the workers stop at once
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
@@ -514,6 +527,7 @@ class Lane:
             self._deadline is not None
             and self.clock() >= self._deadline - self.settings.deadline_margin_seconds
         ):
+            self._halt.set()  # the direct reads in flight stop too; their windows are left
             raise LaneStopped()
 
     # --- one window ----------------------------------------------------------------------------
@@ -653,17 +667,38 @@ class Lane:
         return self._pool
 
     def _gather(self, futures: list[Future[T]]) -> None:
-        """Wait until `futures` are done, renewing the lease meanwhile."""
+        """Wait until `futures` are done, renewing the lease meanwhile; the deadline or a stop
+        halts them (LaneStopped)."""
         pending = set(futures)
         while pending:
-            _, pending = wait(pending, timeout=self.settings.lease_seconds / 3)
+            _, pending = wait(pending, timeout=min(GATHER_STEP, self.settings.lease_seconds / 3))
             self._heartbeat()
+            if pending:
+                self._check_deadline()
+
+    def _halted(self) -> None:
+        """In a worker: LaneStopped once the lane stops."""
+        if self._halt.is_set():
+            raise LaneStopped()
+
+    def _worker_sleep(self, seconds: float) -> None:
+        """A worker's sleep (pacer, throttling backoff): in short steps, each after checking
+        that the lane has not stopped."""
+        while True:
+            self._halted()
+            if seconds <= 0:
+                return
+            step = min(seconds, GATHER_STEP)
+            self.sleep(step)
+            seconds -= step
 
     def _call_in_worker(self, fn: Callable[[], T]) -> T:
         """`_call` for a read's worker thread: backs off while throttled, without touching the
-        lane's state (the lane's own thread renews the lease while it waits for the reads)."""
+        lane's state (the lane's own thread renews the lease while it waits for the reads);
+        stops (LaneStopped) before each call and each backoff once the lane stops."""
         backoff = Backoff(base=0.2, cap=20.0)
         while True:
+            self._halted()
             try:
                 return fn()
             except Throttled as exc:
@@ -671,7 +706,7 @@ class Lane:
                     raise AWSError(
                         f"{self.name}: AWS still refuses after {MAX_THROTTLED} tries: {exc}"
                     ) from None
-                self.sleep(backoff.next())
+                self._worker_sleep(backoff.next())
 
     def _write_reads(self, batch: list[tuple[ExportItem, list[Event]]]) -> None:
         started = self.clock()

@@ -1,0 +1,146 @@
+"""The lane's direct reads with fake AWS: stopping (Ctrl-C, deadline), the lease fence before
+each PUT, and which windows go to the export queue instead (too large, read refused)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, cast
+
+import pytest
+
+from log_exporter.aws import AccountClients
+from log_exporter.config import GroupSelector
+from log_exporter.errors import StateConflictError
+from log_exporter.lane import READ_WORKERS, Lane, LaneSettings
+from log_exporter.plan import ExportItem, PlanRange
+from log_exporter.state import LaneState
+from log_exporter.windows import Window
+
+DAY = 86_400_000
+PAGES = 200  # of a slow read: 2 s or more
+
+
+class Store:
+    def __init__(self) -> None:
+        self.saves = 0
+        self.conflict_after: int | None = None  # saves that succeed before another runner's
+
+    def save(self, state: LaneState) -> None:
+        self.saves += 1
+        if self.conflict_after is not None and self.saves > self.conflict_after:
+            raise StateConflictError("another runner wrote the state")
+        state.etag = f'"{self.saves}"'
+
+    def load(self, *args: Any, **kwargs: Any) -> LaneState:
+        return LaneState("111111111111", "us-east-1")
+
+
+class Archive:
+    def __init__(self) -> None:
+        self.puts: list[str] = []
+        self.on_put: Any = None
+
+    def put(self, key: str, body: bytes, content_type: str = "") -> None:
+        self.puts.append(key)
+        if self.on_put is not None:
+            self.on_put(key)
+
+    def delete_task_output(self, dest: str, folder_id: str) -> int:
+        return 0
+
+
+class SlowLogs:
+    """FilterLogEvents of a group: `pages` pages of one event each, 10 ms a page."""
+
+    def __init__(self, pages: int = PAGES, delay: float = 0.01) -> None:
+        self.pages = pages
+        self.delay = delay
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def filter_log_events(self, **kw: Any) -> dict[str, Any]:
+        time.sleep(self.delay)
+        with self.lock:
+            self.calls += 1
+        n = int(kw.get("nextToken", "0"))
+        out: dict[str, Any] = {
+            "events": [{"logStreamName": "s", "timestamp": kw["startTime"], "message": f"m{n}"}]
+        }
+        if n + 1 < self.pages:
+            out["nextToken"] = str(n + 1)
+        return out
+
+
+def make_lane(
+    logs: Any, strategy: str = "read", clock: Any = time.time, **settings: Any
+) -> tuple[Lane, Store, Archive]:
+    store, archive = Store(), Archive()
+    lane = Lane(
+        account="prod",
+        clients=AccountClients("111111111111", "us-east-1", logs, logs),
+        store=cast(Any, store),
+        archive=cast(Any, archive),
+        selector=GroupSelector(["*"]),
+        rng=PlanRange(None, DAY, DAY),
+        settings=LaneSettings(
+            bucket="b", prefix="p", strategy=strategy, read_rate=1e6, **settings
+        ),
+        owner="me",
+        clock=clock,
+        sleep=time.sleep,
+    )
+    return lane, store, archive
+
+
+def batch(lane: Lane, groups: list[str]) -> list[ExportItem]:
+    items = [ExportItem(Window(0, DAY - 1), g) for g in groups]
+    for i in items:
+        lane._keep[i.group] = {i}
+    lane._reads.extend(items)
+    lane._work = lambda: lane._read_next(set())  # type: ignore[method-assign]
+    return items
+
+
+def test_ctrl_c_stops_the_direct_reads_in_flight() -> None:
+    logs = SlowLogs()
+    lane, store, archive = make_lane(logs)
+    batch(lane, [f"/g{i}" for i in range(READ_WORKERS)])
+    at_interrupt: list[int] = []
+
+    def interrupt() -> None:  # Ctrl-C reaches the lane thread while it waits for the reads
+        at_interrupt.append(logs.calls)
+        raise KeyboardInterrupt
+
+    lane._heartbeat = interrupt  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        lane.run()
+    # each worker stops at its next page: at most the page it was in, and one more
+    assert logs.calls - at_interrupt[0] <= 2 * READ_WORKERS
+    assert logs.calls < READ_WORKERS * PAGES
+    assert archive.puts == []
+    assert not lane.state.intents
+
+
+def test_the_deadline_stops_the_direct_reads_in_flight_and_leaves_their_windows() -> None:
+    logs = SlowLogs()
+    lane, store, archive = make_lane(logs)
+    items = batch(lane, [f"/g{i}" for i in range(READ_WORKERS)])
+    stopped_at: list[int] = []
+    check = lane._check_deadline
+
+    def check_deadline() -> None:
+        try:
+            check()
+        except BaseException:
+            stopped_at.append(logs.calls)
+            raise
+
+    lane._check_deadline = check_deadline  # type: ignore[method-assign]
+    result = lane.run(deadline=time.time() + 0.2)
+    assert stopped_at, "the deadline never stopped the wait for the reads"
+    assert logs.calls - stopped_at[0] <= 2 * READ_WORKERS
+    assert logs.calls < READ_WORKERS * PAGES
+    assert archive.puts == [] and not lane.state.intents
+    assert not result.archived and result.error is None
+    assert {i.group for i in items}.isdisjoint(lane.state.read)
