@@ -728,8 +728,17 @@ class Lane:
             folder = f"{self._dest(item)}/{folder_id}"
             writes.append(pool.submit(self._put_folder, folder, marker, objects))
         self._gather(writes)
+        lapsed = any(isinstance(w.exception(), LeaseLapsed) for w in writes)
+        if lapsed:
+            # the writes stopped: our next write fails if another runner took over (the lane
+            # then stops, as for a task); otherwise the lease is ours again and the folders cut
+            # short are deleted and read again
+            self._save()
+            self._halt.clear()
         for (item, folder_id, _, _), write in zip(folders, writes, strict=True):
             exc = write.exception()
+            if lapsed and isinstance(exc, LeaseLapsed | LaneStopped):
+                exc = BucketError("its writes stopped: the lease may have lapsed meanwhile")
             if isinstance(exc, BucketError):
                 self._read_failed(item, folder_id, exc)
                 continue
@@ -743,10 +752,24 @@ class Lane:
 
     def _put_folder(self, folder: str, marker: bytes, objects: list[tuple[str, bytes]]) -> None:
         """Write a direct read's folder: its marker first (a folder without one would pass for
-        a task's), then its objects."""
+        a task's), then its objects; each PUT only while the lane runs and its lease holds."""
+        self._fence()
         self.archive.put(f"{folder}/{MARKER}", marker, "application/json")
         for key, body in objects:
+            self._fence()
             self.archive.put(key, body)
+
+    def _fence(self) -> None:
+        """Before a worker's PUT: LaneStopped once the lane stops; LeaseLapsed (and the lane's
+        other workers halted) once our last state write is older than the lease less the clock
+        margin: another runner may have taken the lane over and be deleting this folder as a
+        cut-short one. S3 has no fencing token: this bounds a stalled runner's writes to the
+        one PUT under way when it wakes up."""
+        self._halted()
+        lease = self.settings.lease_seconds
+        if self.clock() - self._last_save >= lease - skew_margin(lease):
+            self._halt.set()
+            raise LeaseLapsed()
 
     def _read_failed(self, item: ExportItem, folder_id: str, exc: BucketError) -> None:
         """A direct read's object could not be written: delete its folder, then read the window

@@ -65,7 +65,7 @@ class SlowLogs:
             self.calls += 1
         n = int(kw.get("nextToken", "0"))
         out: dict[str, Any] = {
-            "events": [{"logStreamName": "s", "timestamp": kw["startTime"], "message": f"m{n}"}]
+            "events": [{"logStreamName": f"s{n}", "timestamp": kw["startTime"], "message": f"m{n}"}]
         }
         if n + 1 < self.pages:
             out["nextToken"] = str(n + 1)
@@ -83,9 +83,7 @@ def make_lane(
         archive=cast(Any, archive),
         selector=GroupSelector(["*"]),
         rng=PlanRange(None, DAY, DAY),
-        settings=LaneSettings(
-            bucket="b", prefix="p", strategy=strategy, read_rate=1e6, **settings
-        ),
+        settings=LaneSettings(bucket="b", prefix="p", strategy=strategy, read_rate=1e6, **settings),
         owner="me",
         clock=clock,
         sleep=time.sleep,
@@ -98,13 +96,18 @@ def batch(lane: Lane, groups: list[str]) -> list[ExportItem]:
     for i in items:
         lane._keep[i.group] = {i}
     lane._reads.extend(items)
-    lane._work = lambda: lane._read_next(set())  # type: ignore[method-assign]
+
+    def work() -> None:  # straight to the reads, as `_export_all` with no export to run
+        while lane._reads:
+            lane._read_next(set())
+
+    lane._work = work  # type: ignore[method-assign]
     return items
 
 
 def test_ctrl_c_stops_the_direct_reads_in_flight() -> None:
     logs = SlowLogs()
-    lane, store, archive = make_lane(logs)
+    lane, _, archive = make_lane(logs)
     batch(lane, [f"/g{i}" for i in range(READ_WORKERS)])
     at_interrupt: list[int] = []
 
@@ -124,7 +127,7 @@ def test_ctrl_c_stops_the_direct_reads_in_flight() -> None:
 
 def test_the_deadline_stops_the_direct_reads_in_flight_and_leaves_their_windows() -> None:
     logs = SlowLogs()
-    lane, store, archive = make_lane(logs)
+    lane, _, archive = make_lane(logs)
     items = batch(lane, [f"/g{i}" for i in range(READ_WORKERS)])
     stopped_at: list[int] = []
     check = lane._check_deadline
@@ -144,3 +147,54 @@ def test_the_deadline_stops_the_direct_reads_in_flight_and_leaves_their_windows(
     assert archive.puts == [] and not lane.state.intents
     assert not result.archived and result.error is None
     assert {i.group for i in items}.isdisjoint(lane.state.read)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_no_put_of_a_direct_folder_once_the_lease_may_have_lapsed() -> None:
+    """The runner stalls (suspend, SIGSTOP) during its first object's PUT for longer than the
+    lease: another runner may have taken over and be deleting this folder as cut short, so no
+    further PUT of it is sent; the next state write finds the other runner and stops."""
+    clock = FakeClock()
+    lane, store, archive = make_lane(SlowLogs(pages=3, delay=0), clock=clock)
+    lane._last_save = clock.now  # the lease as the lane took it
+    store.conflict_after = 1  # the batch's intents; the next write finds the other runner's
+    batch(lane, ["/g"])
+
+    def stall(key: str) -> None:
+        if not key.endswith(".json"):
+            clock.now += lane.settings.lease_seconds
+
+    archive.on_put = stall
+    result = lane.run()
+    assert len(archive.puts) == 2, archive.puts  # the marker, the PUT under way at the stall
+    assert result.busy
+    assert not result.archived
+
+
+def test_a_lapse_nobody_took_over_writes_the_window_again() -> None:
+    """Stalled past the lease, but no other runner wrote the state: the lease is ours again;
+    the folder cut short is deleted and the window read again into a new folder."""
+    clock = FakeClock()
+    lane, _, archive = make_lane(SlowLogs(pages=3, delay=0), clock=clock)
+    lane._last_save = clock.now  # the lease as the lane took it
+    batch(lane, ["/g"])
+    stalled: list[str] = []
+
+    def stall(key: str) -> None:
+        if not stalled and not key.endswith(".json"):
+            stalled.append(key)
+            clock.now += lane.settings.lease_seconds
+
+    archive.on_put = stall
+    result = lane.run()
+    assert [i.group for i in result.archived] == ["/g"] and result.error is None
+    folders = {k.split("/")[6] for k in archive.puts}  # p/<account>/g/1970/01/01/<folder>/
+    assert len(folders) == 2  # the one cut short, and the one written whole
+    assert len(archive.puts) == 2 + 4
