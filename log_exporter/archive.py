@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from .backoff import Backoff
+from .direct import MARKER
 from .errors import BucketError
 
 if TYPE_CHECKING:
@@ -57,18 +58,27 @@ class ArchiveBucket:
         DeleteObjects answers 200 even when some keys were not deleted (listed under `Errors`):
         those are tried again, with backoff, DELETE_TRIES times; BucketError naming the folder if
         some still remain. In a versioned bucket a delete adds delete markers: the objects are
-        no longer current, which is what the listings (ListObjectsV2) and the archive count."""
+        no longer current, which is what the listings (ListObjectsV2) and the archive count.
+
+        A direct read's marker (direct.py) goes last, once every other object is gone: a folder
+        left with objects and no marker would pass for a task's whole period (`sync`)."""
         prefix = f"{dest_prefix}/{task_id}/"
         folder = f"s3://{self.bucket}/{prefix}"
+        marker = prefix + MARKER
         deleted = 0
         try:
             pages = self._s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix
             )
+            last: list[str] = []
             for page in pages:
                 keys = [str(o["Key"]) for o in page.get("Contents", [])]
+                last += [k for k in keys if k == marker]
+                keys = [k for k in keys if k != marker]
                 if keys:
                     deleted += self._delete_keys(keys, folder)
+            if last:
+                deleted += self._delete_keys(last, folder)
         except ClientError as exc:
             raise BucketError(f"cannot delete {folder}: {exc}") from None
         return deleted

@@ -3,7 +3,12 @@ versioned archive bucket (a delete adds a delete marker; listings show current o
 
 from __future__ import annotations
 
+import pytest
+
 from emulator import Emulator, seed
+from log_exporter.archive import ArchiveBucket
+from log_exporter.direct import MARKER
+from log_exporter.errors import BucketError
 
 from .conftest import Aws
 
@@ -78,3 +83,27 @@ def test_versioned_bucket_deletes_add_markers(emu: Emulator, aws: Aws) -> None:
     versions = s3.list_object_versions(Bucket="archive", Prefix="t/")
     assert [m["Key"] for m in versions.get("DeleteMarkers", [])] == [keys[1]]
     assert sorted(v["Key"] for v in versions["Versions"]) == sorted(keys)  # nothing is gone
+
+
+def test_a_direct_folder_keeps_its_marker_until_its_last_object_is_deleted(
+    emu: Emulator, aws: Aws
+) -> None:
+    """A delete of a direct read's folder that fails partway (a key S3 keeps listing under
+    `Errors`) leaves the marker: a folder with objects and no marker would pass for a task's
+    whole period when the state is rebuilt (`sync`)."""
+    seed.create_bucket("archive", "us-east-1", A)
+    s3 = aws.client("s3", A)
+    folder = "p/2026/11/03/0f8fad5b-d9cb-469f-a165-70867728950e"
+    objects = [f"{folder}/2026/11/03/[$LATEST]s{i}/000000.gz" for i in range(4)]
+    _put(s3, [f"{folder}/{MARKER}", *objects])
+    emu.partial_deletes(None, match="s2/000000", every=1)
+    archive = ArchiveBucket(s3, "archive", sleep=lambda s: None)
+
+    with pytest.raises(BucketError):
+        archive.delete_task_output(*folder.rsplit("/", 1))
+
+    assert sorted(_listed(s3)) == [f"{folder}/{MARKER}", objects[2]]
+
+    emu.reset_faults()
+    assert archive.delete_task_output(*folder.rsplit("/", 1)) == 2
+    assert _listed(s3) == []
