@@ -181,6 +181,9 @@ class Destination(StrictModel):
     # `auto`: a window is small when its group's stored bytes, spread over the days it holds,
     # come to at most this much a window
     read_max_bytes: int = Field(default=1 << 20, ge=0)
+    # `auto` and `read`: a window whose read comes to more than this (message bytes + 26 an
+    # event) is exported instead; it bounds the events a lane holds (see direct.py)
+    read_window_max_bytes: int = Field(default=8 << 20, gt=0)
 
     _bucket = field_validator("bucket")(classmethod(lambda cls, v: check_buckets(v)))
     _prefix = field_validator("prefix")(classmethod(lambda cls, v: check_prefix(v)))

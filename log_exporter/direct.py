@@ -35,9 +35,15 @@ MARKER_KIND = "log-exporter direct read"
 MAX_OBJECT_BYTES = 1 << 20  # uncompressed lines per object, as the emulator's export tasks
 FILTER_QUOTA = 5.0  # FilterLogEvents requests a second per account and region (AWS's default)
 FILTER_PAGE_EVENTS = 10_000  # FilterLogEvents' largest page (it also stops at 1 MB)
+EVENT_OVERHEAD = 26  # bytes AWS counts per event on top of its message (FilterLogEvents' 1 MB)
+# A direct read's largest window (message bytes + 26 an event, as AWS counts): above, the window
+# is exported instead. A lane reads READ_WORKERS (8) windows at once and holds each one's events
+# (about 3x their bytes as Python objects) until it is rendered: 8 x 8 MiB x 3 ~ 200 MB at most,
+# which with the runner's ~180 MB fits the stack's 512 MB worker Lambda.
+READ_WINDOW_MAX_BYTES = 8 << 20
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     stream: str
     timestamp: int
@@ -59,7 +65,7 @@ def window_bytes(
 
 
 class WindowTooLarge(Exception):
-    """The window holds more pages than a direct read may take: export it instead."""
+    """The window holds more pages or bytes than a direct read may take: export it instead."""
 
 
 def format_line(timestamp_ms: int, message: str) -> str:
@@ -188,9 +194,16 @@ class DirectReader:
         self.requests = 0
         self.throttled = 0
 
-    def read(self, group: str, window: Window, max_pages: int | None = None) -> list[Event]:
+    def read(
+        self,
+        group: str,
+        window: Window,
+        max_pages: int | None = None,
+        max_bytes: int | None = None,
+    ) -> list[Event]:
         """Every event of `group` in `window` (both ends included); WindowTooLarge after
-        `max_pages` pages with more to come; ResourceNotFoundError if the group is gone."""
+        `max_pages` pages with more to come, or past `max_bytes` (as AWS counts them);
+        ResourceNotFoundError if the group is gone."""
         kwargs: dict[str, Any] = {
             "logGroupName": group,
             "startTime": window.start,
@@ -198,16 +211,23 @@ class DirectReader:
             "limit": FILTER_PAGE_EVENTS,
         }
         events: list[Event] = []
+        streams: dict[str, str] = {}  # one string per stream name, not one per event
         pages = 0
+        size = 0
         while True:
             if max_pages is not None and pages >= max_pages:
                 raise WindowTooLarge(f"{group} {window}: more than {max_pages} pages")
             out = self._call(lambda: self._page(group, kwargs))
             pages += 1
             for e in out.get("events", []):
+                stream = str(e["logStreamName"])
+                message = str(e["message"])
+                size += len(message.encode()) + EVENT_OVERHEAD
                 events.append(
-                    Event(str(e["logStreamName"]), int(e["timestamp"]), str(e["message"]))
+                    Event(streams.setdefault(stream, stream), int(e["timestamp"]), message)
                 )
+            if max_bytes is not None and size > max_bytes:
+                raise WindowTooLarge(f"{group} {window}: more than {max_bytes} bytes")
             token = out.get("nextToken")
             if not token:
                 return events

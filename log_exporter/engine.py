@@ -354,6 +354,7 @@ class Engine:
             strategy=dest.strategy,
             read_rate=dest.read_quota * dest.read_share,
             read_max_bytes=dest.read_max_bytes,
+            read_window_max_bytes=dest.read_window_max_bytes,
             **kwargs,  # type: ignore[arg-type]
         )
 

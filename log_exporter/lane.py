@@ -30,8 +30,8 @@ from .config import GroupSelector
 from .direct import (
     FILTER_QUOTA,
     MARKER,
+    READ_WINDOW_MAX_BYTES,
     DirectReader,
-    Event,
     Pacer,
     WindowTooLarge,
     marker_body,
@@ -84,6 +84,18 @@ class LaneSettings:
     read_rate: float = FILTER_QUOTA / 2  # FilterLogEvents a second (destination.read_share)
     read_max_bytes: int = 1 << 20  # `auto`: a window estimated this small is read directly
     read_max_pages: int = 5  # `auto`: a read that needs more pages is exported instead
+    # a read's largest window, `auto` and `read` (see READ_WINDOW_MAX_BYTES): above, exported
+    read_window_max_bytes: int = READ_WINDOW_MAX_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class ReadFolder:
+    """A window read directly, rendered: its folder's id, objects (key, gzip body) and marker."""
+
+    item: ExportItem
+    folder_id: str
+    objects: list[tuple[str, bytes]]
+    marker: bytes
 
 
 @dataclass
@@ -628,8 +640,10 @@ class Lane:
         once at the pacer's rate (nothing is written yet), then record their intents, each with
         its folder's id, in one write, then write each folder (its marker first, then its
         objects; the folders at once), and count the windows archived (saved with the next
-        write). A window with no event is archived empty; one larger than `read_max_pages`
-        goes to the export queue."""
+        write). Each window is rendered (its objects' gzip bodies) by its worker as soon as it
+        is read, so a batch holds no events. A window with no event is archived empty; one
+        larger than `read_max_pages` pages (`auto`) or `read_window_max_bytes`, or whose read
+        AWS refuses (denied, throttled MAX_THROTTLED times), goes to the export queue."""
         most = READ_BATCH
         if until is not None:
             most = max(1, min(most, int((until - self.clock()) * self.settings.read_rate)))
@@ -639,11 +653,10 @@ class Lane:
             if item is None:
                 break
             items.append(self._reads.popleft())
-        pages = None if self.settings.strategy == "read" else self.settings.read_max_pages
         pool = self._workers()
-        reads = [pool.submit(self.reader.read, i.group, i.window, pages) for i in items]
+        reads = [pool.submit(self._read_one, i) for i in items]
         self._gather(reads)
-        batch: list[tuple[ExportItem, list[Event]]] = []
+        batch: list[ReadFolder] = []
         for item, read in zip(items, reads, strict=True):
             exc = read.exception()
             if isinstance(exc, WindowTooLarge):
@@ -652,14 +665,37 @@ class Lane:
                 gone.add(item.group)
                 self._record_failure(item, f"log group {item.group} no longer exists")
                 self.reporter.notice(self.name, f"log group {item.group} was deleted; skipping it")
+            elif isinstance(exc, AWSError):
+                # one group's read refused (its policy, a KMS key, a saturated quota): export
+                # it (CreateExportTask needs no FilterLogEvents), the batch goes on
+                self._queue.append(item)
+                self.reporter.notice(
+                    self.name,
+                    f"{item.group} {window_label(item.window)}: not read ({exc}); exporting it instead",
+                )
             elif exc is not None:
                 raise exc
-            elif events := read.result():
-                batch.append((item, events))
+            elif folder := read.result():
+                batch.append(folder)
             else:
                 self._skip_empty(item, gone)
         if batch:
             self._write_reads(batch)
+
+    def _read_one(self, item: ExportItem) -> ReadFolder | None:
+        """In a worker: read `item`'s window and render its folder (a new id); None when it
+        holds no event. The events are dropped once rendered."""
+        pages = None if self.settings.strategy == "read" else self.settings.read_max_pages
+        events = self.reader.read(
+            item.group, item.window, pages, self.settings.read_window_max_bytes
+        )
+        if not events:
+            return None
+        folder_id = str(uuid.uuid4())
+        folder = f"{self._dest(item)}/{folder_id}"
+        objects = render(folder, events)
+        marker = marker_body(item.group, item.window, [k for k, _ in objects], folder, len(events))
+        return ReadFolder(item, folder_id, objects, marker)
 
     def _workers(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -708,19 +744,13 @@ class Lane:
                     ) from None
                 self._worker_sleep(backoff.next())
 
-    def _write_reads(self, batch: list[tuple[ExportItem, list[Event]]]) -> None:
+    def _write_reads(self, batch: list[ReadFolder]) -> None:
         started = self.clock()
-        folders: list[tuple[ExportItem, str, list[tuple[str, bytes]], bytes]] = []
-        for item, events in batch:
-            folder_id = str(uuid.uuid4())
-            folder = f"{self._dest(item)}/{folder_id}"
-            objects = render(folder, events)
-            keys = [k for k, _ in objects]
-            marker = marker_body(item.group, item.window, keys, folder, len(events))
+        folders = [(f.item, f.folder_id, f.objects, f.marker) for f in batch]
+        for item, folder_id, _, _ in folders:
             self.state.add_intent(
                 Intent(item.group, item.window, self._name(item), folder_id, self._now_ms(), True)
             )
-            folders.append((item, folder_id, objects, marker))
         self._save()  # the intents before the first object, with the lease and earlier outcomes
         pool = self._workers()
         writes = []

@@ -8,9 +8,11 @@ import time
 from typing import Any, cast
 
 import pytest
+from botocore.exceptions import ClientError
 
 from log_exporter.aws import AccountClients
 from log_exporter.config import GroupSelector
+from log_exporter.direct import Event
 from log_exporter.errors import StateConflictError
 from log_exporter.lane import READ_WORKERS, Lane, LaneSettings
 from log_exporter.plan import ExportItem, PlanRange
@@ -73,7 +75,11 @@ class SlowLogs:
 
 
 def make_lane(
-    logs: Any, strategy: str = "read", clock: Any = time.time, **settings: Any
+    logs: Any,
+    strategy: str = "read",
+    clock: Any = time.time,
+    sleep: Any = time.sleep,
+    **settings: Any,
 ) -> tuple[Lane, Store, Archive]:
     store, archive = Store(), Archive()
     lane = Lane(
@@ -86,7 +92,7 @@ def make_lane(
         settings=LaneSettings(bucket="b", prefix="p", strategy=strategy, read_rate=1e6, **settings),
         owner="me",
         clock=clock,
-        sleep=time.sleep,
+        sleep=sleep,
     )
     return lane, store, archive
 
@@ -198,3 +204,59 @@ def test_a_lapse_nobody_took_over_writes_the_window_again() -> None:
     folders = {k.split("/")[6] for k in archive.puts}  # p/<account>/g/1970/01/01/<folder>/
     assert len(folders) == 2  # the one cut short, and the one written whole
     assert len(archive.puts) == 2 + 4
+
+
+def test_a_window_over_the_byte_cap_is_exported_instead_of_read() -> None:
+    """`read` holds a window's events until they are rendered: one larger than
+    `read_window_max_bytes` (message bytes + 26 an event) goes to the export queue."""
+    lane, _, archive = make_lane(SlowLogs(pages=3, delay=0), read_window_max_bytes=60)
+    (item,) = batch(lane, ["/big"])  # 3 events of 28 bytes: 84 > 60
+    small, _, _ = make_lane(SlowLogs(pages=2, delay=0), read_window_max_bytes=60)
+    batch(small, ["/small"])  # 56 <= 60: read
+
+    lane.run()
+    small.run()
+
+    assert list(lane._queue) == [item] and archive.puts == [] and not lane.result.archived
+    assert [i.group for i in small.result.archived] == ["/small"]
+
+
+def test_events_are_light() -> None:
+    assert not hasattr(Event("s", 1, "m"), "__dict__")  # slots: no dict an event
+
+
+def test_auto_exports_a_window_of_more_than_read_max_pages() -> None:
+    lane, _, archive = make_lane(SlowLogs(pages=6, delay=0), strategy="auto", read_max_pages=5)
+    (item,) = batch(lane, ["/big"])
+    small, _, _ = make_lane(SlowLogs(pages=5, delay=0), strategy="auto", read_max_pages=5)
+    batch(small, ["/five"])
+
+    lane.run()
+    small.run()
+
+    assert list(lane._queue) == [item] and archive.puts == [] and not lane.result.archived
+    assert [i.group for i in small.result.archived] == ["/five"]
+
+
+class Refusing(SlowLogs):
+    """`/denied` is refused (AccessDenied), `/busy` throttled every time; the others read."""
+
+    def filter_log_events(self, **kw: Any) -> dict[str, Any]:
+        code = {"/denied": "AccessDeniedException", "/busy": "ThrottlingException"}.get(
+            kw["logGroupName"]
+        )
+        if code:
+            raise ClientError({"Error": {"Code": code, "Message": "no"}}, "FilterLogEvents")
+        return super().filter_log_events(**kw)
+
+
+def test_a_refused_read_is_exported_and_the_rest_of_the_batch_is_written() -> None:
+    lane, _, archive = make_lane(Refusing(pages=1, delay=0), sleep=lambda s: None)
+    items = batch(lane, ["/a", "/denied", "/busy", "/c"])
+
+    result = lane.run()
+
+    assert result.error is None, result.error
+    assert [i.group for i in result.archived] == ["/a", "/c"]
+    assert list(lane._queue) == [items[1], items[2]]  # exported by a task instead
+    assert len(archive.puts) == 4  # two folders: a marker and an object each
