@@ -210,6 +210,12 @@ class Emulator:
                 {"FilterLogEvents": filter_log_events, "GetLogEvents": get_log_events}
             )
 
+    def empty_pages(self, n: int = 1) -> None:
+        """FilterLogEvents answers `n` empty pages (no event, with a nextToken) before each of
+        its pages, the last one included, as AWS documents it may; off after `reset()`."""
+        with self._lock:
+            self.faults.empty_pages = n
+
     def occupy_slot(
         self,
         account_id: str,

@@ -150,6 +150,9 @@ class Faults:
         # as AWS enforces them: above, ThrottlingException; empty: no quota (see `read_quotas`)
         self.read_quotas: dict[str, float] = {}
         self._reads: dict[tuple[str, str, str], deque[float]] = {}
+        # FilterLogEvents answers this many empty pages (no event, a nextToken) before each
+        # page of events, as AWS may (see `Emulator.empty_pages`)
+        self.empty_pages = 0
 
     def quota_error(self, info: RequestInfo, account_id: str, region: str) -> InjectedError | None:
         """ThrottlingException when `info` is over its read quota in the last second (counted
@@ -182,6 +185,7 @@ class Faults:
             self.clock_skew = 0.0
             self.read_quotas.clear()
             self._reads.clear()
+            self.empty_pages = 0
 
     def add_fate(self, fate: Fate, count: int, account_id: str | None, group: str | None) -> None:
         with self._lock:

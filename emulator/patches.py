@@ -153,6 +153,7 @@ def _stream_update(self: LogStream) -> None:
     self._emulator_seen = n  # type: ignore[attr-defined]
 
 
+EMPTY_TOKEN = "empty:"  # a token of `Emulator.empty_pages`' empty pages
 FILTER_PAGE_BYTES = 1_048_576  # FilterLogEvents stops a page at 1 MB, or 10,000 events
 EVENT_OVERHEAD = 26  # bytes AWS counts per event on top of its message
 
@@ -169,7 +170,20 @@ def _filter_log_events(
     interleaved: bool,
 ) -> tuple[list[dict[str, Any]], str | None, list[dict[str, Any]]]:
     """moto's pages stop at `limit` (10,000) events; AWS's also at 1 MB: cut there, and point
-    the token at the page's last event (moto's token form), so the next page goes on after it."""
+    the token at the page's last event (moto's token form), so the next page goes on after it.
+    With `Emulator.empty_pages(n)`, `n` empty pages (no event, a token `empty:<left>:<then>`)
+    come before each page of events, and after the last one."""
+    emulator = installed()
+    empties = emulator.faults.empty_pages if emulator is not None else 0
+    if empties and not next_token:  # the first page is an empty one
+        return [], f"{EMPTY_TOKEN}{empties - 1}:S", []
+    if next_token and next_token.startswith(EMPTY_TOKEN):
+        count, _, then = next_token[len(EMPTY_TOKEN) :].partition(":")
+        if int(count) > 0:
+            return [], f"{EMPTY_TOKEN}{int(count) - 1}:{then}", []
+        if then == "E":  # the read's last (empty) page
+            return [], None, []
+        next_token = then[1:] or None  # S: the first page of events; T<token>: the next one
     events, token, searched = _originals[(LogGroup, "filter_log_events")](
         self,
         log_group_name,
@@ -187,8 +201,18 @@ def _filter_log_events(
         if size > FILTER_PAGE_BYTES and n > 0:
             last = events[n - 1]
             token = f"{log_group_name}@{last['logStreamName']}@{last['eventId']}"
-            return events[:n], token, searched
-    return events, token, searched
+            return events[:n], _empties(token, empties), searched
+    return events, _empties(token, empties), searched
+
+
+def _empties(token: str | None, empties: int) -> str | None:
+    """The token after a page of events: with empty pages on, `empties` empty pages come next,
+    before the next page of events or, after the last one, as the read's end."""
+    if not empties:
+        return token
+    if token is None:
+        return f"{EMPTY_TOKEN}{empties - 1}:E"
+    return f"{EMPTY_TOKEN}{empties}:T{token}"
 
 
 def _group_to_describe_dict(self: LogGroup) -> dict[str, Any]:

@@ -202,7 +202,8 @@ class DirectReader:
         max_bytes: int | None = None,
     ) -> list[Event]:
         """Every event of `group` in `window` (both ends included); WindowTooLarge after
-        `max_pages` pages with more to come, or past `max_bytes` (as AWS counts them);
+        `max_pages` pages of events with more to come (AWS may answer empty pages with a
+        token: they are followed, not counted), or past `max_bytes` (as AWS counts them);
         ResourceNotFoundError if the group is gone."""
         kwargs: dict[str, Any] = {
             "logGroupName": group,
@@ -215,10 +216,11 @@ class DirectReader:
         pages = 0
         size = 0
         while True:
-            if max_pages is not None and pages >= max_pages:
-                raise WindowTooLarge(f"{group} {window}: more than {max_pages} pages")
             out = self._call(lambda: self._page(group, kwargs))
-            pages += 1
+            if out.get("events"):
+                pages += 1
+                if max_pages is not None and pages > max_pages:
+                    raise WindowTooLarge(f"{group} {window}: more than {max_pages} pages")
             for e in out.get("events", []):
                 stream = str(e["logStreamName"])
                 message = str(e["message"])

@@ -9,6 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from emulator import Emulator, seed
+from log_exporter.direct import DirectReader, Pacer, WindowTooLarge
+from log_exporter.windows import Window
 
 from .conftest import Aws
 
@@ -56,3 +58,35 @@ def test_read_quota_per_account_and_region(emu: Emulator, aws: Aws) -> None:
     assert emu.injected[("logs", "FilterLogEvents", "ThrottlingException")] == 1
     emu.reset_faults()
     filter_(a)  # no quota after a reset
+
+
+def test_filter_log_events_can_answer_empty_pages_with_a_token(emu: Emulator, aws: Aws) -> None:
+    seed.create_group(A, "us-east-1", "/big", DAY - 1)
+    events = [(DAY + i, f"{i:06d} " + "x" * 100_000) for i in range(25)]
+    seed.put_events(A, "us-east-1", "/big", "s", events)
+    emu.empty_pages(2)
+
+    pages = read_all(aws.client("logs", A), "/big")
+
+    assert [len(p) for p in pages] == [0, 0, 10, 0, 0, 10, 0, 0, 5, 0, 0]
+    assert [(e["timestamp"], e["message"]) for p in pages for e in p] == events
+
+
+@pytest.mark.parametrize("max_pages", [None, 3])
+def test_the_reader_follows_empty_pages_to_the_end(
+    emu: Emulator, aws: Aws, max_pages: int | None
+) -> None:
+    """A reader that stopped at the first empty page would archive the window as empty (or
+    part of it); `auto`'s page cap counts pages of events only."""
+    seed.create_group(A, "us-east-1", "/big", DAY - 1)
+    events = [(DAY + i, f"{i:06d} " + "x" * 100_000) for i in range(25)]  # 3 pages
+    seed.put_events(A, "us-east-1", "/big", "s", events)
+    emu.empty_pages(2)
+    reader = DirectReader(aws.client("logs", A), Pacer(1e6), lambda fn: fn())
+
+    got = reader.read("/big", Window(DAY, DAY + 999_999), max_pages=max_pages)
+
+    assert [(e.timestamp, e.message) for e in got] == events
+    assert reader.requests == 11
+    with pytest.raises(WindowTooLarge):
+        reader.read("/big", Window(DAY, DAY + 999_999), max_pages=2)
