@@ -160,7 +160,12 @@ def lane_filters(f: Any) -> Any:
         metavar="NAME",
         help="Only this account of the config (repeatable).",
     )(f)
-    f = click.option(
+    return config_option(f)
+
+
+def config_option(f: Any) -> Any:
+    """--config (required), the config file every command but `export` reads."""
+    return click.option(
         "-c",
         "--config",
         "config_path",
@@ -168,7 +173,6 @@ def lane_filters(f: Any) -> Any:
         metavar="FILE",
         help="YAML config: destination and accounts.",
     )(f)
-    return f
 
 
 def format_option(f: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli_options import build_engine
+from .cli_options import build_engine, config_option
 from .errors import AWSError, ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -69,17 +69,6 @@ string) and `message`. --apply creates the table (and the database if missing)
 through the Glue API, or updates it to this definition; it needs the permissions
 --policy prints. Exit 1 when Glue refuses, 2 for bad usage or config.
 """
-
-
-def _config_option(f: Any) -> Any:
-    return click.option(
-        "-c",
-        "--config",
-        "config_path",
-        required=True,
-        metavar="FILE",
-        help="YAML config: destination and accounts.",
-    )(f)
 
 
 def _account_id(engine: Engine, account: Account) -> str:
@@ -170,7 +159,7 @@ def _archive_period(config: Config, states: list[LaneState]) -> Period:
 
 # --- cat --------------------------------------------------------------------------------------------
 @click.command(name="cat", epilog=EPILOG_CAT)
-@_config_option
+@config_option
 @click.option(
     "--account",
     required=True,
@@ -307,7 +296,7 @@ def cat(
 
 # --- athena -----------------------------------------------------------------------------------------
 @click.command(epilog=EPILOG_ATHENA)
-@_config_option
+@config_option
 @click.option("--database", default="default", show_default=True, help="Glue database.")
 @click.option("--table", default="log_archive", show_default=True, help="Table name.")
 @click.option(
