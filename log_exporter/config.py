@@ -458,19 +458,22 @@ def shared_lane(
     would run as two lanes that drop each other's intents. An entry without `role` exports the
     ambient account: `ambient_id` once STS has told it, else it is compared only with the other
     entries without a role. `regions_of` gives an entry's effective regions."""
-    seen: dict[tuple[str | None, str], int] = {}
+    seen: dict[str | None, dict[str, int]] = {}  # account id -> region -> entry
     for i, account in enumerate(accounts):
         # an entry with a profile and no role: that profile's account, known only at run time
         account_id = account.account_id or (
             f"of profile {account.profile}" if account.profile else ambient_id
         )
         regions = regions_of(account)
+        of_account = seen.setdefault(account_id, {})
         for region in [ALL_REGIONS] if regions == ALL_REGIONS else regions:
             # `regions: all` meets every region of the account: any other entry of it clashes
-            met = [
-                j for (a, r), j in seen.items() if a == account_id and ALL_REGIONS in (r, region)
-            ]
-            j = next((j for j in met if j != i), seen.setdefault((account_id, region), i))
+            if region == ALL_REGIONS:
+                met = [j for j in of_account.values() if j != i]
+            else:
+                found = (of_account.get(region), of_account.get(ALL_REGIONS))
+                met = [j for j in found if j is not None and j != i]
+            j = met[0] if met else of_account.setdefault(region, i)
             if j != i:
                 who = (
                     f"the account {account_id}"
