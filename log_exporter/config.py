@@ -270,16 +270,32 @@ def check_patterns(v: list[str]) -> list[str]:
     return v
 
 
-class Account(StrictModel):
+class LaneSelection(StrictModel):
+    """What an `accounts:` entry and the `organization:` block share: which log groups of
+    which regions, and the ExternalId passed to the last role."""
+
+    external_id: str | None = Field(default=None, min_length=2, max_length=1224)
+    regions: list[str] | Literal["all"] | None = None
+    groups: list[str] = Field(min_length=1)
+    exclude: list[str] = Field(default_factory=list)
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _regions(cls, v: list[str] | str | None) -> list[str] | str | None:
+        return check_regions(v)
+
+    @field_validator("groups", "exclude")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        return check_patterns(v)
+
+
+class Account(LaneSelection):
     name: str = Field(min_length=1)
     role: str | list[str] | None = None
     # a profile of the AWS config files (SSO, keys): the account's session starts from it,
     # instead of the ambient credentials; its role chain, if any, is assumed from there
     profile: str | None = Field(default=None, min_length=1)
-    external_id: str | None = Field(default=None, min_length=2, max_length=1224)
-    regions: list[str] | Literal["all"] | None = None
-    groups: list[str] = Field(min_length=1)
-    exclude: list[str] = Field(default_factory=list)
 
     @field_validator("role", mode="before")
     @classmethod
@@ -291,16 +307,6 @@ class Account(StrictModel):
     @classmethod
     def _roles_are_arns(cls, v: str | list[str] | None) -> str | list[str] | None:
         return check_roles(v)
-
-    @field_validator("regions", mode="before")
-    @classmethod
-    def _regions(cls, v: list[str] | str | None) -> list[str] | str | None:
-        return check_regions(v)
-
-    @field_validator("groups", "exclude")
-    @classmethod
-    def _patterns(cls, v: list[str]) -> list[str]:
-        return check_patterns(v)
 
     @property
     def role_chain(self) -> list[str]:
@@ -318,15 +324,11 @@ class Account(StrictModel):
         return GroupSelector(self.groups, self.exclude)
 
 
-class Organization(StrictModel):
+class Organization(LaneSelection):
     """The `organization:` block: every selected ACTIVE account of an AWS Organization becomes
     an account with this role (its id filled in), groups and regions (see organization.py)."""
 
     role: str | list[str]
-    external_id: str | None = Field(default=None, min_length=2, max_length=1224)
-    groups: list[str] = Field(min_length=1)
-    exclude: list[str] = Field(default_factory=list)
-    regions: list[str] | Literal["all"] | None = None
     ous: list[str] = Field(default_factory=list)  # only accounts under these (nested included)
     accounts: list[str] = Field(default_factory=list)  # ids or names (globs) to include
     exclude_accounts: list[str] = Field(default_factory=list)  # ids or names (globs)
@@ -350,16 +352,6 @@ class Organization(StrictModel):
     def _discovery_role(cls, v: str | None) -> str | None:
         check_roles(v)
         return v
-
-    @field_validator("regions", mode="before")
-    @classmethod
-    def _regions(cls, v: list[str] | str | None) -> list[str] | str | None:
-        return check_regions(v)
-
-    @field_validator("groups", "exclude")
-    @classmethod
-    def _patterns(cls, v: list[str]) -> list[str]:
-        return check_patterns(v)
 
     @field_validator("ous")
     @classmethod
