@@ -123,6 +123,16 @@ def sample_world(
     return world
 
 
+# the sample world's groups as a config selects them (the excluded and other groups left out)
+SAMPLE_SELECTION = (
+    "groups:",
+    '  - "/aws/lambda/*"',
+    '  - "re:vpc-flow-.*"',
+    "exclude:",
+    '  - "*-test"',
+)
+
+
 def config_yaml(
     bucket: str,
     accounts: Sequence[str],
@@ -146,11 +156,7 @@ def config_yaml(
         lines += [f'      - "{arn}"' for arn in chain]
         lines += [
             f"    regions: [{REGION}]",
-            "    groups:",
-            '      - "/aws/lambda/*"',
-            '      - "re:vpc-flow-.*"',
-            "    exclude:",
-            '      - "*-test"',
+            *(f"    {line}" for line in SAMPLE_SELECTION),
         ]
         if extra_account_lines:
             lines += [f"    {line}" for line in extra_account_lines.splitlines()]
@@ -170,11 +176,7 @@ def organization_yaml(bucket: str, ous: Sequence[str], *, prefix: str = "logs") 
                 "organization:",
                 '  role: "arn:aws:iam::{account_id}:role/LogExporterMember"',
                 f"  regions: [{REGION}]",
-                "  groups:",
-                '    - "/aws/lambda/*"',
-                '    - "re:vpc-flow-.*"',
-                "  exclude:",
-                '    - "*-test"',
+                *(f"  {line}" for line in SAMPLE_SELECTION),
                 f"  ous: [{', '.join(ous)}]",
                 '  exclude_accounts: ["sandbox-*"]',
                 '  tags: {log-archive: "yes"}',

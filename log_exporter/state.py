@@ -269,24 +269,24 @@ class LeaseModel(BaseModel):
     expires_ms: int = 0
 
 
-class FailureModel(BaseModel):
+class GroupWindowModel(BaseModel):
+    """A window of a group, as failures and intents record it (`from` and `to`, inclusive)."""
+
     model_config = ConfigDict(populate_by_name=True)
 
     group: str
     start: int = Field(alias="from")
     to: int
+
+
+class FailureModel(GroupWindowModel):
     error: str
     attempts: int
     at_ms: int
     cleanup: str | None = None
 
 
-class IntentModel(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    group: str
-    start: int = Field(alias="from")
-    to: int
+class IntentModel(GroupWindowModel):
     name: str
     task_id: str | None = None
     since_ms: int = 0
