@@ -14,8 +14,8 @@ from moto.utilities.utils import get_partition
 
 from emulator import seed
 from emulator.scenario import ARCHIVE_ACCOUNT, REGION, day_ms, role_arn
-from log_exporter.state import LaneState, state_key
-from log_exporter.windows import Intervals
+from log_exporter.core.state import LaneState, state_key
+from log_exporter.core.windows import Intervals
 
 BUCKET = "bench-archive"
 PREFIX = "logs"

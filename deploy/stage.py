@@ -15,9 +15,9 @@ import sys
 import tomllib
 from pathlib import Path
 
-from log_exporter.config import ACCOUNT_ID_FIELD, ALL_REGIONS, Config, load_config
+from log_exporter.core.config import ACCOUNT_ID_FIELD, ALL_REGIONS, Config, load_config
+from log_exporter.core.policy import bucket_pattern
 from log_exporter.errors import ConfigError
-from log_exporter.policy import bucket_pattern
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGED_CONFIG = "config.yml"  # what the function reads unless ConfigObject is set

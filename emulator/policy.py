@@ -2,7 +2,7 @@
 on, CreateExportTask, and every object a running task writes, need the archive bucket's policy to
 let `logs.<region>.amazonaws.com` call s3:GetBucketAcl and s3:PutObject for the caller's account.
 
-The policy evaluation here is written independently of `log_exporter/policy.py` on purpose: the
+The policy evaluation here is written independently of `log_exporter/core/policy.py` on purpose: the
 test double must not share a bug with the code it tests. It covers what bucket policies for a
 service principal use: Allow/Deny, Principal/NotPrincipal, Action/NotAction, Resource/NotResource
 with `*`/`?` wildcards and policy variables (`${aws:SourceAccount}`: the request's value of that

@@ -19,25 +19,31 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .archive import ArchiveBucket
-from .backoff import RunDurations
-from .clock import ClockCheck
-from .config import ALL_REGIONS, Account, Config, select_accounts, shared_lane
-from .errors import BucketError, ConfigError, LogExporterError, UsageError
-from .lane import Lane, LaneResult, LaneSettings, LaneStopped
-from .organization import DESCRIBE_REGIONS_ONLY, Discovery, discover_with, enabled_regions
-from .plan import PlanRange
-from .progress import Reporter
-from .runner import runner_id as _runner_id
-from .state import StateStore, period_switch_message
-from .windows import to_ms, utc_day
+from log_exporter.aws.archive import ArchiveBucket
+from log_exporter.aws.clock import ClockCheck
+from log_exporter.aws.organization import (
+    DESCRIBE_REGIONS_ONLY,
+    Discovery,
+    discover_with,
+    enabled_regions,
+)
+from log_exporter.aws.state_store import StateStore
+from log_exporter.core.config import ALL_REGIONS, Account, Config, select_accounts, shared_lane
+from log_exporter.core.plan import PlanRange
+from log_exporter.core.polling import RunDurations
+from log_exporter.core.state import period_switch_message
+from log_exporter.core.windows import to_ms, utc_day
+from log_exporter.errors import BucketError, ConfigError, LogExporterError, UsageError
+from log_exporter.lane.lane import Lane, LaneResult, LaneSettings, LaneStopped
+from log_exporter.lane.runner import runner_id as _runner_id
+from log_exporter.progress import Reporter
 
 if TYPE_CHECKING:
     import botocore.session
     from botocore.credentials import Credentials
     from mypy_boto3_s3 import S3Client
 
-    from .aws import SessionFactory
+    from log_exporter.aws.sessions import SessionFactory
 
 DEFAULT_MAX_PARALLEL = 1000
 START_PLACES = 16  # lanes setting up at once (see StartGate)

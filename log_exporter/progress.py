@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .lane import LaneResult
-    from .plan import ExportItem, LanePlan
+    from log_exporter.core.plan import ExportItem, LanePlan
+    from log_exporter.lane.lane import LaneResult
 
 
 class Reporter:

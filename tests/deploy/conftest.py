@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger
 
 from emulator import Emulator, EmulatorServer
 from emulator.scenario import archived
-from log_exporter.aws_lambda import LambdaApp, LambdaSettings
+from log_exporter.aws_lambda.handlers import LambdaApp, LambdaSettings
 from tests.e2e.conftest import EXPORTER, Exporter, Result, exporter, point_boto3_at, server
 
 __all__ = ["EXPORTER", "Exporter", "Result", "exporter", "server"]

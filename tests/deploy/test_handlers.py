@@ -15,14 +15,14 @@ from moto.s3.models import s3_backends
 
 from emulator import Emulator
 from emulator.scenario import REGION, config_yaml, role_arn, sample_world
-from log_exporter.aws import SessionFactory
-from log_exporter.aws_lambda import LambdaReporter, LaneMessage
-from log_exporter.config import Config
+from log_exporter.aws.sessions import SessionFactory
+from log_exporter.aws_lambda.handlers import LambdaReporter, LaneMessage
+from log_exporter.core.config import Config
+from log_exporter.core.plan import ExportItem
+from log_exporter.core.state import state_key
 from log_exporter.engine import Engine
 from log_exporter.errors import ConfigError
-from log_exporter.lane import LaneResult
-from log_exporter.plan import ExportItem
-from log_exporter.state import state_key
+from log_exporter.lane.lane import LaneResult
 
 from .conftest import (
     SELECTED,

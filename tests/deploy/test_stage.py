@@ -12,7 +12,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from log_exporter.config import parse_config
+from log_exporter.core.config import parse_config
 from log_exporter.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,7 +175,7 @@ def test_stage_writes_the_package_the_config_and_the_requirements(tmp_path: Path
         "requirements.txt",
     ]
     assert (out / "config.yml").read_text() == CONFIG
-    assert (out / "log_exporter" / "aws_lambda.py").is_file()
+    assert (out / "log_exporter" / "aws_lambda" / "handlers.py").is_file()
     assert not list(out.rglob("__pycache__"))
     requirements = (out / "requirements.txt").read_text().splitlines()
     names = {r.split(">")[0].split("<")[0].split("=")[0].strip().lower() for r in requirements}

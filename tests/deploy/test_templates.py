@@ -18,7 +18,7 @@ from cfnlint.decode import cfn_yaml
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
-from log_exporter.aws_lambda import ENV_PREFIX, LambdaSettings
+from log_exporter.aws_lambda.handlers import ENV_PREFIX, LambdaSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -92,8 +92,8 @@ def test_the_functions_name_handlers_that_exist(cfn: dict[str, Any]) -> None:
     functions = of_type(cfn, "AWS::Lambda::Function")
     handlers = {k: f["Handler"] for k, f in functions.items()}
     assert handlers == {
-        "DispatcherFunction": "log_exporter.aws_lambda.dispatcher_handler",
-        "WorkerFunction": "log_exporter.aws_lambda.worker_handler",
+        "DispatcherFunction": "log_exporter.aws_lambda.handlers.dispatcher_handler",
+        "WorkerFunction": "log_exporter.aws_lambda.handlers.worker_handler",
     }
     for handler in handlers.values():  # the tool we replace named a handler that did not exist
         module, _, name = handler.rpartition(".")
@@ -256,7 +256,7 @@ def test_the_dispatcher_role_only_reads_and_sends(cfn: dict[str, Any]) -> None:
 
 
 def test_the_member_role_trusts_the_exporter_with_least_privilege() -> None:
-    from log_exporter.policy import (
+    from log_exporter.core.policy import (
         MEMBER_ACCOUNT_ACTIONS,
         MEMBER_LOG_GROUP_ACTIONS,
         MEMBER_REGIONS_ACTION,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from log_exporter.aws_lambda import (
+from log_exporter.aws_lambda.handlers import (
     MAX_DELAY_SECONDS,
     Action,
     LambdaApp,
@@ -18,10 +18,10 @@ from log_exporter.aws_lambda import (
     LaneQueue,
     lag_seconds,
 )
+from log_exporter.core.plan import ExportItem
+from log_exporter.core.windows import Intervals, Window
 from log_exporter.errors import ConfigError, LogExporterError
-from log_exporter.lane import LaneResult
-from log_exporter.plan import ExportItem
-from log_exporter.windows import Intervals, Window
+from log_exporter.lane.lane import LaneResult
 
 
 class RecordingQueue(LaneQueue):
@@ -166,15 +166,15 @@ class NoPowertools:
         if name.split(".")[0] == "aws_lambda_powertools":
             raise ImportError("no powertools here")
 sys.meta_path.insert(0, NoPowertools())
-import log_exporter, log_exporter.cli, log_exporter.engine, log_exporter.console
-from log_exporter.cli import main
+import log_exporter, log_exporter.cli.main, log_exporter.engine, log_exporter.cli.render.console
+from log_exporter.cli.main import main
 try:
     main(["--help"])
 except SystemExit as exc:
     assert exc.code == 0, exc.code
 assert "aws_lambda_powertools" not in sys.modules
 try:
-    import log_exporter.aws_lambda
+    import log_exporter.aws_lambda.handlers
 except ImportError as exc:
     print("lambda module needs powertools:", exc)
 """

@@ -7,8 +7,8 @@ import json
 
 from emulator import Emulator
 from emulator.scenario import REGION, role_arn
-from log_exporter.athena import LINE_REGEX, TableSpec, projection
-from log_exporter.aws import SessionFactory
+from log_exporter.aws.sessions import SessionFactory
+from log_exporter.core.athena import LINE_REGEX, TableSpec, projection
 
 from .conftest import Exporter
 

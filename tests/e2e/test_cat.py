@@ -15,7 +15,7 @@ from moto.s3.models import s3_backends
 from emulator import Emulator, seed
 from emulator.scenario import ARCHIVE_ACCOUNT, REGION, World, role_arn
 from emulator.tasks import format_line
-from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, iso_ms, to_ms
+from log_exporter.core.windows import MS_PER_DAY, MS_PER_HOUR, iso_ms, to_ms
 
 from .conftest import Exporter
 from .test_inner_day import Clock, make_config, run_at

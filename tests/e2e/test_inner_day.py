@@ -16,12 +16,12 @@ from typing import Any
 
 from emulator import Emulator, TaskRecord, seed
 from emulator.scenario import ARCHIVE_ACCOUNT, REGION, World, archived, role_arn
-from log_exporter.aws import SessionFactory
-from log_exporter.config import Config, parse_config
+from log_exporter.aws.sessions import SessionFactory
+from log_exporter.aws.state_store import StateStore
+from log_exporter.core.config import Config, parse_config
+from log_exporter.core.plan import SkipReason
+from log_exporter.core.windows import MS_PER_DAY, MS_PER_HOUR, Window, from_ms, to_ms
 from log_exporter.engine import Engine, RunOptions, RunReport
-from log_exporter.plan import SkipReason
-from log_exporter.state import StateStore
-from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, Window, from_ms, to_ms
 
 from .conftest import Exporter
 

@@ -13,12 +13,13 @@ from botocore.exceptions import NoCredentialsError
 
 from emulator import Emulator, seed
 from emulator.scenario import REGION, role_arn
-from log_exporter.aws import SessionFactory
-from log_exporter.config import Config, parse_config
+from log_exporter.aws.sessions import SessionFactory
+from log_exporter.aws.state_store import StateStore
+from log_exporter.core.config import Config, parse_config
+from log_exporter.core.plan import SkipReason
+from log_exporter.core.state import LaneState, state_key
+from log_exporter.core.windows import MS_PER_DAY, MS_PER_HOUR, to_ms
 from log_exporter.engine import Engine, RunOptions, RunReport
-from log_exporter.plan import SkipReason
-from log_exporter.state import LaneState, StateStore, state_key
-from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, to_ms
 
 A, B = "121212121212", "343434343434"
 BUCKET = "lane-start-archive"

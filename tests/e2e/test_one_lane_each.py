@@ -12,8 +12,8 @@ import yaml
 
 from emulator import Emulator, seed
 from emulator.scenario import ARCHIVE_ACCOUNT, REGION, role_arn, sample_world
-from log_exporter.aws import SessionFactory
-from log_exporter.config import parse_config
+from log_exporter.aws.sessions import SessionFactory
+from log_exporter.core.config import parse_config
 from log_exporter.engine import Engine, RunOptions, plan_range
 
 from .conftest import Exporter, Result

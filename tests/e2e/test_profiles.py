@@ -11,7 +11,7 @@ from moto.iam.models import iam_backends
 
 from emulator import Emulator, EmulatorServer
 from emulator.scenario import REGION, role_arn, sample_world
-from log_exporter.aws import SessionFactory
+from log_exporter.aws.sessions import SessionFactory
 from log_exporter.errors import AWSError, ConfigError
 from tests.faults.conftest import assert_complete
 

@@ -250,7 +250,7 @@ def test_decide(
 def test_the_generated_policy_lets_each_account_write_only_its_own_folder(
     emu: Emulator, aws: Aws, world: None
 ) -> None:
-    from log_exporter.policy import Target, bucket_policy
+    from log_exporter.core.policy import Target, bucket_policy
 
     emu.require_bucket_policy = True
     set_policy(aws, bucket_policy(BUCKET, "exports", [Target(A, REGION), Target(B, REGION)]))
@@ -302,7 +302,7 @@ def test_decide_fills_policy_variables_in_resources(
 def test_statements_for_the_logs_service_do_not_judge_the_owners_own_requests(
     emu: Emulator, aws: Aws, world: None
 ) -> None:
-    from log_exporter.policy import Target, bucket_policy
+    from log_exporter.core.policy import Target, bucket_policy
 
     emu.require_bucket_policy = True
     document = bucket_policy(BUCKET, "exports", [Target(A, REGION)])  # with its Deny on no ACL

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from emulator import Emulator, seed
-from log_exporter.archive import ArchiveBucket
-from log_exporter.direct import MARKER
+from log_exporter.aws.archive import ArchiveBucket
+from log_exporter.core.direct import MARKER
 from log_exporter.errors import BucketError
 
 from .conftest import Aws

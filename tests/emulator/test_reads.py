@@ -9,8 +9,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from emulator import Emulator, seed
-from log_exporter.direct import DirectReader, Pacer, WindowTooLarge
-from log_exporter.windows import Window
+from log_exporter.aws.reads import DirectReader, Pacer
+from log_exporter.core.direct import WindowTooLarge
+from log_exporter.core.windows import Window
 
 from .conftest import Aws
 

@@ -18,7 +18,7 @@ from moto.s3.models import s3_backends
 from emulator import Emulator, seed
 from emulator.faults import FaultMiddleware
 from emulator.scenario import REGION, World, archived, config_yaml, day_ms, edge_events
-from log_exporter.policy import Target, bucket_policy
+from log_exporter.core.policy import Target, bucket_policy
 
 from .conftest import (
     GROUPS,

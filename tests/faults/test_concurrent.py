@@ -14,7 +14,7 @@ import pytest
 
 from emulator import Emulator
 from emulator.scenario import REGION, World, config_yaml
-from log_exporter.aws_lambda import Advance, LaneMessage
+from log_exporter.aws_lambda.handlers import Advance, LaneMessage
 from tests.deploy.conftest import drain, make_app
 
 from .conftest import (

@@ -14,7 +14,7 @@ from moto.s3.models import s3_backends
 
 from emulator import Emulator, seed
 from emulator.scenario import REGION, config_yaml
-from log_exporter.runner import start_ticks, this_machine
+from log_exporter.lane.runner import start_ticks, this_machine
 
 from .conftest import LEASE, Exporter, account_ids, assert_complete, read_state, seed_world
 

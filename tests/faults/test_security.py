@@ -16,9 +16,9 @@ from moto.sts.models import sts_backends
 
 from emulator import Emulator, seed
 from emulator.scenario import REGION, config_yaml, day_ms, edge_events, role_arn
-from log_exporter.config import parse_config
-from log_exporter.policy import Target, bucket_policy, member_role_policy, runner_policy
-from log_exporter.windows import day_window, destination_prefix, group_key
+from log_exporter.core.config import parse_config
+from log_exporter.core.policy import Target, bucket_policy, member_role_policy, runner_policy
+from log_exporter.core.windows import day_window, destination_prefix, group_key
 
 from .conftest import Exporter, account_ids, seed_world
 

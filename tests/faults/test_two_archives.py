@@ -13,7 +13,7 @@ from moto.logs.models import logs_backends
 
 from emulator import Emulator
 from emulator.scenario import REGION, config_yaml, day_ms
-from log_exporter.windows import Window, destination_prefix, task_name
+from log_exporter.core.windows import Window, destination_prefix, task_name
 
 from .conftest import LEASE, Exporter, account_ids, assert_complete, seed_world
 

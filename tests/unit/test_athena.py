@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from emulator.tasks import PROBE_BODY, format_line
-from log_exporter.athena import (
+from log_exporter.core.athena import (
     LINE_REGEX,
     TableSpec,
     ddl,
@@ -18,7 +18,7 @@ from log_exporter.athena import (
     group_value,
     table_input,
 )
-from log_exporter.windows import MS_PER_HOUR, Window, day_window, destination_prefix, to_ms
+from log_exporter.core.windows import MS_PER_HOUR, Window, day_window, destination_prefix, to_ms
 
 ACCOUNTS = ("111111111111", "222222222222")
 GROUPS = (

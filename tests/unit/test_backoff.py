@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from log_exporter.backoff import (
+from log_exporter.core.polling import (
     Backoff,
     DurationEstimate,
     PollSchedule,

@@ -1,4 +1,4 @@
-"""What log_exporter/aws.py relies on inside botocore, beyond its public API: each test fails with
+"""What log_exporter/aws/sessions.py relies on inside botocore, beyond its public API: each test fails with
 a message naming what a new botocore changed, so an upgrade past the pinned range (pyproject.toml)
 is caught here and not by lanes signing as the wrong account or retrying without end.
 
@@ -26,10 +26,10 @@ from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.loaders import Loader
 from botocore.retries import quota, standard
 
-from log_exporter.aws import LaneSigning, ServiceLoader, SessionFactory
+from log_exporter.aws.sessions import LaneSigning, ServiceLoader, SessionFactory
 
 REGION = "us-east-1"
-WHY = f"botocore {botocore.__version__} changed what log_exporter/aws.py relies on: "
+WHY = f"botocore {botocore.__version__} changed what log_exporter/aws/sessions.py relies on: "
 
 
 class Raw:

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from log_exporter.config import parse_config_text
+from log_exporter.aws.tasks import TaskStatus
+from log_exporter.core.config import parse_config_text
+from log_exporter.core.policy import member_role_policy
+from log_exporter.core.retention import AWS_RETENTION_DAYS
+from log_exporter.core.state import LaneState
+from log_exporter.core.windows import MS_PER_DAY, Window, day_window
 from log_exporter.errors import ConfigError
-from log_exporter.policy import member_role_policy
-from log_exporter.retention import AWS_RETENTION_DAYS
-from log_exporter.state import LaneState
-from log_exporter.sync import C7N_LAST_MS, Listing, TaskFolder, list_task_folders, rebuild
-from log_exporter.tasks import TaskStatus
-from log_exporter.windows import MS_PER_DAY, Window, day_window
+from log_exporter.passes.sync import C7N_LAST_MS, Listing, TaskFolder, list_task_folders, rebuild
 
 from .test_sync import FakeS3
 

@@ -6,7 +6,7 @@ from email.utils import formatdate
 
 import pytest
 
-from log_exporter.clock import ClockCheck, date_header, skew_margin, skew_seconds
+from log_exporter.aws.clock import ClockCheck, date_header, skew_margin, skew_seconds
 from log_exporter.errors import ClockSkewError
 
 T = 1_790_000_000.0  # a whole second

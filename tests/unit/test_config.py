@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from log_exporter.config import GroupSelector, load_config, parse_config, parse_duration
+from log_exporter.core.config import GroupSelector, load_config, parse_config, parse_duration
 from log_exporter.errors import ConfigError
 
 ROLE = "arn:aws:iam::111111111111:role/CloudCustodianRole"

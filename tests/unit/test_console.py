@@ -10,11 +10,11 @@ from datetime import date
 import pytest
 from rich.console import Console
 
-from log_exporter.console import SUMMARY_ROWS, ProgressReporter, print_summary
+from log_exporter.cli.render.console import SUMMARY_ROWS, ProgressReporter, print_summary
+from log_exporter.core.plan import ExportItem, LanePlan, Skip, SkipReason
+from log_exporter.core.windows import MS_PER_DAY, Window, day_window
 from log_exporter.engine import RunReport
-from log_exporter.lane import LaneResult
-from log_exporter.plan import ExportItem, LanePlan, Skip, SkipReason
-from log_exporter.windows import MS_PER_DAY, Window, day_window
+from log_exporter.lane.lane import LaneResult
 
 A, B = "acct-a/us-east-1", "acct-b/us-east-1"
 

@@ -10,17 +10,17 @@ from typing import Any
 import pytest
 
 from emulator.tasks import render_objects
-from log_exporter.direct import (
+from log_exporter.aws.reads import Pacer
+from log_exporter.core.direct import (
     Event,
-    Pacer,
     format_line,
     marker_body,
     parse_marker,
     render,
     window_bytes,
 )
-from log_exporter.state import Intent, LaneState
-from log_exporter.windows import Intervals, Window
+from log_exporter.core.state import Intent, LaneState
+from log_exporter.core.windows import Intervals, Window
 
 DAY = 1_793_664_000_000  # 2026-11-03T00:00:00Z
 

@@ -10,14 +10,14 @@ from typing import Any, cast
 import pytest
 from botocore.exceptions import ClientError
 
-from log_exporter.aws import AccountClients
-from log_exporter.config import GroupSelector
-from log_exporter.direct import Event
+from log_exporter.aws.sessions import AccountClients
+from log_exporter.core.config import GroupSelector
+from log_exporter.core.direct import Event
+from log_exporter.core.plan import ExportItem, PlanRange
+from log_exporter.core.state import LaneState
+from log_exporter.core.windows import Window
 from log_exporter.errors import StateConflictError
-from log_exporter.lane import READ_WORKERS, Lane, LaneSettings
-from log_exporter.plan import ExportItem, PlanRange
-from log_exporter.state import LaneState
-from log_exporter.windows import Window
+from log_exporter.lane.lane import READ_WORKERS, Lane, LaneSettings
 
 DAY = 86_400_000
 PAGES = 200  # of a slow read: 2 s or more

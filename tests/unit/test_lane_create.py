@@ -12,15 +12,16 @@ from typing import Any, cast
 
 import pytest
 
-from log_exporter.archive import ArchiveBucket
-from log_exporter.aws import AccountClients
-from log_exporter.config import GroupSelector
+from log_exporter.aws.archive import ArchiveBucket
+from log_exporter.aws.sessions import AccountClients
+from log_exporter.aws.state_store import StateStore
+from log_exporter.aws.tasks import AnswerLost, SlotBusy, TaskStatus, Throttled
+from log_exporter.core.config import GroupSelector
+from log_exporter.core.plan import ExportItem, PlanRange
+from log_exporter.core.state import LaneState
+from log_exporter.core.windows import Window
 from log_exporter.errors import AWSError, StateConflictError, StuckError
-from log_exporter.lane import MAX_THROTTLED, Lane, LaneSettings
-from log_exporter.plan import ExportItem, PlanRange
-from log_exporter.state import LaneState, StateStore
-from log_exporter.tasks import AnswerLost, SlotBusy, TaskStatus, Throttled
-from log_exporter.windows import Window
+from log_exporter.lane.lane import MAX_THROTTLED, Lane, LaneSettings
 
 GROUP = "/app/web"
 ITEM = ExportItem(Window(0, 86_400_000 - 1), GROUP)

@@ -8,13 +8,13 @@ from typing import Any, cast
 
 import pytest
 
-from log_exporter.archive import ArchiveBucket
-from log_exporter.aws import AccountClients
-from log_exporter.config import GroupSelector
-from log_exporter.lane import Lane, LaneSettings
-from log_exporter.plan import ExportItem, PlanRange
-from log_exporter.state import StateStore
-from log_exporter.windows import Window
+from log_exporter.aws.archive import ArchiveBucket
+from log_exporter.aws.sessions import AccountClients
+from log_exporter.aws.state_store import StateStore
+from log_exporter.core.config import GroupSelector
+from log_exporter.core.plan import ExportItem, PlanRange
+from log_exporter.core.windows import Window
+from log_exporter.lane.lane import Lane, LaneSettings
 
 GROUP = "/app/web"
 TASK_SECONDS = 2.0  # by AWS's clock

@@ -9,9 +9,7 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
-from log_exporter.config import Config, parse_config
-from log_exporter.errors import AccessDeniedError, AWSError, ConfigError
-from log_exporter.organization import (
+from log_exporter.aws.organization import (
     OrgAccount,
     OrganizationReader,
     discover,
@@ -20,6 +18,8 @@ from log_exporter.organization import (
     merge,
     select,
 )
+from log_exporter.core.config import Config, parse_config
+from log_exporter.errors import AccessDeniedError, AWSError, ConfigError
 
 ROLE = "arn:aws:iam::{account_id}:role/LogExporterMember"
 BUCKET = {"bucket": "custodian-log-archive"}
@@ -373,7 +373,7 @@ def test_discovery_over_its_time_budget_fails_naming_it() -> None:
 
 
 def test_the_dispatcher_gives_discovery_its_remaining_time_less_a_reserve() -> None:
-    from log_exporter.aws_lambda import DISPATCH_RESERVE_S, discovery_budget
+    from log_exporter.aws_lambda.handlers import DISPATCH_RESERVE_S, discovery_budget
 
     class Context:
         def get_remaining_time_in_millis(self) -> int:
@@ -428,7 +428,7 @@ def test_enabled_regions_leave_out_the_ones_not_opted_in() -> None:
 
 # --- policies ------------------------------------------------------------------------------------
 def test_the_runner_may_read_the_organization_and_assume_any_member_role() -> None:
-    from log_exporter.policy import ORGANIZATION_READ_ACTIONS, runner_policy
+    from log_exporter.core.policy import ORGANIZATION_READ_ACTIONS, runner_policy
 
     statements = {s["Sid"]: s for s in runner_policy(org_config())["Statement"]}
     assert statements["AssumeMemberRoles"]["Resource"] == "arn:aws:iam::*:role/LogExporterMember"
@@ -444,7 +444,7 @@ def test_the_runner_may_read_the_organization_and_assume_any_member_role() -> No
 
 
 def test_regions_all_needs_describe_regions_in_the_member_role() -> None:
-    from log_exporter.policy import MEMBER_REGIONS_ACTION, member_role_policy
+    from log_exporter.core.policy import MEMBER_REGIONS_ACTION, member_role_policy
 
     config = org_config(regions="all")
     assert config.organization is not None
@@ -466,9 +466,9 @@ def test_regions_are_asked_in_a_session_that_may_only_describe_regions(
     import json
     from datetime import UTC, datetime, timedelta
 
-    from log_exporter.aws import SessionFactory
+    from log_exporter.aws.organization import DESCRIBE_REGIONS_ONLY
+    from log_exporter.aws.sessions import SessionFactory
     from log_exporter.engine import Engine
-    from log_exporter.organization import DESCRIBE_REGIONS_ONLY
 
     config = org_config(regions="all")
     assert config.organization is not None
@@ -517,7 +517,7 @@ def test_regions_are_asked_in_a_session_that_may_only_describe_regions(
 def test_organizations_is_read_in_the_partition_of_the_default_region(
     region: str, expected: str, endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from log_exporter.aws import SessionFactory
+    from log_exporter.aws.sessions import SessionFactory
 
     factory = SessionFactory(region=region)
     assert factory.organizations().meta.endpoint_url == endpoint

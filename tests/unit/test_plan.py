@@ -7,15 +7,8 @@ from datetime import date
 
 import pytest
 
-from log_exporter.plan import (
-    NOT_READ,
-    GroupInfo,
-    PlanRange,
-    SkipReason,
-    plan_group,
-    plan_lane,
-)
-from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, Intervals, Window, day_window, to_ms
+from log_exporter.core.plan import NOT_READ, GroupInfo, PlanRange, SkipReason, plan_group, plan_lane
+from log_exporter.core.windows import MS_PER_DAY, MS_PER_HOUR, Intervals, Window, day_window, to_ms
 
 D = to_ms(date(2026, 11, 1))  # a Sunday; any day would do
 

@@ -9,12 +9,10 @@ from itertools import pairwise
 
 import pytest
 
-from log_exporter.cli_options import through_range
-from log_exporter.config import Config, parse_config
-from log_exporter.engine import RunOptions, plan_range
-from log_exporter.errors import ConfigError, UsageError
-from log_exporter.plan import GroupInfo, PlanRange, SkipReason, plan_group
-from log_exporter.windows import (
+from log_exporter.cli.options import through_range
+from log_exporter.core.config import Config, parse_config
+from log_exporter.core.plan import GroupInfo, PlanRange, SkipReason, plan_group
+from log_exporter.core.windows import (
     MS_PER_DAY,
     MS_PER_HOUR,
     Intervals,
@@ -23,6 +21,8 @@ from log_exporter.windows import (
     period_window,
     to_ms,
 )
+from log_exporter.engine import RunOptions, plan_range
+from log_exporter.errors import ConfigError, UsageError
 
 D = to_ms(date(2026, 11, 1))  # day 0, 00:00 UTC
 H = MS_PER_HOUR

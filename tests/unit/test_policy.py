@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from log_exporter.config import parse_config
-from log_exporter.errors import ConfigError
-from log_exporter.policy import (
+from log_exporter.core.config import parse_config
+from log_exporter.core.policy import (
     BUCKET_POLICY_ACCOUNTS,
     BUCKET_POLICY_LIMIT,
     MEMBER_ACCOUNT_ACTIONS,
@@ -23,6 +22,7 @@ from log_exporter.policy import (
     member_role_policy,
     runner_policy,
 )
+from log_exporter.errors import ConfigError
 
 A, B = "111111111111", "222222222222"
 BUCKET = "custodian-log-archive"

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from emulator.tasks import PROBE_BODY, format_line
-from log_exporter.readback import (
+from log_exporter.core.state import LaneState
+from log_exporter.core.windows import MS_PER_DAY, MS_PER_HOUR, Intervals, Window, to_ms
+from log_exporter.passes.readback import (
     _RECORD,
     Event,
     Gap,
@@ -22,8 +24,6 @@ from log_exporter.readback import (
     parse_instant,
     parse_object,
 )
-from log_exporter.state import LaneState
-from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, Intervals, Window, to_ms
 
 D = to_ms(date(2026, 11, 3))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from log_exporter.plan import GroupInfo, PlanRange
-from log_exporter.retention import (
+from log_exporter.core.plan import GroupInfo, PlanRange
+from log_exporter.core.retention import (
     Outcome,
     apply_retention,
     decide,
@@ -13,9 +13,9 @@ from log_exporter.retention import (
     shortest_days,
     too_short,
 )
-from log_exporter.state import Failure, Intent, LaneState
-from log_exporter.status import DaySpan
-from log_exporter.windows import day_window, to_ms
+from log_exporter.core.state import Failure, Intent, LaneState
+from log_exporter.core.status import DaySpan
+from log_exporter.core.windows import day_window, to_ms
 
 TODAY = date(2026, 11, 20)
 NOW = to_ms(TODAY) + 15 * 3_600_000  # 15:00 UTC

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from log_exporter.runner import owner_gone, parse_owner, runner_id, start_ticks, this_machine
+from log_exporter.lane.runner import owner_gone, parse_owner, runner_id, start_ticks, this_machine
 
 BOOT = "0b6f1c4e-2a51-4c0b-9f3e-6d8e1a2b3c4d"
 NS = "4026531836"

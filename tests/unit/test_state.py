@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from log_exporter.core.state import STATE_VERSION, Intent, LaneState, parse_state, state_key
+from log_exporter.core.windows import Intervals, Window, task_name
 from log_exporter.errors import StateTooNewError, StateUnreadableError
-from log_exporter.state import STATE_VERSION, Intent, LaneState, parse_state, state_key
-from log_exporter.windows import Intervals, Window, task_name
 
 
 def test_round_trip_keeps_everything() -> None:

@@ -6,9 +6,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from log_exporter.plan import GroupInfo, PlanRange
-from log_exporter.state import Failure, Intent, LaneState
-from log_exporter.status import (
+from log_exporter.core.plan import GroupInfo, PlanRange
+from log_exporter.core.state import Failure, Intent, LaneState
+from log_exporter.core.status import (
     DaySpan,
     day_spans,
     days_touched,
@@ -16,7 +16,7 @@ from log_exporter.status import (
     lane_status,
     whole_days,
 )
-from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, Intervals, Window, to_ms
+from log_exporter.core.windows import MS_PER_DAY, MS_PER_HOUR, Intervals, Window, to_ms
 
 DAY0 = date(2026, 11, 1)
 D = to_ms(DAY0)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from log_exporter.state import Intent, LaneState
-from log_exporter.status import group_status
+from log_exporter.core.state import Intent, LaneState
+from log_exporter.core.status import group_status
 
 from .test_status import CREATED_DAY0, NOW, day, rng
 

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from log_exporter.state import Failure, Intent, LaneState
-from log_exporter.sync import (
+from log_exporter.aws.tasks import TaskStatus
+from log_exporter.core.state import Failure, Intent, LaneState
+from log_exporter.core.windows import MS_PER_DAY, MS_PER_HOUR, Intervals, Window, day_window
+from log_exporter.passes.sync import (
     Listing,
     TaskFolder,
     _folder_of,
@@ -17,8 +19,6 @@ from log_exporter.sync import (
     list_task_folders,
     rebuild,
 )
-from log_exporter.tasks import TaskStatus
-from log_exporter.windows import MS_PER_DAY, MS_PER_HOUR, Intervals, Window, day_window
 
 ROOT = "logs/111111111111/"
 T1 = "0f8fad5b-d9cb-469f-a165-70867728950e"

@@ -40,7 +40,7 @@ def test_the_wheel_holds_the_package_and_nothing_of_the_repository_besides(
     wheel: zipfile.ZipFile,
 ) -> None:
     names = set(wheel.namelist())
-    modules = {f"log_exporter/{p.name}" for p in (ROOT / "log_exporter").glob("*.py")}
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "log_exporter").rglob("*.py")}
     assert modules <= names, modules - names
     assert "log_exporter/py.typed" in names
     top = {n.split("/")[0] for n in names}
@@ -55,7 +55,7 @@ def test_the_wheel_declares_the_console_script_and_the_dependencies(
 ) -> None:
     dist_info = next(n.split("/")[0] for n in wheel.namelist() if ".dist-info/" in n)
     entry_points = wheel.read(f"{dist_info}/entry_points.txt").decode()
-    assert "[console_scripts]\nlog-exporter = log_exporter.cli:main" in entry_points
+    assert "[console_scripts]\nlog-exporter = log_exporter.cli.main:main" in entry_points
     meta = Parser().parsestr(wheel.read(f"{dist_info}/METADATA").decode())
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert meta["Name"] == "log-exporter" and meta["Version"] == project["version"]

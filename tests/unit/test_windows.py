@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from log_exporter.windows import (
+from log_exporter.core.windows import (
     MS_PER_DAY,
     Intervals,
     Window,

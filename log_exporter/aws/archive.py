@@ -1,0 +1,140 @@
+"""The archive bucket's exported objects: finding and removing what one export task wrote."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from log_exporter.core.direct import MARKER
+from log_exporter.core.polling import Backoff
+from log_exporter.errors import BucketError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+
+PROBE_OBJECT = "aws-logs-write-test"
+DELETE_TRIES = 5  # of the keys a DeleteObjects answer lists under Errors; a few seconds in all
+
+
+class ArchiveBucket:
+    """Object-level operations on the archive, with the ambient credentials."""
+
+    def __init__(
+        self, s3: S3Client, bucket: str, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+        self._sleep = sleep
+
+    def task_folders(self, dest_prefix: str) -> list[str]:
+        """The task ids that have a folder under a period's destination prefix."""
+        ids: list[str] = []
+        try:
+            pages = self._s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=dest_prefix + "/", Delimiter="/"
+            )
+            for page in pages:
+                for cp in page.get("CommonPrefixes", []):
+                    ids.append(cp["Prefix"][len(dest_prefix) + 1 :].rstrip("/"))
+        except ClientError as exc:
+            raise BucketError(f"cannot list s3://{self.bucket}/{dest_prefix}/: {exc}") from None
+        return ids
+
+    def has_objects(self, prefix: str) -> bool:
+        """Whether anything is stored under `prefix` (one LIST of one key)."""
+        try:
+            out = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
+        except ClientError as exc:
+            raise BucketError(f"cannot list s3://{self.bucket}/{prefix}: {exc}") from None
+        return bool(out.get("KeyCount") or out.get("Contents"))
+
+    def delete_task_output(self, dest_prefix: str, task_id: str) -> int:
+        """Delete everything a (failed or cancelled) task wrote; returns the number of objects.
+
+        DeleteObjects answers 200 even when some keys were not deleted (listed under `Errors`):
+        those are tried again, with backoff, DELETE_TRIES times; BucketError naming the folder if
+        some still remain. In a versioned bucket a delete adds delete markers: the objects are
+        no longer current, which is what the listings (ListObjectsV2) and the archive count.
+
+        A direct read's marker (direct.py) goes last, once every other object is gone: a folder
+        left with objects and no marker would pass for a task's whole period (`sync`)."""
+        prefix = f"{dest_prefix}/{task_id}/"
+        folder = f"s3://{self.bucket}/{prefix}"
+        marker = prefix + MARKER
+        deleted = 0
+        try:
+            pages = self._s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            last: list[str] = []
+            for page in pages:
+                keys = [str(o["Key"]) for o in page.get("Contents", [])]
+                last += [k for k in keys if k == marker]
+                keys = [k for k in keys if k != marker]
+                if keys:
+                    deleted += self._delete_keys(keys, folder)
+            if last:
+                deleted += self._delete_keys(last, folder)
+        except ClientError as exc:
+            raise BucketError(f"cannot delete {folder}: {exc}") from None
+        return deleted
+
+    def put(self, key: str, body: bytes, content_type: str = "application/gzip") -> None:
+        """Write one object (a direct read's; see direct.py). Sent again with the same bytes
+        when its answer is lost (botocore's retries): a PUT of the same key is idempotent."""
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        except ClientError as exc:
+            raise BucketError(f"cannot write s3://{self.bucket}/{key}: {exc}") from None
+
+    def get(self, key: str) -> bytes | None:
+        """An object's bytes; None when there is no such object."""
+        try:
+            return bytes(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code", "") in ("NoSuchKey", "404"):
+                return None
+            raise BucketError(f"cannot read s3://{self.bucket}/{key}: {exc}") from None
+
+    def keys(self, prefix: str) -> set[str]:
+        """The keys under `prefix`."""
+        found: set[str] = set()
+        try:
+            pages = self._s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                found.update(str(o["Key"]) for o in page.get("Contents", []))
+        except ClientError as exc:
+            raise BucketError(f"cannot list s3://{self.bucket}/{prefix}: {exc}") from None
+        return found
+
+    def _delete_keys(self, keys: list[str], folder: str) -> int:
+        """Delete `keys` (at most 1000), trying again those S3 reports it could not delete."""
+        backoff = Backoff(base=0.2, cap=5.0)
+        left = keys
+        errors: list[tuple[str, str]] = []
+        for attempt in range(DELETE_TRIES):
+            if attempt:
+                self._sleep(backoff.next())
+            objects: list[ObjectIdentifierTypeDef] = [{"Key": k} for k in left]
+            out = self._s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
+            )
+            errors = [
+                (str(e.get("Key", "")), f"{e.get('Code', '')} {e.get('Message', '')}".strip())
+                for e in out.get("Errors", [])
+            ]
+            failed = {k for k, _ in errors}
+            left = [k for k in left if k in failed]
+            if not left:
+                return len(keys)
+        raise BucketError(
+            f"cannot delete {len(left)} of the {len(keys)} objects of a failed task in {folder} "
+            f"after {DELETE_TRIES} tries ({errors[0][1]}); the window is exported again once "
+            "they are deleted"
+        )

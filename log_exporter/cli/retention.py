@@ -1,0 +1,167 @@
+"""The `retention` command: shorten the CloudWatch retention of groups whose archive is complete."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from log_exporter.cli.options import build_engine, lane_filters, stdout_console
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from log_exporter.core.retention import RetentionDecision
+    from log_exporter.passes.survey import LaneOutcome
+
+EPILOG_RETENTION = """\b
+Examples:
+  log-exporter retention --config config.yml --days 90 --dry-run
+  log-exporter retention --config config.yml --days 30 --account prod --group '/aws/lambda/*'
+
+Sets each selected group's CloudWatch retention to N days, only when every day it
+would delete (from the group's creation, not destination.start, to now minus N
+days) is archived or known to be empty, as `status` sees it; otherwise it names the
+missing days and leaves the group alone. A group whose retention is already N days
+or less is left alone. N must leave a day the time to be archived: at least its
+period, destination.settle and a day of schedule margin (3 days with the defaults).
+Needs logs:PutRetentionPolicy in the member role
+(`log-exporter policy --with-retention`). Exit 0 when every group was set or was
+already fine, 1 when a group was refused or failed, 2 for a bad N.
+"""
+
+
+def parse_days(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    from log_exporter.core.retention import AWS_RETENTION_DAYS
+
+    if value is not None and value not in AWS_RETENTION_DAYS:
+        allowed = ", ".join(str(d) for d in AWS_RETENTION_DAYS)
+        raise click.BadParameter(f"{value} is not a retention CloudWatch Logs accepts ({allowed})")
+    return value
+
+
+@click.command(epilog=EPILOG_RETENTION)
+@lane_filters
+@click.option(
+    "--group",
+    "group_patterns",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only log groups matching (a name, a glob, or re:REGEX; repeatable).",
+)
+@click.option(
+    "--days",
+    type=int,
+    required=True,
+    callback=parse_days,
+    metavar="N",
+    help="The new retention in days (one of the values CloudWatch Logs accepts).",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.pass_context
+def retention(
+    ctx: click.Context,
+    config_path: str,
+    accounts: tuple[str, ...],
+    regions: tuple[str, ...],
+    group_patterns: tuple[str, ...],
+    days: int,
+    dry_run: bool,
+) -> None:
+    """Set the CloudWatch retention of groups whose archive holds every day it would delete."""
+    from botocore.exceptions import ClientError
+
+    from log_exporter.aws.tasks import map_client_error
+    from log_exporter.core.config import GroupSelector, load_config
+    from log_exporter.core.retention import apply_retention, too_short
+    from log_exporter.engine import RunOptions
+    from log_exporter.errors import UsageError
+    from log_exporter.lane.lane import Lane
+    from log_exporter.passes.survey import survey
+
+    config = load_config(config_path)
+    dest = config.destination
+    short = too_short(days, dest.period, dest.settle)
+    if short is not None:
+        raise UsageError(short)
+    only = GroupSelector(group_patterns) if group_patterns else None
+
+    def inspect(lane: Lane) -> list[RetentionDecision]:
+        state = lane.load_state()
+        infos = [
+            lane.groups.describe(name, created)
+            for name, created in lane.groups.matching(lane.selector)
+            if only is None or only.matches(name)
+        ]
+
+        def put(group: str, n: int) -> str | None:
+            try:  # with the account's (member) role, like every logs call of the lane
+                lane.clients.logs.put_retention_policy(logGroupName=group, retentionInDays=n)
+            except ClientError as exc:
+                return str(map_client_error(exc, f"setting the retention of {group}"))
+            return None
+
+        return apply_retention(infos, state, days, lane.rng, put, dry_run=dry_run)
+
+    engine = build_engine(config, regions, 32)
+    options = RunOptions(accounts=accounts, regions=regions, partial=False)
+    outcomes = survey(engine, options, inspect, debug=ctx.obj["debug"])
+    print_retention(stdout_console(), outcomes, dry_run=dry_run)
+    ok = all(o.error is None and all(d.ok for d in o.value or []) for o in outcomes)
+    ctx.exit(0 if ok else 1)
+
+
+def print_retention(
+    console: Console,
+    outcomes: list[LaneOutcome[list[RetentionDecision]]],
+    *,
+    dry_run: bool,
+) -> None:
+    """A row per group (old and new retention, what was done and why), then one line per group
+    refused (its first missing days) or failed, and per lane that could not be read."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from log_exporter.core.retention import Outcome, days_label
+
+    table = Table(title="log-exporter retention", title_justify="left")
+    for col in ("account", "region", "group", "before", "after", "result", "why"):
+        table.add_column(col)
+    for o in outcomes:
+        for d in o.value or []:
+            color = "green" if d.outcome in (Outcome.SET, Outcome.WOULD_SET) else "red"
+            color = "dim" if d.outcome is Outcome.ALREADY else color
+            table.add_row(
+                escape(o.spec.account.name),
+                o.spec.region,
+                escape(d.group),
+                days_label(d.old),
+                days_label(d.new if d.outcome in (Outcome.SET, Outcome.WOULD_SET) else d.old),
+                f"[{color}]{d.outcome}[/]",
+                escape(d.why),
+            )
+    console.print(table)
+    for o in outcomes:
+        if o.error:
+            console.print(f"[red]error[/] {escape(o.name)}: {escape(o.error)}", highlight=False)
+        for d in o.value or []:
+            where = f"{escape(o.name)} {escape(d.group)}"
+            if d.outcome is Outcome.REFUSED:
+                first = ", ".join(str(s) for s in d.missing[:3])
+                more = ", ..." if len(d.missing) > 3 else ""
+                console.print(
+                    f"[red]refused[/] {where}: not archived: {first}{more} "
+                    f"({days_label(d.missing_days)}); "
+                    "run `log-exporter run` (with --start for days before destination.start) "
+                    "and try again",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            elif d.outcome is Outcome.FAILED:
+                console.print(f"[red]failed[/] {where}: {escape(d.error)}", highlight=False)
+    if dry_run:
+        console.print("dry run: no retention was changed", highlight=False)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(retention)
