@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +36,7 @@ from log_exporter.errors import BucketError, ConfigError, LogExporterError, Usag
 from log_exporter.lane.lane import Lane, LaneResult, LaneSettings, LaneStopped
 from log_exporter.lane.runner import runner_id as _runner_id
 from log_exporter.progress import Reporter
+from log_exporter.settings import number_between, resolve
 
 if TYPE_CHECKING:
     import botocore.session
@@ -50,23 +50,15 @@ START_PLACES = 16  # lanes setting up at once (see StartGate)
 LEASE_ENV = "LOG_EXPORTER_LEASE_SECONDS"
 
 
-def lease_seconds_from_env() -> float | None:
-    """The lane lease length from LOG_EXPORTER_LEASE_SECONDS (None when unset).
+def lease_seconds(explicit: float | None = None) -> float | None:
+    """The lane lease length: `explicit`, else LOG_EXPORTER_LEASE_SECONDS, else None (the
+    default of LaneSettings).
 
     The lease (default 120 s, renewed every third of it) is how long a killed runner keeps the
     next one waiting (unless it was of this machine: see runner.py); tests and impatient
     operators shorten it here, the only place it is read.
     """
-    raw = os.environ.get(LEASE_ENV, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not 0.3 <= value <= 86_400:
-        raise UsageError(f"{LEASE_ENV}={raw!r}: expected a number of seconds from 0.3 to 86400")
-    return value
+    return resolve(explicit, LEASE_ENV, number_between(0.3, 86_400, "a number of seconds"), None)
 
 
 class StartGate:
@@ -346,7 +338,7 @@ class Engine:
         bucket)."""
         dest = self.config.destination
         kwargs: dict[str, float] = {}
-        lease = self._lease_seconds if self._lease_seconds is not None else lease_seconds_from_env()
+        lease = lease_seconds(self._lease_seconds)
         if lease is not None:
             kwargs["lease_seconds"] = lease
         stuck = self._stuck if self._stuck is not None else options.pending_timeout_seconds

@@ -35,6 +35,7 @@ from botocore.retries import quota, standard
 from botocore.utils import determine_content_length
 
 from log_exporter.errors import AccessDeniedError, AWSError, ConfigError
+from log_exporter.settings import positive_int_or_unset, resolve
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -58,10 +59,12 @@ def organizations_region(default_region: str | None) -> str:
     return ORGANIZATIONS_REGIONS.get(partition(default_region or ""), ORGANIZATIONS_REGION)
 
 
-def attempts_from_env() -> int | None:
-    """AWS_MAX_ATTEMPTS, the SDKs' own knob (an explicit botocore Config would ignore it)."""
-    raw = os.environ.get("AWS_MAX_ATTEMPTS", "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else None
+def resolve_max_attempts(explicit: int | None = None) -> int:
+    """`explicit`, else AWS_MAX_ATTEMPTS (the SDKs' own knob, which an explicit botocore Config
+    would ignore; a value that is not a positive integer is ignored), else 10."""
+    return resolve(
+        explicit or None, "AWS_MAX_ATTEMPTS", positive_int_or_unset, DEFAULT_MAX_ATTEMPTS
+    )
 
 
 class RetryCounter:
@@ -295,7 +298,7 @@ class SessionFactory:
         self._region = region
         self._profile = profile  # `--profile`: the ambient session's; else AWS_PROFILE, default
         self._profiles: dict[str, botocore.session.Session] = {}  # accounts' `profile:`
-        self._max_attempts = max_attempts or attempts_from_env() or DEFAULT_MAX_ATTEMPTS
+        self._max_attempts = resolve_max_attempts(max_attempts)
         self._pool = max_pool_connections
         self._lock = threading.Lock()
         self._sts_lock = threading.Lock()  # lanes starting together build the STS client once

@@ -36,6 +36,7 @@ from log_exporter.core.windows import Intervals
 from log_exporter.engine import Engine, LaneSpec, RunOptions, plan_range
 from log_exporter.errors import AWSError, ConfigError, LogExporterError
 from log_exporter.lane.lane import LaneResult
+from log_exporter.settings import ENV_PREFIX, of_type, resolve
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 SERVICE = "log-exporter"
 NAMESPACE = "LogExporter"
-ENV_PREFIX = "LOG_EXPORTER_"
 PACKAGED_CONFIG = "config.yml"
 MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
 SQS_BATCH = 10  # SQS's limit for SendMessageBatch
@@ -83,12 +83,6 @@ class LambdaSettings:
         """Explicit argument, else `LOG_EXPORTER_<FIELD>` from `env`, else the default."""
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            if f.name in explicit:
-                values[f.name] = explicit[f.name]
-                continue
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is None:
-                continue
             kind: type[Any] = (
                 int
                 if isinstance(f.default, int)
@@ -96,12 +90,15 @@ class LambdaSettings:
                 if isinstance(f.default, float)
                 else str
             )
-            try:
-                values[f.name] = kind(raw)
-            except ValueError:
-                raise ConfigError(
-                    f"{ENV_PREFIX}{f.name.upper()}: {raw!r} is not a {kind.__name__}"
-                ) from None
+            values[f.name] = resolve(
+                explicit.get(f.name),
+                ENV_PREFIX + f.name.upper(),
+                of_type(kind),
+                f.default,
+                env=env,
+                error=ConfigError,
+                blank_is_unset=False,
+            )
         return cls(**values)
 
 
