@@ -20,7 +20,11 @@ from aws_lambda_powertools import Logger
 
 from emulator import Emulator, EmulatorServer
 from emulator.scenario import archived
-from log_exporter.aws_lambda.handlers import LambdaApp, LambdaSettings
+from log_exporter.aws_lambda.app import LambdaApp
+from log_exporter.aws_lambda.dispatcher import Dispatcher
+from log_exporter.aws_lambda.messages import LaneMessage
+from log_exporter.aws_lambda.settings import LambdaSettings
+from log_exporter.aws_lambda.worker import Advance, Worker
 from tests.e2e.conftest import EXPORTER, Exporter, Result, exporter, point_boto3_at, server
 
 __all__ = ["EXPORTER", "Exporter", "Result", "exporter", "server"]
@@ -73,9 +77,23 @@ class Context:
         return self.remaining_ms
 
 
+class BothFunctions(LambdaApp):
+    """One LambdaApp that the tests drive as both functions: `dispatch` is the dispatcher's,
+    `work` and `advance` the worker's (in Lambda, each function builds its own app)."""
+
+    def dispatch(self, event: dict[str, Any] | None, context: object) -> dict[str, Any]:
+        return Dispatcher(self).dispatch(event, context)
+
+    def work(self, event: dict[str, Any], context: Context) -> dict[str, Any]:
+        return Worker(self).work(event, context)
+
+    def advance(self, message: LaneMessage, deadline: float) -> Advance:
+        return Worker(self).advance(message, deadline)
+
+
 def make_app(
     config: Path | str, queue_url: str, bucket: str, *, prefix: str = "logs", **kwargs: Any
-) -> LambdaApp:
+) -> BothFunctions:
     """A LambdaApp as the template configures it, without delays (tests drain at once)."""
     settings = LambdaSettings(
         config=str(config),
@@ -88,7 +106,7 @@ def make_app(
     )
     # A logger of its own per app: powertools configures a service's logger once per process.
     logger = Logger(service=f"log-exporter-test-{next(_services)}")
-    return LambdaApp(settings, logger=logger, **kwargs)
+    return BothFunctions(settings, logger=logger, **kwargs)
 
 
 @dataclass
@@ -115,7 +133,7 @@ def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def drain(
-    app: LambdaApp,
+    app: BothFunctions,
     queue_url: str,
     *,
     context: Callable[[], Context] = Context,

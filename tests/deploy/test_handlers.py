@@ -16,7 +16,8 @@ from moto.s3.models import s3_backends
 from emulator import Emulator
 from emulator.scenario import REGION, config_yaml, role_arn, sample_world
 from log_exporter.aws.sessions import SessionFactory
-from log_exporter.aws_lambda.handlers import LambdaReporter, LaneMessage
+from log_exporter.aws_lambda.messages import LaneMessage
+from log_exporter.aws_lambda.reporting import LambdaReporter
 from log_exporter.core.config import Config
 from log_exporter.core.plan import ExportItem
 from log_exporter.core.state import state_key

@@ -175,7 +175,7 @@ def test_stage_writes_the_package_the_config_and_the_requirements(tmp_path: Path
         "requirements.txt",
     ]
     assert (out / "config.yml").read_text() == CONFIG
-    assert (out / "log_exporter" / "aws_lambda" / "handlers.py").is_file()
+    assert (out / "log_exporter" / "aws_lambda" / "worker.py").is_file()
     assert not list(out.rglob("__pycache__"))
     requirements = (out / "requirements.txt").read_text().splitlines()
     names = {r.split(">")[0].split("<")[0].split("=")[0].strip().lower() for r in requirements}

@@ -18,7 +18,8 @@ from cfnlint.decode import cfn_yaml
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
-from log_exporter.aws_lambda.handlers import ENV_PREFIX, LambdaSettings
+from log_exporter.aws_lambda.settings import LambdaSettings
+from log_exporter.settings import ENV_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -92,8 +93,8 @@ def test_the_functions_name_handlers_that_exist(cfn: dict[str, Any]) -> None:
     functions = of_type(cfn, "AWS::Lambda::Function")
     handlers = {k: f["Handler"] for k, f in functions.items()}
     assert handlers == {
-        "DispatcherFunction": "log_exporter.aws_lambda.handlers.dispatcher_handler",
-        "WorkerFunction": "log_exporter.aws_lambda.handlers.worker_handler",
+        "DispatcherFunction": "log_exporter.aws_lambda.dispatcher.handler",
+        "WorkerFunction": "log_exporter.aws_lambda.worker.handler",
     }
     for handler in handlers.values():  # the tool we replace named a handler that did not exist
         module, _, name = handler.rpartition(".")

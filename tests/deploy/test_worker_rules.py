@@ -9,15 +9,11 @@ from typing import Any
 
 import pytest
 
-from log_exporter.aws_lambda.handlers import (
-    MAX_DELAY_SECONDS,
-    Action,
-    LambdaApp,
-    LambdaSettings,
-    LaneMessage,
-    LaneQueue,
-    lag_seconds,
-)
+from log_exporter.aws_lambda.app import LambdaApp
+from log_exporter.aws_lambda.messages import LaneMessage, LaneQueue
+from log_exporter.aws_lambda.reporting import lag_seconds
+from log_exporter.aws_lambda.settings import MAX_DELAY_SECONDS, LambdaSettings
+from log_exporter.aws_lambda.worker import Action, Worker
 from log_exporter.core.plan import ExportItem
 from log_exporter.core.windows import Intervals, Window
 from log_exporter.errors import ConfigError, LogExporterError
@@ -74,7 +70,7 @@ def test_what_happens_to_a_lane_after_an_advance(
     app = OfflineApp(SETTINGS)
     message = LaneMessage("prod", "us-east-1", busy=busy_before)
 
-    advance = app.next_step(message, lane)
+    advance = Worker(app).next_step(message, lane)
 
     assert advance.action == action
     assert [(m.busy, delay) for m, delay in app.recording.sent] == sent
@@ -177,7 +173,7 @@ except SystemExit as exc:
     assert exc.code == 0, exc.code
 assert "aws_lambda_powertools" not in sys.modules
 try:
-    import log_exporter.aws_lambda.handlers
+    import log_exporter.aws_lambda.worker
 except ImportError as exc:
     print("lambda module needs powertools:", exc)
 """

@@ -14,7 +14,8 @@ import pytest
 
 from emulator import Emulator
 from emulator.scenario import REGION, World, config_yaml
-from log_exporter.aws_lambda.handlers import Advance, LaneMessage
+from log_exporter.aws_lambda.messages import LaneMessage
+from log_exporter.aws_lambda.worker import Advance
 from tests.deploy.conftest import drain, make_app
 
 from .conftest import (

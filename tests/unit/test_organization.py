@@ -373,7 +373,7 @@ def test_discovery_over_its_time_budget_fails_naming_it() -> None:
 
 
 def test_the_dispatcher_gives_discovery_its_remaining_time_less_a_reserve() -> None:
-    from log_exporter.aws_lambda.handlers import DISPATCH_RESERVE_S, discovery_budget
+    from log_exporter.aws_lambda.dispatcher import DISPATCH_RESERVE_S, discovery_budget
 
     class Context:
         def get_remaining_time_in_millis(self) -> int:
