@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from log_exporter.aws.errors import bucket_error, is_missing_key
 from log_exporter.core.direct import MARKER
 from log_exporter.core.polling import Backoff
 from log_exporter.errors import BucketError
@@ -41,7 +42,7 @@ class ArchiveBucket:
                 for cp in page.get("CommonPrefixes", []):
                     ids.append(cp["Prefix"][len(dest_prefix) + 1 :].rstrip("/"))
         except ClientError as exc:
-            raise BucketError(f"cannot list s3://{self.bucket}/{dest_prefix}/: {exc}") from None
+            raise bucket_error(f"list s3://{self.bucket}/{dest_prefix}/", exc) from None
         return ids
 
     def has_objects(self, prefix: str) -> bool:
@@ -49,7 +50,7 @@ class ArchiveBucket:
         try:
             out = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
         except ClientError as exc:
-            raise BucketError(f"cannot list s3://{self.bucket}/{prefix}: {exc}") from None
+            raise bucket_error(f"list s3://{self.bucket}/{prefix}", exc) from None
         return bool(out.get("KeyCount") or out.get("Contents"))
 
     def delete_task_output(self, dest_prefix: str, task_id: str) -> int:
@@ -80,7 +81,7 @@ class ArchiveBucket:
             if last:
                 deleted += self._delete_keys(last, folder)
         except ClientError as exc:
-            raise BucketError(f"cannot delete {folder}: {exc}") from None
+            raise bucket_error(f"delete {folder}", exc) from None
         return deleted
 
     def put(self, key: str, body: bytes, content_type: str = "application/gzip") -> None:
@@ -89,16 +90,16 @@ class ArchiveBucket:
         try:
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
         except ClientError as exc:
-            raise BucketError(f"cannot write s3://{self.bucket}/{key}: {exc}") from None
+            raise bucket_error(f"write s3://{self.bucket}/{key}", exc) from None
 
     def get(self, key: str) -> bytes | None:
         """An object's bytes; None when there is no such object."""
         try:
             return bytes(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code", "") in ("NoSuchKey", "404"):
+            if is_missing_key(exc):
                 return None
-            raise BucketError(f"cannot read s3://{self.bucket}/{key}: {exc}") from None
+            raise bucket_error(f"read s3://{self.bucket}/{key}", exc) from None
 
     def keys(self, prefix: str) -> set[str]:
         """The keys under `prefix`."""
@@ -110,7 +111,7 @@ class ArchiveBucket:
             for page in pages:
                 found.update(str(o["Key"]) for o in page.get("Contents", []))
         except ClientError as exc:
-            raise BucketError(f"cannot list s3://{self.bucket}/{prefix}: {exc}") from None
+            raise bucket_error(f"list s3://{self.bucket}/{prefix}", exc) from None
         return found
 
     def _delete_keys(self, keys: list[str], folder: str) -> int:

@@ -17,17 +17,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
-
+from log_exporter.aws.errors import (
+    AWS_ERRORS,
+    organizations_error,
+    organizations_retryable,
+    regions_error,
+)
 from log_exporter.core.config import ACCOUNT_ID, Account, Config, Organization
-from log_exporter.errors import AccessDeniedError, AWSError, LogExporterError
+from log_exporter.errors import AWSError, LogExporterError
 
 if TYPE_CHECKING:
     from log_exporter.aws.sessions import SessionFactory
 
-THROTTLED = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
-TRANSIENT = frozenset({"ServiceException", "InternalFailure", "ServiceUnavailableException"})
-DENIED = frozenset({"AccessDeniedException", "AccessDenied", "AWSOrganizationsNotInUseException"})
 MAX_TRIES = 8
 FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 20.0
@@ -120,30 +121,12 @@ class OrganizationReader:
                 self.calls += 1
             try:
                 return dict(getattr(self._client, operation)(**kwargs))
-            except ClientError as exc:
-                err = exc.response.get("Error", {})
-                code = str(err.get("Code", ""))
-                if (code in THROTTLED or code in TRANSIENT) and attempt < self._max_tries:
+            except AWS_ERRORS as exc:
+                if organizations_retryable(exc) and attempt < self._max_tries:
                     self._wait(operation, delay)
                     delay = min(delay * 2, MAX_BACKOFF_S)
                     continue
-                message = f"AWS Organizations {operation}: {code}: {err.get('Message', '')}"
-                if code in DENIED:
-                    raise AccessDeniedError(
-                        message.rstrip(": ")
-                        + " (read it from the management account, a delegated administrator, "
-                        "or set organization.discovery_role)",
-                        code=code,
-                    ) from None
-                raise AWSError(message.rstrip(": "), code=code) from None
-            except (ConnectionError, HTTPClientError) as exc:  # a lost answer: ask again
-                if attempt < self._max_tries:
-                    self._wait(operation, delay)
-                    delay = min(delay * 2, MAX_BACKOFF_S)
-                    continue
-                raise AWSError(f"AWS Organizations {operation}: {exc}") from None
-            except BotoCoreError as exc:
-                raise AWSError(f"AWS Organizations {operation}: {exc}") from None
+                raise organizations_error(operation, exc) from None
         raise AssertionError("unreachable")
 
     def _pages(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
@@ -339,17 +322,8 @@ def enabled_regions(ec2: Any) -> list[str]:
     AllRegions: opt-in regions that are not opted in are left out). Needs ec2:DescribeRegions."""
     try:
         answer = ec2.describe_regions(AllRegions=False)
-    except ClientError as exc:
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code", ""))
-        cls = AccessDeniedError if "Denied" in code or "Unauthorized" in code else AWSError
-        raise cls(
-            f"regions: all: cannot list the enabled regions (ec2:DescribeRegions): {code}: "
-            f"{err.get('Message', '')}".rstrip(": "),
-            code=code,
-        ) from None
-    except BotoCoreError as exc:
-        raise AWSError(f"regions: all: cannot list the enabled regions: {exc}") from None
+    except AWS_ERRORS as exc:
+        raise regions_error(exc) from None
     return sorted(
         str(r["RegionName"])
         for r in answer.get("Regions", [])

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from log_exporter.aws.tasks import Throttled, map_client_error
+from log_exporter.aws.errors import Throttled, map_client_error
 from log_exporter.core.direct import (
     EVENT_OVERHEAD,
     FILTER_PAGE_EVENTS,

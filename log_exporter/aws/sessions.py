@@ -12,7 +12,6 @@ of a region share, each lane's retry handler, the event hooks) is in `botocore_i
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials, RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ProfileNotFound
 
 from log_exporter.aws.botocore_internals import (
     LaneClient,
@@ -35,7 +34,13 @@ from log_exporter.aws.botocore_internals import (
     set_refresh_margins,
     share_between_lanes,
 )
-from log_exporter.errors import AccessDeniedError, AWSError, ConfigError
+from log_exporter.aws.errors import (
+    AWS_ERRORS,
+    assume_role_error,
+    profile_error,
+    unknown_profile_error,
+)
+from log_exporter.errors import AWSError
 from log_exporter.settings import positive_int_or_unset, resolve
 
 if TYPE_CHECKING:
@@ -84,11 +89,7 @@ def _known_profile(session: botocore.session.Session, where: str) -> botocore.se
     try:
         session.get_scoped_config()
     except ProfileNotFound as exc:
-        files = os.environ.get("AWS_CONFIG_FILE", "~/.aws/config")
-        raise ConfigError(
-            f"{where}: the AWS profile {exc.kwargs.get('profile', '')!r} is not in {files} "
-            "(nor in the shared credentials file)"
-        ) from None
+        raise unknown_profile_error(where, exc) from None
     return session
 
 
@@ -230,7 +231,7 @@ class SessionFactory:
             try:
                 found = base.get_credentials()
             except BotoCoreError as exc:
-                raise AWSError(f"{where}: the AWS profile {profile!r}: {exc}") from None
+                raise profile_error(where, profile, exc) from None
             if found is None:
                 raise AWSError(f"{where}: the AWS profile {profile!r} gives no credentials")
             return found
@@ -266,7 +267,7 @@ class SessionFactory:
                 try:  # the profile's credentials are loaded here (SSO token, process, keys)
                     first.append(self._new_sts(base, region))
                 except BotoCoreError as exc:
-                    raise AWSError(f"cannot assume role {roles[0]}: {exc}") from None
+                    raise assume_role_error(roles[0], exc) from None
             return first[0]
 
         def fetch() -> dict[str, str]:
@@ -288,15 +289,8 @@ class SessionFactory:
                     kwargs["DurationSeconds"] = CHAIN_DURATION_S
                 try:
                     creds = dict(sts.assume_role(**kwargs)["Credentials"])
-                except ClientError as exc:
-                    err = exc.response.get("Error", {})
-                    raise AccessDeniedError(
-                        f"cannot assume role {arn}: {err.get('Code', 'Error')}: "
-                        f"{err.get('Message', '')}".rstrip(": "),
-                        code=str(err.get("Code", "")),
-                    ) from None
-                except BotoCoreError as exc:
-                    raise AWSError(f"cannot assume role {arn}: {exc}") from None
+                except AWS_ERRORS as exc:
+                    raise assume_role_error(arn, exc) from None
             assert creds is not None
             expiry = creds["Expiration"]
             if isinstance(expiry, datetime):
@@ -316,7 +310,7 @@ class SessionFactory:
             return roles[-1].split(":")[4]
         try:
             return str(self.sts(session).get_caller_identity()["Account"])
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise AWSError(f"cannot identify the ambient AWS account: {exc}") from None
 
     def account_clients(
