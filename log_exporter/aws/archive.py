@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from log_exporter.aws.errors import bucket_error, is_missing_key
+from log_exporter.aws.errors import Throttled, bucket_error, is_missing_key
+from log_exporter.aws.retry import ARCHIVE_DELETES, call_with_retries
 from log_exporter.core.direct import MARKER
-from log_exporter.core.polling import Backoff
 from log_exporter.errors import BucketError
 
 if TYPE_CHECKING:
@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 PROBE_OBJECT = "aws-logs-write-test"
-DELETE_TRIES = 5  # of the keys a DeleteObjects answer lists under Errors; a few seconds in all
+# of the keys a DeleteObjects answer lists under Errors (the first try counted); a few seconds
+DELETE_TRIES = (ARCHIVE_DELETES.retries or 0) + 1
 
 
 class ArchiveBucket:
@@ -116,12 +117,11 @@ class ArchiveBucket:
 
     def _delete_keys(self, keys: list[str], folder: str) -> int:
         """Delete `keys` (at most 1000), trying again those S3 reports it could not delete."""
-        backoff = Backoff(base=0.2, cap=5.0)
         left = keys
         errors: list[tuple[str, str]] = []
-        for attempt in range(DELETE_TRIES):
-            if attempt:
-                self._sleep(backoff.next())
+
+        def once() -> None:
+            nonlocal left, errors
             objects: list[ObjectIdentifierTypeDef] = [{"Key": k} for k in left]
             out = self._s3.delete_objects(
                 Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
@@ -132,10 +132,15 @@ class ArchiveBucket:
             ]
             failed = {k for k, _ in errors}
             left = [k for k in left if k in failed]
-            if not left:
-                return len(keys)
-        raise BucketError(
-            f"cannot delete {len(left)} of the {len(keys)} objects of a failed task in {folder} "
-            f"after {DELETE_TRIES} tries ({errors[0][1]}); the window is exported again once "
-            "they are deleted"
-        )
+            if left:
+                raise Throttled(errors[0][1])
+
+        def give_up(_: Throttled) -> BucketError:
+            return BucketError(
+                f"cannot delete {len(left)} of the {len(keys)} objects of a failed task in "
+                f"{folder} after {DELETE_TRIES} tries ({errors[0][1]}); the window is exported "
+                "again once they are deleted"
+            )
+
+        call_with_retries(once, ARCHIVE_DELETES, self._sleep, give_up=give_up)
+        return len(keys)

@@ -14,24 +14,24 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from log_exporter.aws.errors import (
     AWS_ERRORS,
+    Throttled,
     organizations_error,
     organizations_retryable,
     regions_error,
 )
+from log_exporter.aws.retry import ORGANIZATIONS, call_with_retries
 from log_exporter.core.config import ACCOUNT_ID, Account, Config, Organization
 from log_exporter.errors import AWSError, LogExporterError
 
 if TYPE_CHECKING:
     from log_exporter.aws.sessions import SessionFactory
 
-MAX_TRIES = 8
-FIRST_BACKOFF_S = 0.5
-MAX_BACKOFF_S = 20.0
+MAX_TRIES = (ORGANIZATIONS.retries or 0) + 1  # the first try counted: 8
 TAG_READERS = 4  # ListTagsForResource calls at once (one per account), sharing the backoff
 
 
@@ -67,9 +67,18 @@ class Discovery:
 
 
 # --- the API -------------------------------------------------------------------------------------
+class _AskAgain(Throttled):
+    """An Organizations call to ask again; `error` is what it failed with, raised when the
+    tries are spent."""
+
+    def __init__(self, error: AWSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class OrganizationReader:
     """Reads accounts, OUs and tags from Organizations: every list paged, every call retried
-    with exponential backoff while throttled or after a transient error or a lost answer
+    with exponential backoff (`retry.ORGANIZATIONS`) while throttled or after a transient error or a lost answer
     (botocore's own retries give up too soon for an API that allows a few requests a second;
     these calls only read, so asking again is safe), and counted. Calls may come from a few
     threads (`workers` tag reads at once): while one waits out throttling, the others wait
@@ -112,8 +121,7 @@ class OrganizationReader:
             self._sleep(delay)
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        delay = FIRST_BACKOFF_S
-        for attempt in range(1, self._max_tries + 1):
+        def once() -> dict[str, Any]:
             self._over_budget(operation)
             with self._backing_off:  # another thread is waiting out throttling: wait too
                 pass
@@ -122,12 +130,17 @@ class OrganizationReader:
             try:
                 return dict(getattr(self._client, operation)(**kwargs))
             except AWS_ERRORS as exc:
-                if organizations_retryable(exc) and attempt < self._max_tries:
-                    self._wait(operation, delay)
-                    delay = min(delay * 2, MAX_BACKOFF_S)
-                    continue
-                raise organizations_error(operation, exc) from None
-        raise AssertionError("unreachable")
+                error = organizations_error(operation, exc)
+                if organizations_retryable(exc):
+                    raise _AskAgain(error) from None
+                raise error from None
+
+        return call_with_retries(
+            once,
+            replace(ORGANIZATIONS, retries=self._max_tries - 1),
+            lambda delay: self._wait(operation, delay),
+            give_up=lambda exc: exc.error if isinstance(exc, _AskAgain) else exc,
+        )
 
     def _pages(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         token: str | None = None

@@ -1,13 +1,10 @@
 """The one place that builds AWS sessions, role chains and clients; the core only receives them.
 
-Every client uses botocore's `standard` retry mode, except for CreateExportTask: botocore counts
-its `LimitExceededException` as throttling and would retry it for up to 20 s, while the lane
-knows the slot stays busy until a task ends, so that call is not retried here and the lane
-handles both cases itself. Every client counts the retries botocore made for it, so a run can
-say how many retries throttling cost.
-
-What this needs of botocore beyond its public API (the model loader, the logs client the lanes
-of a region share, each lane's retry handler, the event hooks) is in `botocore_internals`.
+Every client retries as `retry.py` says (botocore's standard mode; CreateExportTask and the
+Organizations calls not retried by botocore), and counts the retries botocore made for it, so
+a run can say how many retries throttling cost. What this needs of botocore beyond its public
+API (the model loader, the logs client the lanes of a region share, each lane's retry handler,
+the event hooks) is in `botocore_internals`; AWS's errors are mapped by `errors`.
 """
 
 from __future__ import annotations
@@ -40,8 +37,9 @@ from log_exporter.aws.errors import (
     profile_error,
     unknown_profile_error,
 )
+from log_exporter.aws.retry import botocore_config
+from log_exporter.aws.retry import resolve_max_attempts as resolve_max_attempts
 from log_exporter.errors import AWSError
-from log_exporter.settings import positive_int_or_unset, resolve
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -52,7 +50,6 @@ if TYPE_CHECKING:
 
 SESSION_NAME = "log-exporter"
 CHAIN_DURATION_S = 3600  # a role reached through a chain lasts at most one hour
-DEFAULT_MAX_ATTEMPTS = 10
 ORGANIZATIONS_REGION = "us-east-1"  # Organizations' one endpoint (aws partition)
 # ... and in the other partitions, by the partition of the default region
 ORGANIZATIONS_REGIONS = {"aws-us-gov": "us-gov-west-1", "aws-cn": "cn-northwest-1"}
@@ -63,14 +60,6 @@ def organizations_region(default_region: str | None) -> str:
     from log_exporter.core.policy import partition
 
     return ORGANIZATIONS_REGIONS.get(partition(default_region or ""), ORGANIZATIONS_REGION)
-
-
-def resolve_max_attempts(explicit: int | None = None) -> int:
-    """`explicit`, else AWS_MAX_ATTEMPTS (the SDKs' own knob, which an explicit botocore Config
-    would ignore; a value that is not a positive integer is ignored), else 10."""
-    return resolve(
-        explicit or None, "AWS_MAX_ATTEMPTS", positive_int_or_unset, DEFAULT_MAX_ATTEMPTS
-    )
 
 
 @dataclass(frozen=True)
@@ -128,10 +117,8 @@ class SessionFactory:
         return new_session(self._loader, region=region, credentials=credentials, profile=profile)
 
     def _config(self, attempts: int | None = None) -> BotoConfig:
-        return BotoConfig(
-            # `total_max_attempts` counts the first try; botocore's `max_attempts` would count
-            # retries only, so 1 there still retried CreateExportTask once
-            retries={"mode": "standard", "total_max_attempts": attempts or self._max_attempts},
+        return botocore_config(
+            attempts or self._max_attempts,
             max_pool_connections=self._pool,
             user_agent_extra="log-exporter",
         )
