@@ -78,7 +78,7 @@ class DirectReader:
     ) -> None:
         self._logs = logs
         self._pacer = pacer
-        self._call = call  # backs off and asks again while AWS throttles (the lane's `_call`)
+        self._call = call  # asks again while AWS throttles (the lane's: retry.THROTTLED_CALLS)
         self._lock = threading.Lock()  # reads run in several threads
         self.requests = 0
         self.throttled = 0
