@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from log_exporter.aws.archive import ArchiveBucket
 from log_exporter.aws.clock import ClockCheck
+from log_exporter.aws.errors import AWS_ERRORS, archive_bucket_error
 from log_exporter.aws.organization import (
     DESCRIBE_REGIONS_ONLY,
     Discovery,
@@ -32,7 +31,7 @@ from log_exporter.core.plan import PlanRange
 from log_exporter.core.polling import RunDurations
 from log_exporter.core.state import period_switch_message
 from log_exporter.core.windows import to_ms, utc_day
-from log_exporter.errors import BucketError, ConfigError, LogExporterError, UsageError
+from log_exporter.errors import ConfigError, LogExporterError, UsageError
 from log_exporter.lane.lane import Lane, LaneResult, LaneSettings, LaneStopped
 from log_exporter.lane.runner import runner_id as _runner_id
 from log_exporter.progress import Reporter
@@ -376,17 +375,8 @@ class Engine:
             s3 = self.factory.s3()
             self.clock_check.watch(s3)
             out = s3.head_bucket(Bucket=bucket)
-        except ClientError as exc:
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status == 404:
-                raise BucketError(f"archive bucket {bucket} does not exist") from None
-            if status == 403:
-                raise BucketError(
-                    f"archive bucket {bucket} is not reachable with the ambient credentials (403)"
-                ) from None
-            raise BucketError(f"archive bucket {bucket}: {exc}") from None
-        except BotoCoreError as exc:
-            raise BucketError(f"archive bucket {bucket}: {exc}") from None
+        except AWS_ERRORS as exc:
+            raise archive_bucket_error(bucket, exc) from None
         headers = out.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         region = headers.get("x-amz-bucket-region") or out.get("BucketRegion")
         return str(region) if region else None

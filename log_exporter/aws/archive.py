@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from log_exporter.aws.errors import Throttled, bucket_error, is_missing_key
+from log_exporter.aws.retry import ARCHIVE_DELETES, call_with_retries
 from log_exporter.core.direct import MARKER
-from log_exporter.core.polling import Backoff
 from log_exporter.errors import BucketError
 
 if TYPE_CHECKING:
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 PROBE_OBJECT = "aws-logs-write-test"
-DELETE_TRIES = 5  # of the keys a DeleteObjects answer lists under Errors; a few seconds in all
+# of the keys a DeleteObjects answer lists under Errors (the first try counted); a few seconds
+DELETE_TRIES = (ARCHIVE_DELETES.retries or 0) + 1
 
 
 class ArchiveBucket:
@@ -41,7 +43,7 @@ class ArchiveBucket:
                 for cp in page.get("CommonPrefixes", []):
                     ids.append(cp["Prefix"][len(dest_prefix) + 1 :].rstrip("/"))
         except ClientError as exc:
-            raise BucketError(f"cannot list s3://{self.bucket}/{dest_prefix}/: {exc}") from None
+            raise bucket_error(f"list s3://{self.bucket}/{dest_prefix}/", exc) from None
         return ids
 
     def has_objects(self, prefix: str) -> bool:
@@ -49,7 +51,7 @@ class ArchiveBucket:
         try:
             out = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
         except ClientError as exc:
-            raise BucketError(f"cannot list s3://{self.bucket}/{prefix}: {exc}") from None
+            raise bucket_error(f"list s3://{self.bucket}/{prefix}", exc) from None
         return bool(out.get("KeyCount") or out.get("Contents"))
 
     def delete_task_output(self, dest_prefix: str, task_id: str) -> int:
@@ -80,7 +82,7 @@ class ArchiveBucket:
             if last:
                 deleted += self._delete_keys(last, folder)
         except ClientError as exc:
-            raise BucketError(f"cannot delete {folder}: {exc}") from None
+            raise bucket_error(f"delete {folder}", exc) from None
         return deleted
 
     def put(self, key: str, body: bytes, content_type: str = "application/gzip") -> None:
@@ -89,16 +91,16 @@ class ArchiveBucket:
         try:
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
         except ClientError as exc:
-            raise BucketError(f"cannot write s3://{self.bucket}/{key}: {exc}") from None
+            raise bucket_error(f"write s3://{self.bucket}/{key}", exc) from None
 
     def get(self, key: str) -> bytes | None:
         """An object's bytes; None when there is no such object."""
         try:
             return bytes(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code", "") in ("NoSuchKey", "404"):
+            if is_missing_key(exc):
                 return None
-            raise BucketError(f"cannot read s3://{self.bucket}/{key}: {exc}") from None
+            raise bucket_error(f"read s3://{self.bucket}/{key}", exc) from None
 
     def keys(self, prefix: str) -> set[str]:
         """The keys under `prefix`."""
@@ -110,17 +112,16 @@ class ArchiveBucket:
             for page in pages:
                 found.update(str(o["Key"]) for o in page.get("Contents", []))
         except ClientError as exc:
-            raise BucketError(f"cannot list s3://{self.bucket}/{prefix}: {exc}") from None
+            raise bucket_error(f"list s3://{self.bucket}/{prefix}", exc) from None
         return found
 
     def _delete_keys(self, keys: list[str], folder: str) -> int:
         """Delete `keys` (at most 1000), trying again those S3 reports it could not delete."""
-        backoff = Backoff(base=0.2, cap=5.0)
         left = keys
         errors: list[tuple[str, str]] = []
-        for attempt in range(DELETE_TRIES):
-            if attempt:
-                self._sleep(backoff.next())
+
+        def once() -> None:
+            nonlocal left, errors
             objects: list[ObjectIdentifierTypeDef] = [{"Key": k} for k in left]
             out = self._s3.delete_objects(
                 Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
@@ -131,10 +132,15 @@ class ArchiveBucket:
             ]
             failed = {k for k, _ in errors}
             left = [k for k in left if k in failed]
-            if not left:
-                return len(keys)
-        raise BucketError(
-            f"cannot delete {len(left)} of the {len(keys)} objects of a failed task in {folder} "
-            f"after {DELETE_TRIES} tries ({errors[0][1]}); the window is exported again once "
-            "they are deleted"
-        )
+            if left:
+                raise Throttled(errors[0][1])
+
+        def give_up(_: Throttled) -> BucketError:
+            return BucketError(
+                f"cannot delete {len(left)} of the {len(keys)} objects of a failed task in "
+                f"{folder} after {DELETE_TRIES} tries ({errors[0][1]}); the window is exported "
+                "again once they are deleted"
+            )
+
+        call_with_retries(once, ARCHIVE_DELETES, self._sleep, give_up=give_up)
+        return len(keys)

@@ -9,11 +9,11 @@ the least one the answer proves: zero while local time of sending and receiving 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from log_exporter.aws.botocore_internals import time_answers
 from log_exporter.errors import ClockSkewError
 
 # Runners whose clocks are each within this of AWS's differ by at most twice it; with the
@@ -72,17 +72,7 @@ class ClockCheck:
 
     def watch(self, client: Any) -> None:
         """Observe every answer `client` (a botocore client) gets, errors included."""
-
-        def sent(context: dict[str, Any], **_: Any) -> None:
-            context["log_exporter_sent"] = time.time()
-
-        def received(parsed: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
-            started = context.get("log_exporter_sent")
-            if isinstance(started, float):
-                self.observe(parsed.get("ResponseMetadata"), started, time.time())
-
-        client.meta.events.register("before-call", sent)
-        client.meta.events.register("after-call", received)
+        time_answers(client, self.observe)
 
     def aws_now(self, local_now: float) -> float:
         """AWS's time at `local_now` as far as known (`local_now` before any answer)."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from log_exporter.aws.tasks import map_client_error
+from log_exporter.aws.errors import map_client_error
 from log_exporter.core.config import GroupSelector
 from log_exporter.core.plan import GroupInfo
 from log_exporter.core.windows import Window

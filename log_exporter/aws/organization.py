@@ -14,23 +14,24 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
-
+from log_exporter.aws.errors import (
+    AWS_ERRORS,
+    Throttled,
+    organizations_error,
+    organizations_retryable,
+    regions_error,
+)
+from log_exporter.aws.retry import ORGANIZATIONS, call_with_retries
 from log_exporter.core.config import ACCOUNT_ID, Account, Config, Organization
-from log_exporter.errors import AccessDeniedError, AWSError, LogExporterError
+from log_exporter.errors import AWSError, LogExporterError
 
 if TYPE_CHECKING:
     from log_exporter.aws.sessions import SessionFactory
 
-THROTTLED = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
-TRANSIENT = frozenset({"ServiceException", "InternalFailure", "ServiceUnavailableException"})
-DENIED = frozenset({"AccessDeniedException", "AccessDenied", "AWSOrganizationsNotInUseException"})
-MAX_TRIES = 8
-FIRST_BACKOFF_S = 0.5
-MAX_BACKOFF_S = 20.0
+MAX_TRIES = (ORGANIZATIONS.retries or 0) + 1  # the first try counted: 8
 TAG_READERS = 4  # ListTagsForResource calls at once (one per account), sharing the backoff
 
 
@@ -66,9 +67,18 @@ class Discovery:
 
 
 # --- the API -------------------------------------------------------------------------------------
+class _AskAgain(Throttled):
+    """An Organizations call to ask again; `error` is what it failed with, raised when the
+    tries are spent."""
+
+    def __init__(self, error: AWSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class OrganizationReader:
     """Reads accounts, OUs and tags from Organizations: every list paged, every call retried
-    with exponential backoff while throttled or after a transient error or a lost answer
+    with exponential backoff (`retry.ORGANIZATIONS`) while throttled or after a transient error or a lost answer
     (botocore's own retries give up too soon for an API that allows a few requests a second;
     these calls only read, so asking again is safe), and counted. Calls may come from a few
     threads (`workers` tag reads at once): while one waits out throttling, the others wait
@@ -111,8 +121,7 @@ class OrganizationReader:
             self._sleep(delay)
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        delay = FIRST_BACKOFF_S
-        for attempt in range(1, self._max_tries + 1):
+        def once() -> dict[str, Any]:
             self._over_budget(operation)
             with self._backing_off:  # another thread is waiting out throttling: wait too
                 pass
@@ -120,31 +129,18 @@ class OrganizationReader:
                 self.calls += 1
             try:
                 return dict(getattr(self._client, operation)(**kwargs))
-            except ClientError as exc:
-                err = exc.response.get("Error", {})
-                code = str(err.get("Code", ""))
-                if (code in THROTTLED or code in TRANSIENT) and attempt < self._max_tries:
-                    self._wait(operation, delay)
-                    delay = min(delay * 2, MAX_BACKOFF_S)
-                    continue
-                message = f"AWS Organizations {operation}: {code}: {err.get('Message', '')}"
-                if code in DENIED:
-                    raise AccessDeniedError(
-                        message.rstrip(": ")
-                        + " (read it from the management account, a delegated administrator, "
-                        "or set organization.discovery_role)",
-                        code=code,
-                    ) from None
-                raise AWSError(message.rstrip(": "), code=code) from None
-            except (ConnectionError, HTTPClientError) as exc:  # a lost answer: ask again
-                if attempt < self._max_tries:
-                    self._wait(operation, delay)
-                    delay = min(delay * 2, MAX_BACKOFF_S)
-                    continue
-                raise AWSError(f"AWS Organizations {operation}: {exc}") from None
-            except BotoCoreError as exc:
-                raise AWSError(f"AWS Organizations {operation}: {exc}") from None
-        raise AssertionError("unreachable")
+            except AWS_ERRORS as exc:
+                error = organizations_error(operation, exc)
+                if organizations_retryable(exc):
+                    raise _AskAgain(error) from None
+                raise error from None
+
+        return call_with_retries(
+            once,
+            replace(ORGANIZATIONS, retries=self._max_tries - 1),
+            lambda delay: self._wait(operation, delay),
+            give_up=lambda exc: exc.error if isinstance(exc, _AskAgain) else exc,
+        )
 
     def _pages(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         token: str | None = None
@@ -339,17 +335,8 @@ def enabled_regions(ec2: Any) -> list[str]:
     AllRegions: opt-in regions that are not opted in are left out). Needs ec2:DescribeRegions."""
     try:
         answer = ec2.describe_regions(AllRegions=False)
-    except ClientError as exc:
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code", ""))
-        cls = AccessDeniedError if "Denied" in code or "Unauthorized" in code else AWSError
-        raise cls(
-            f"regions: all: cannot list the enabled regions (ec2:DescribeRegions): {code}: "
-            f"{err.get('Message', '')}".rstrip(": "),
-            code=code,
-        ) from None
-    except BotoCoreError as exc:
-        raise AWSError(f"regions: all: cannot list the enabled regions: {exc}") from None
+    except AWS_ERRORS as exc:
+        raise regions_error(exc) from None
     return sorted(
         str(r["RegionName"])
         for r in answer.get("Regions", [])

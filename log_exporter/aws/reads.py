@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from log_exporter.aws.tasks import Throttled, map_client_error
+from log_exporter.aws.errors import Throttled, map_client_error
 from log_exporter.core.direct import (
     EVENT_OVERHEAD,
     FILTER_PAGE_EVENTS,
@@ -78,7 +78,7 @@ class DirectReader:
     ) -> None:
         self._logs = logs
         self._pacer = pacer
-        self._call = call  # backs off and asks again while AWS throttles (the lane's `_call`)
+        self._call = call  # asks again while AWS throttles (the lane's: retry.THROTTLED_CALLS)
         self._lock = threading.Lock()  # reads run in several threads
         self.requests = 0
         self.throttled = 0

@@ -1,41 +1,45 @@
 """The one place that builds AWS sessions, role chains and clients; the core only receives them.
 
-Every client uses botocore's `standard` retry mode, except for CreateExportTask: botocore counts
-its `LimitExceededException` as throttling and would retry it for up to 20 s, while the lane
-knows the slot stays busy until a task ends, so that call is not retried here and the lane
-handles both cases itself. Every client counts the retries botocore made for it, so a run can
-say how many retries throttling cost.
-
-A lane costs no client of its own: the lanes of a region share one logs client, and each call
-signs with its lane's credentials (see `share_between_lanes`), so 1,000 lanes start in
-moments and fit in a few hundred MB.
+Every client retries as `retry.py` says (botocore's standard mode; CreateExportTask and the
+Organizations calls not retried by botocore), and counts the retries botocore made for it, so
+a run can say how many retries throttling cost. What this needs of botocore beyond its public
+API (the model loader, the logs client the lanes of a region share, each lane's retry handler,
+the event hooks) is in `botocore_internals`; AWS's errors are mapped by `errors`.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast, overload
+from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials, RefreshableCredentials
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    DataNotFoundError,
-    NoCredentialsError,
-    ProfileNotFound,
-)
-from botocore.loaders import Loader
-from botocore.retries import quota, standard
-from botocore.utils import determine_content_length
+from botocore.exceptions import BotoCoreError, ProfileNotFound
 
-from log_exporter.errors import AccessDeniedError, AWSError, ConfigError
-from log_exporter.settings import positive_int_or_unset, resolve
+from log_exporter.aws.botocore_internals import (
+    LaneClient,
+    LaneSigning,
+    OutsideLane,
+    RetryCounter,
+    ServiceLoader,
+    new_session,
+    send_small_bodies_at_once,
+    set_refresh_margins,
+    share_between_lanes,
+)
+from log_exporter.aws.errors import (
+    AWS_ERRORS,
+    assume_role_error,
+    profile_error,
+    unknown_profile_error,
+)
+from log_exporter.aws.retry import botocore_config
+from log_exporter.aws.retry import resolve_max_attempts as resolve_max_attempts
+from log_exporter.errors import AWSError
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -46,7 +50,6 @@ if TYPE_CHECKING:
 
 SESSION_NAME = "log-exporter"
 CHAIN_DURATION_S = 3600  # a role reached through a chain lasts at most one hour
-DEFAULT_MAX_ATTEMPTS = 10
 ORGANIZATIONS_REGION = "us-east-1"  # Organizations' one endpoint (aws partition)
 # ... and in the other partitions, by the partition of the default region
 ORGANIZATIONS_REGIONS = {"aws-us-gov": "us-gov-west-1", "aws-cn": "cn-northwest-1"}
@@ -57,206 +60,6 @@ def organizations_region(default_region: str | None) -> str:
     from log_exporter.core.policy import partition
 
     return ORGANIZATIONS_REGIONS.get(partition(default_region or ""), ORGANIZATIONS_REGION)
-
-
-def resolve_max_attempts(explicit: int | None = None) -> int:
-    """`explicit`, else AWS_MAX_ATTEMPTS (the SDKs' own knob, which an explicit botocore Config
-    would ignore; a value that is not a positive integer is ignored), else 10."""
-    return resolve(
-        explicit or None, "AWS_MAX_ATTEMPTS", positive_int_or_unset, DEFAULT_MAX_ATTEMPTS
-    )
-
-
-class RetryCounter:
-    """Counts botocore's own retries: an `after-call` handler adding up the RetryAttempts of every
-    answered call (errors included), from any thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._count = 0
-
-    def __call__(self, parsed: Any = None, **kwargs: Any) -> None:
-        meta = parsed.get("ResponseMetadata") if isinstance(parsed, dict) else None
-        retries = int((meta or {}).get("RetryAttempts") or 0)
-        if retries:
-            with self._lock:
-                self._count += retries
-
-    @property
-    def count(self) -> int:
-        return self._count
-
-    def watch(self, client: Any) -> None:
-        """Count the retries of `client` (a boto3 client) from now on."""
-        client.meta.events.register("after-call", self)
-
-
-class KnownServices(Sequence[str]):
-    """The services with a model of one type, as botocore's Loader lists them, except that `in`
-    looks at that one service's folder and the full list is made only when used."""
-
-    def __init__(self, loader: ServiceLoader, type_name: str) -> None:
-        self._loader = loader
-        self._type_name = type_name
-
-    def __contains__(self, service: object) -> bool:
-        if not isinstance(service, str):
-            return False
-        try:
-            return bool(self._loader.list_api_versions(service, self._type_name))
-        except DataNotFoundError:
-            return False
-
-    def _all(self) -> list[str]:
-        return self._loader.all_services(self._type_name)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        return self._all()[index]
-
-    def __len__(self) -> int:
-        return len(self._all())
-
-
-class ServiceLoader(Loader):
-    """botocore's model loader, except that checking that a service exists before loading its
-    model does not list the folder of every service botocore knows (~900 directory listings,
-    ~50 ms of every start, before the first request)."""
-
-    def list_available_services(self, type_name: str) -> Any:
-        return KnownServices(self, type_name)
-
-    def all_services(self, type_name: str) -> list[str]:
-        return list(super().list_available_services(type_name))  # cached by botocore
-
-
-LANE_KEY = "_log_exporter_lane"  # the private keyword a LaneClient adds to each call
-
-
-class OutsideLane(Credentials):
-    """The default credentials of a shared logs client: a call that does not come through a
-    LaneClient has none, and fails as unsigned calls do instead of signing as somebody else."""
-
-    def __init__(self) -> None:
-        super().__init__("", "")
-
-    def get_frozen_credentials(self) -> Any:
-        raise NoCredentialsError()
-
-
-@dataclass(eq=False)
-class LaneSigning:
-    """What the calls of one lane on its region's shared logs client sign with (None when not
-    even ambient credentials were found: the calls then fail unsigned), and its own share of
-    botocore's standard-mode retries: their handler and quota, and the count of retries made."""
-
-    credentials: Credentials | None
-    max_attempts: int
-    retries: RetryCounter = field(default_factory=RetryCounter)
-    quota: standard.RetryQuotaChecker = field(init=False)
-    handler: standard.RetryHandler = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.quota = standard.RetryQuotaChecker(quota.RetryQuota())
-        self.handler = standard.RetryHandler(
-            retry_policy=standard.RetryPolicy(
-                retry_checker=standard.StandardRetryConditions(max_attempts=self.max_attempts),
-                retry_backoff=standard.ExponentialBackoff(),
-            ),
-            retry_event_adapter=standard.RetryEventAdapter(),
-            retry_quota=self.quota,  # type: ignore[arg-type]  # the stubs say RetryQuota; botocore passes this
-        )
-
-
-def _lane_of(context: Any) -> LaneSigning | None:
-    lane = context.get(LANE_KEY) if isinstance(context, dict) else None
-    return lane if isinstance(lane, LaneSigning) else None
-
-
-def share_between_lanes(client: Any) -> None:
-    """Make one logs client serve every lane of a region, each call signing with its lane's
-    credentials: botocore signs a request with `request_credentials` from its signing context
-    when there are some, and a LaneClient passes its lane with every call. Building a client is
-    milliseconds of CPU and ~170 KiB; with hundreds of lanes starting together, that was most
-    of the time before their first tasks.
-
-    Retries are botocore's standard mode, with each lane's own handler and quota (a throttled
-    account does not spend the others' retries), for every call but CreateExportTask, whose
-    LimitExceededException botocore would retry as throttling (the lane handles that call's
-    errors itself)."""
-    service = client.meta.service_model.service_id.hyphenize()
-
-    def take_lane(params: dict[str, Any], context: dict[str, Any], **kwargs: Any) -> None:
-        lane = params.pop(LANE_KEY, None)
-        if isinstance(lane, LaneSigning):
-            context[LANE_KEY] = lane
-            if lane.credentials is not None:
-                context.setdefault("signing", {})["request_credentials"] = lane.credentials
-
-    def needs_retry(operation: Any = None, request_dict: Any = None, **kwargs: Any) -> float | None:
-        lane = _lane_of((request_dict or {}).get("context"))
-        if lane is None or operation is None or operation.name == "CreateExportTask":
-            return None
-        return lane.handler.needs_retry(operation=operation, request_dict=request_dict, **kwargs)
-
-    def after_call(context: Any = None, **kwargs: Any) -> None:
-        lane = _lane_of(context)
-        if lane is not None:
-            lane.quota.release_retry_quota(context=context, **kwargs)
-            lane.retries(**kwargs)
-
-    events = client.meta.events
-    events.register(f"provide-client-params.{service}", take_lane)
-    events.register(f"needs-retry.{service}", needs_retry)
-    events.register(f"after-call.{service}", after_call)
-
-
-class LanePaginator:
-    """A paginator of the shared client whose every page is asked for as the lane."""
-
-    def __init__(self, paginator: Any, lane: LaneSigning) -> None:
-        self._paginator = paginator
-        self._lane = lane
-
-    def paginate(self, **kwargs: Any) -> Any:
-        return self._paginator.paginate(**kwargs, **{LANE_KEY: self._lane})
-
-
-class LaneClient:
-    """One lane's view of its region's shared logs client (see `share_between_lanes`): the
-    same methods, each call carrying the lane."""
-
-    def __init__(self, client: Any, lane: LaneSigning) -> None:
-        self._client = client
-        self._lane = lane
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
-        if name == "get_paginator":
-            return lambda operation: LanePaginator(attr(operation), self._lane)
-        if name.startswith("_") or not callable(attr) or name in ("can_paginate", "close"):
-            return attr
-        lane = self._lane
-
-        def call(**kwargs: Any) -> Any:
-            return attr(**kwargs, **{LANE_KEY: lane})
-
-        return call
-
-
-SMALL_BODY = 64 * 1024
-
-
-def no_continue_for_small_bodies(params: dict[str, Any], **kwargs: Any) -> None:
-    """botocore asks S3 for a `100 Continue` before it sends any PUT body: a round trip more on
-    every lane state write, which only pays off for big bodies."""
-    body = params.get("body")
-    size = determine_content_length(body) if body is not None else None
-    if size is not None and size <= SMALL_BODY:
-        params.get("headers", {}).pop("Expect", None)
 
 
 @dataclass(frozen=True)
@@ -275,11 +78,7 @@ def _known_profile(session: botocore.session.Session, where: str) -> botocore.se
     try:
         session.get_scoped_config()
     except ProfileNotFound as exc:
-        files = os.environ.get("AWS_CONFIG_FILE", "~/.aws/config")
-        raise ConfigError(
-            f"{where}: the AWS profile {exc.kwargs.get('profile', '')!r} is not in {files} "
-            "(nor in the shared credentials file)"
-        ) from None
+        raise unknown_profile_error(where, exc) from None
     return session
 
 
@@ -315,19 +114,11 @@ class SessionFactory:
     ) -> botocore.session.Session:
         """A botocore session sharing the factory's model loader (boto3's Session would only
         wrap it, and cost its import); with `profile`, that profile of the AWS config files."""
-        session = botocore.session.Session(profile=profile)
-        session.register_component("data_loader", self._loader)
-        if region:
-            session.set_config_variable("region", region)
-        if credentials is not None:
-            session._credentials = credentials  # type: ignore[attr-defined]
-        return session
+        return new_session(self._loader, region=region, credentials=credentials, profile=profile)
 
     def _config(self, attempts: int | None = None) -> BotoConfig:
-        return BotoConfig(
-            # `total_max_attempts` counts the first try; botocore's `max_attempts` would count
-            # retries only, so 1 there still retried CreateExportTask once
-            retries={"mode": "standard", "total_max_attempts": attempts or self._max_attempts},
+        return botocore_config(
+            attempts or self._max_attempts,
             max_pool_connections=self._pool,
             user_agent_extra="log-exporter",
         )
@@ -363,7 +154,7 @@ class SessionFactory:
             ),
         )
         self.retries.watch(client)
-        client.meta.events.register_last("before-call.s3", no_continue_for_small_bodies)
+        send_small_bodies_at_once(client)
         return client
 
     def sts(
@@ -427,7 +218,7 @@ class SessionFactory:
             try:
                 found = base.get_credentials()
             except BotoCoreError as exc:
-                raise AWSError(f"{where}: the AWS profile {profile!r}: {exc}") from None
+                raise profile_error(where, profile, exc) from None
             if found is None:
                 raise AWSError(f"{where}: the AWS profile {profile!r} gives no credentials")
             return found
@@ -438,13 +229,10 @@ class SessionFactory:
         credentials = RefreshableCredentials.create_from_metadata(
             metadata=first, refresh_using=fetch, method="assume-role"
         )
-        # botocore refreshes 15 (advisory) and 10 (mandatory) minutes before expiry; scale that
-        # down for credentials that live less than an hour, so they are not refreshed every call.
         lifetime = (
             datetime.fromisoformat(first["expiry_time"]) - datetime.now(UTC)
         ).total_seconds()
-        credentials._advisory_refresh_timeout = int(min(15 * 60, max(lifetime / 4, 1)))  # type: ignore[attr-defined]
-        credentials._mandatory_refresh_timeout = int(min(10 * 60, max(lifetime / 8, 1)))  # type: ignore[attr-defined]
+        set_refresh_margins(credentials, lifetime)
         return credentials
 
     def _chain_fetcher(
@@ -466,7 +254,7 @@ class SessionFactory:
                 try:  # the profile's credentials are loaded here (SSO token, process, keys)
                     first.append(self._new_sts(base, region))
                 except BotoCoreError as exc:
-                    raise AWSError(f"cannot assume role {roles[0]}: {exc}") from None
+                    raise assume_role_error(roles[0], exc) from None
             return first[0]
 
         def fetch() -> dict[str, str]:
@@ -488,15 +276,8 @@ class SessionFactory:
                     kwargs["DurationSeconds"] = CHAIN_DURATION_S
                 try:
                     creds = dict(sts.assume_role(**kwargs)["Credentials"])
-                except ClientError as exc:
-                    err = exc.response.get("Error", {})
-                    raise AccessDeniedError(
-                        f"cannot assume role {arn}: {err.get('Code', 'Error')}: "
-                        f"{err.get('Message', '')}".rstrip(": "),
-                        code=str(err.get("Code", "")),
-                    ) from None
-                except BotoCoreError as exc:
-                    raise AWSError(f"cannot assume role {arn}: {exc}") from None
+                except AWS_ERRORS as exc:
+                    raise assume_role_error(arn, exc) from None
             assert creds is not None
             expiry = creds["Expiration"]
             if isinstance(expiry, datetime):
@@ -516,7 +297,7 @@ class SessionFactory:
             return roles[-1].split(":")[4]
         try:
             return str(self.sts(session).get_caller_identity()["Account"])
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise AWSError(f"cannot identify the ambient AWS account: {exc}") from None
 
     def account_clients(

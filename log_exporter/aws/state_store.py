@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from log_exporter.aws.errors import is_conflict, is_missing_key, state_bucket_error
 from log_exporter.core.state import STATE_FOLDER, LaneState, parse_state, state_key
 from log_exporter.core.windows import Period
 from log_exporter.errors import BucketError, StateConflictError, StateError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 
 
 class StateStore:
@@ -35,8 +34,7 @@ class StateStore:
         try:
             obj = self._s3.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404"):
+            if is_missing_key(exc):
                 return LaneState(account_id=account_id, region=region)
             raise self._bucket_error("read", key, exc) from None
         where = f"s3://{self.bucket}/{key}"
@@ -55,8 +53,7 @@ class StateStore:
                 CopySourceIfMatch=error.etag or "*",
             )
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in CONFLICT_CODES:
+            if is_conflict(exc):
                 raise StateConflictError(f"{error.key} was changed since it was read") from None
             raise self._bucket_error("copy", key, exc) from None
         return f"s3://{self.bucket}/{aside}"
@@ -84,9 +81,7 @@ class StateStore:
                     ContentType="application/json",
                 )
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-            if code in CONFLICT_CODES or status in ("412", "409"):
+            if is_conflict(exc, by_status=True):
                 etag = self._stored_etag(key, body)
                 if etag is not None:
                     state.etag = etag
@@ -147,8 +142,4 @@ class StateStore:
         self._s3.delete_object(Bucket=self.bucket, Key=self.key(account_id, region))
 
     def _bucket_error(self, verb: str, key: str, exc: ClientError) -> BucketError:
-        err = exc.response.get("Error", {})
-        return BucketError(
-            f"cannot {verb} s3://{self.bucket}/{key}: {err.get('Code', '')} {err.get('Message', '')}".rstrip(),
-            code=str(err.get("Code", "")),
-        )
+        return state_bucket_error(f"{verb} s3://{self.bucket}/{key}", exc)

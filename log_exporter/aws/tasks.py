@@ -1,14 +1,21 @@
-"""Export tasks: create, describe, find the active ones, cancel; AWS errors mapped to ours."""
+"""Export tasks: create, describe, find the active ones, cancel (AWS errors mapped by errors.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from log_exporter.aws.errors import AWS_ERRORS, already_ended, map_create_error
+
+# Importable from here as before (the lane, and callers not yet moved to aws.errors)
+from log_exporter.aws.errors import AnswerLost as AnswerLost
+from log_exporter.aws.errors import SlotBusy as SlotBusy
+from log_exporter.aws.errors import Throttled as Throttled
+from log_exporter.aws.errors import map_client_error as map_client_error
 from log_exporter.core.windows import Window
-from log_exporter.errors import AccessDeniedError, AWSError, BucketError, ResourceNotFoundError
+from log_exporter.errors import ResourceNotFoundError
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -16,30 +23,6 @@ if TYPE_CHECKING:
 ACTIVE = ("PENDING", "RUNNING", "PENDING_CANCEL")
 ENDED = ("COMPLETED", "FAILED", "CANCELLED")  # any other code (or none) says nothing yet
 FINISHED_OK = "COMPLETED"
-THROTTLING_CODES = {
-    "ThrottlingException",
-    "ServiceUnavailableException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "InternalFailure",
-    "ServiceUnavailable",
-}
-POLICY_HINT = "run `log-exporter policy --config FILE` for the bucket policy it needs"
-
-
-class SlotBusy(Exception):
-    """LimitExceededException: another export task is active in this account and region."""
-
-
-class Throttled(Exception):
-    """AWS asked us to slow down; back off and try again."""
-
-
-class AnswerLost(Throttled):
-    """CreateExportTask got no answer that proves no task was created: a 5xx, a timeout, a
-    dropped connection. AWS may have created the task (it offers no idempotency token), so look
-    for it before creating again. A 4xx (ThrottlingException, LimitExceededException, ...) does
-    prove that nothing was created."""
 
 
 @dataclass(frozen=True)
@@ -85,27 +68,6 @@ class TaskStatus:
         )
 
 
-def map_client_error(exc: ClientError, what: str) -> Exception:
-    err = exc.response.get("Error", {})
-    code = str(err.get("Code", ""))
-    message = str(err.get("Message", "")) or code
-    if code == "LimitExceededException":
-        return SlotBusy(message)
-    if code in THROTTLING_CODES or exc.response.get("ResponseMetadata", {}).get(
-        "HTTPStatusCode"
-    ) in (429, 500, 502, 503, 504):
-        return Throttled(f"{code}: {message}")
-    if code == "ResourceNotFoundException":
-        return ResourceNotFoundError(f"{what}: {message}", code=code)
-    if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
-        return AccessDeniedError(f"{what}: access denied: {message}", code=code)
-    lowered = message.lower()
-    if code == "InvalidParameterException" and ("bucket" in lowered or "permission" in lowered):
-        hint = f"; {POLICY_HINT}" if "permission" in lowered or "acl" in lowered else ""
-        return BucketError(f"{what}: {message}{hint}", code=code)
-    return AWSError(f"{what}: {code}: {message}", code=code)
-
-
 class ExportTasks:
     """CloudWatch Logs export task calls of one account and region."""
 
@@ -127,22 +89,10 @@ class ExportTasks:
                 destination=bucket,
                 destinationPrefix=dest_prefix,
             )
-        except ClientError as exc:
-            mapped = map_client_error(exc, f"export of {group} {window}")
-            if isinstance(mapped, BucketError) and POLICY_HINT in str(mapped):
-                region = self._create.meta.region_name
-                aws_says = str(exc.response.get("Error", {}).get("Message", "")).rstrip(".")
-                mapped = BucketError(
-                    f"export of {group} {window}: the policy of bucket {bucket} does not let "
-                    f"logs.{region}.amazonaws.com write exports (AWS: {aws_says}); {POLICY_HINT}",
-                    code=mapped.code,
-                )
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if not (isinstance(status, int) and status < 500):  # a 4xx proves nothing was made
-                raise AnswerLost(str(mapped)) from None
-            raise mapped from None
-        except BotoCoreError as exc:
-            raise AnswerLost(str(exc)) from None
+        except AWS_ERRORS as exc:
+            raise map_create_error(
+                exc, group=group, window=window, bucket=bucket, logs=self._create
+            ) from None
         return str(out["taskId"])
 
     def describe(self, task_id: str) -> TaskStatus | None:
@@ -188,8 +138,7 @@ class ExportTasks:
         try:
             self._logs.cancel_export_task(taskId=task_id)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("InvalidOperationException", "ResourceNotFoundException"):
+            if already_ended(exc):
                 return False
             raise map_client_error(exc, f"cancelling export task {task_id}") from None
         return True

@@ -71,7 +71,7 @@ def retention(
     """Set the CloudWatch retention of groups whose archive holds every day it would delete."""
     from botocore.exceptions import ClientError
 
-    from log_exporter.aws.tasks import map_client_error
+    from log_exporter.aws.errors import map_client_error
     from log_exporter.core.config import GroupSelector, load_config
     from log_exporter.core.retention import apply_retention, too_short
     from log_exporter.engine import RunOptions

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from log_exporter.aws.tasks import Throttled, map_client_error
+from log_exporter.aws.errors import Throttled, map_client_error
 from log_exporter.core.plan import ExportItem, LanePlan
 from log_exporter.core.state import Intent
 

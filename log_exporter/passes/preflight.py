@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from log_exporter.aws.errors import SlotBusy, Throttled, aws_says, error_code
 from log_exporter.aws.groups import LogGroups
-from log_exporter.aws.tasks import ExportTasks, SlotBusy, Throttled
+from log_exporter.aws.tasks import ExportTasks
 from log_exporter.core.config import Account, Config
 from log_exporter.core.policy import Target, export_refusals, logs_principal
 from log_exporter.errors import LogExporterError
@@ -69,8 +70,7 @@ class BucketFacts:
 
 def _error(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".rstrip(": ")
+        return aws_says(exc, "Error")
     return str(exc)
 
 
@@ -130,7 +130,7 @@ class Preflight:
             out = self.factory.s3(region).get_bucket_policy(Bucket=name)
             policy = json.loads(out["Policy"])
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "NoSuchBucketPolicy":
+            if error_code(exc) == "NoSuchBucketPolicy":
                 return BucketFacts(True, region, None, name=name)
             why = f"cannot read the bucket policy ({_error(exc)})"
             return BucketFacts(True, region, None, why, name=name)

@@ -31,9 +31,8 @@ from datetime import UTC, date, datetime
 from operator import itemgetter
 from typing import IO, TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from log_exporter.aws.archive import PROBE_OBJECT
+from log_exporter.aws.errors import AWS_ERRORS, bucket_error
 from log_exporter.core.windows import (
     MS_PER_DAY,
     Intervals,
@@ -363,8 +362,8 @@ class GroupArchive:
                             log.debug("not an exported object: s3://%s/%s", self.bucket, key)
                         continue
                     out.append((key, stream))
-        except (ClientError, BotoCoreError) as exc:
-            raise BucketError(f"cannot list s3://{self.bucket}/{folder}/: {exc}") from None
+        except AWS_ERRORS as exc:
+            raise bucket_error(f"list s3://{self.bucket}/{folder}/", exc) from None
         return out
 
     # --- reading -----------------------------------------------------------------------------
@@ -475,8 +474,8 @@ class GroupArchive:
     ) -> _Run | None:
         try:
             body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except (ClientError, BotoCoreError) as exc:
-            raise BucketError(f"cannot read s3://{self.bucket}/{key}: {exc}") from None
+        except AWS_ERRORS as exc:
+            raise bucket_error(f"read s3://{self.bucket}/{key}", exc) from None
         try:
             # surrogateescape: a line that is not UTF-8 is printed with its own bytes
             text = gzip.decompress(body).decode("utf-8", errors="surrogateescape")

@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from log_exporter.aws.archive import PROBE_OBJECT
-from log_exporter.aws.tasks import map_client_error
+from log_exporter.aws.errors import bucket_error, map_client_error
 from log_exporter.core.config import GroupSelector
 from log_exporter.core.windows import day_window, destination_prefix
-from log_exporter.errors import BucketError
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -147,7 +146,7 @@ def archive_day(
                 objects += 1
                 size += int(obj.get("Size", 0))
     except ClientError as exc:
-        raise BucketError(f"cannot list s3://{bucket}/{folder}: {exc}") from None
+        raise bucket_error(f"list s3://{bucket}/{folder}", exc) from None
     return objects, size
 
 

@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from log_exporter.aws.archive import PROBE_OBJECT, ArchiveBucket
+from log_exporter.aws.errors import bucket_error, map_client_error
 from log_exporter.aws.reads import read_folder
-from log_exporter.aws.tasks import ExportTasks, TaskStatus, map_client_error
+from log_exporter.aws.tasks import ExportTasks, TaskStatus
 from log_exporter.core.state import Failure, Intent, LaneState
 from log_exporter.core.status import DaySpan, day_spans, days_touched
 from log_exporter.core.windows import (
@@ -48,7 +49,7 @@ from log_exporter.core.windows import (
     to_ms,
     utc_day,
 )
-from log_exporter.errors import BucketError, LaneBusyError
+from log_exporter.errors import LaneBusyError
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -133,7 +134,7 @@ def list_task_folders(
         try:
             page = s3.list_objects_v2(**kwargs)
         except ClientError as exc:
-            raise BucketError(f"cannot list s3://{bucket}/{root}: {exc}") from None
+            raise bucket_error(f"list s3://{bucket}/{root}", exc) from None
         out.requests += 1
         contents = page.get("Contents", [])
         folder: TaskFolder | None = None
@@ -385,7 +386,7 @@ def c7n_last_export(s3: S3Client, bucket: str, key: str) -> date | None:
     try:
         tags = s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
     except ClientError as exc:
-        raise BucketError(f"cannot read the tags of s3://{bucket}/{key}: {exc}") from None
+        raise bucket_error(f"read the tags of s3://{bucket}/{key}", exc) from None
     for tag in tags:
         if tag.get("Key") == C7N_MARKER_TAG:
             try:

@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import UnknownServiceError
 from botocore.loaders import Loader
 
-from log_exporter.aws.sessions import ServiceLoader
+from log_exporter.aws.botocore_internals import ServiceLoader
 
 
 @pytest.mark.parametrize(

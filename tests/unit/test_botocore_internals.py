@@ -1,11 +1,12 @@
-"""What log_exporter/aws/sessions.py relies on inside botocore, beyond its public API: each test fails with
-a message naming what a new botocore changed, so an upgrade past the pinned range (pyproject.toml)
-is caught here and not by lanes signing as the wrong account or retrying without end.
+"""What log_exporter/aws/botocore_internals.py relies on inside botocore, beyond its public API:
+each test fails with a message naming what a new botocore changed, so an upgrade past the pinned
+range (pyproject.toml) is caught here and not by lanes signing as the wrong account or retrying
+without end.
 
 - A shared logs client signs each call with `context['signing']['request_credentials']`.
 - Each lane's standard-mode retries: the `needs-retry.<service>` and `after-call.<service>` events,
   `standard.RetryHandler`, `RetryQuotaChecker`, `StandardRetryConditions`,
-  `ExponentialBackoff`, `RetryEventAdapter` with the keywords aws.py passes.
+  `ExponentialBackoff`, `RetryEventAdapter` with the keywords botocore_internals.py passes.
 - `ServiceLoader` overrides `Loader.list_available_services`, which `load_service_model` asks.
 - `RefreshableCredentials._advisory_refresh_timeout` / `_mandatory_refresh_timeout`, and a
   session's `_credentials`.
@@ -26,10 +27,11 @@ from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.loaders import Loader
 from botocore.retries import quota, standard
 
-from log_exporter.aws.sessions import LaneSigning, ServiceLoader, SessionFactory
+from log_exporter.aws.botocore_internals import LaneSigning, ServiceLoader
+from log_exporter.aws.sessions import SessionFactory
 
 REGION = "us-east-1"
-WHY = f"botocore {botocore.__version__} changed what log_exporter/aws/sessions.py relies on: "
+WHY = f"botocore {botocore.__version__} changed what log_exporter/aws/botocore_internals.py relies on: "
 
 
 class Raw:
@@ -148,7 +150,8 @@ def test_the_retry_classes_take_what_lane_signing_passes() -> None:
     for func, names in expected.items():
         got = parameters(func)
         assert all(n in got for n in names), (
-            WHY + f"{func.__qualname__} now takes {got}, aws.LaneSigning passes {names}"
+            WHY
+            + f"{func.__qualname__} now takes {got}, botocore_internals.LaneSigning passes {names}"
         )
     assert parameters(standard.RetryHandler.needs_retry) == ["self", "kwargs"], (
         WHY + "standard.RetryHandler.needs_retry no longer takes the event's keywords"
