@@ -12,6 +12,7 @@ from log_exporter.errors import UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from log_exporter.aws.sessions import SessionFactory
     from log_exporter.core.config import Config
     from log_exporter.engine import Engine, RunOptions
 
@@ -202,18 +203,28 @@ def global_profile() -> str | None:
     return str(profile) if profile else None
 
 
+def session_factory(
+    regions: tuple[str, ...] | list[str] = (), parallel: int = DEFAULT_PARALLEL
+) -> SessionFactory:
+    """The sessions and clients of a command, the one place they are built: `--profile` is the
+    ambient credentials, the first `--region` the ambient region; one pooled connection per
+    lane worked at once, on the shared clients."""
+    from log_exporter.aws.sessions import SessionFactory
+
+    region = regions[0] if regions else None
+    return SessionFactory(
+        region=region, max_pool_connections=max(10, parallel), profile=global_profile()
+    )
+
+
 def build_engine(
     config: Config,
     regions: tuple[str, ...] | list[str],
     parallel: int = DEFAULT_PARALLEL,
     **kwargs: Any,
 ) -> Engine:
-    """The engine every command uses; `--region` also names the ambient region."""
-    from log_exporter.aws.sessions import SessionFactory
+    """The engine every command uses, over `session_factory`."""
     from log_exporter.engine import Engine
 
-    region = regions[0] if regions else None
-    profile = global_profile()
-    # one pooled connection per lane worked at once, on the shared clients
-    factory = SessionFactory(region=region, max_pool_connections=max(10, parallel), profile=profile)
+    factory = session_factory(regions, parallel)
     return Engine(config, factory, max_parallel=parallel, **kwargs)
