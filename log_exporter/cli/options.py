@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from log_exporter.engine import Engine, RunOptions
 
 DEFAULT_PARALLEL = 1000
+READ_PARALLEL = 32  # lanes read at once by the read-only commands (plan, status, stats, ...)
 
 
 def parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
@@ -51,6 +52,14 @@ def through_range(end: date | None, through: date | str | None) -> tuple[date | 
     if through > today:
         raise UsageError(f"--through {through} is in the future (today is {today} UTC)")
     return through + timedelta(days=1), False
+
+
+def stats_days(day: date | None, days: int) -> list[date]:
+    """The UTC days of `stats`: --day, else the --days days before today."""
+    today = datetime.now(UTC).date()
+    if day is not None and day > today:
+        raise UsageError(f"--day {day} is in the future (today is {today} UTC)")
+    return [day] if day else [today - timedelta(days=n) for n in range(days, 0, -1)]
 
 
 def run_options(

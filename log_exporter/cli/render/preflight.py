@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 from rich.table import Table
 
+from log_exporter.cli.render.tables import counted
 from log_exporter.core.config import ALL_REGIONS, Account, Organization
 
 if TYPE_CHECKING:
@@ -23,12 +24,9 @@ if TYPE_CHECKING:
 CHECK_COLOURS = {"OK": "green", "FAIL": "red", "SKIP": "yellow"}
 
 
-def count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def duration(seconds: int) -> str:
-    """`12h`, `30m`, `2d`: the largest unit that divides it; else seconds."""
+def setting_duration(seconds: int) -> str:
+    """A duration as a config writes it: `12h`, `30m`, `2d` (the largest unit that divides
+    it), else seconds."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
@@ -60,7 +58,7 @@ def print_coverage(out: Console, where: str, coverage: Coverage) -> None:
     out.print(f"{escape(where)}: valid", highlight=False)
     out.print(
         f"archive: {escape(archive)}/ (one task per {dest.period}, from {start}, "
-        f"exported {duration(dest.settle)} after it ended)",
+        f"exported {setting_duration(dest.settle)} after it ended)",
         highlight=False,
     )
     table = Table(title_justify="left")
@@ -86,8 +84,8 @@ def print_coverage(out: Console, where: str, coverage: Coverage) -> None:
     if org is not None:
         print_organization(out, org, coverage.organization_regions)
     out.print(
-        f"{count(len(coverage.accounts), 'account')}, "
-        f"{count(coverage.lanes, 'account-region')} (lanes)"
+        f"{counted(len(coverage.accounts), 'account')}, "
+        f"{counted(coverage.lanes, 'account-region')} (lanes)"
         + (" listed, and the organization's accounts" if org is not None else "")
         + "; nothing was called in AWS",
         highlight=False,
@@ -126,8 +124,8 @@ def print_discovery(out: Console, found: Discovery) -> None:
     from log_exporter.aws.organization import account_id_of
 
     table = Table(
-        title=f"organization: {count(len(found.discovered), 'account')} discovered "
-        f"({count(found.calls, 'Organizations call')})",
+        title=f"organization: {counted(len(found.discovered), 'account')} discovered "
+        f"({counted(found.calls, 'Organizations call')})",
         title_justify="left",
     )
     for col in ("account", "account id", "selected"):
