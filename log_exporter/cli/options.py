@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from log_exporter.errors import UsageError
+from log_exporter.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -87,6 +87,53 @@ def run_options(
         pending_timeout_seconds=pending_timeout,
         stuck_after_seconds=stuck_after,
     )
+
+
+EXPORT_FIELDS = {
+    "destination.bucket": "--bucket",
+    "destination.prefix": "--prefix",
+    "accounts[0].role": "--role",
+    "accounts[0].groups": "--group",
+    "accounts[0].external_id": "--external-id",
+    "accounts[0].regions": "--region",
+}
+
+
+def export_config(
+    *,
+    group: str,
+    bucket: str,
+    prefix: str,
+    roles: tuple[str, ...],
+    external_id: str | None,
+    region: str | None,
+    period: str,
+) -> Config:
+    """The config of `export`'s options: one account (`export`) with one group; a mistake is
+    a ConfigError naming the option, not the config's field."""
+    from log_exporter.core.config import parse_config
+
+    data = {
+        "destination": {"bucket": bucket, "prefix": prefix, "period": period},
+        "accounts": [
+            {
+                "name": "export",
+                "role": list(roles) or None,
+                "external_id": external_id,
+                "regions": [region] if region else None,
+                "groups": [group],
+            }
+        ],
+    }
+    try:
+        return parse_config(data, "export")
+    except ConfigError as exc:
+        message = str(exc).removeprefix("export: ")
+        for field, option in EXPORT_FIELDS.items():
+            if message.startswith(field):
+                message = option + message[len(field) :]
+                break
+        raise ConfigError(message) from None
 
 
 def parse_duration_option(
