@@ -23,11 +23,12 @@ from log_exporter import __version__
 from log_exporter.cli.options import (
     DEFAULT_PARALLEL,
     build_engine,
+    export_config,
     lane_filters,
     range_options,
     run_options,
 )
-from log_exporter.errors import ConfigError, LogExporterError
+from log_exporter.errors import LogExporterError
 
 if TYPE_CHECKING:
     from log_exporter.core.config import Config
@@ -93,14 +94,15 @@ def cli(
 
 
 def _execute(ctx: click.Context, config: Config, options: RunOptions, parallel: int) -> RunReport:
-    from rich.console import Console
-
-    from log_exporter.cli.render.console import LogReporter, ProgressReporter, print_summary
+    from log_exporter.cli.render.console import (
+        ProgressReporter,
+        print_summary,
+        run_reporter,
+        summary_console,
+    )
 
     debug = ctx.obj["debug"]
-    err = Console(stderr=True)
-    use_bars = err.is_terminal and ctx.obj["log_format"] == "text" and not ctx.obj["quiet"]
-    reporter = ProgressReporter(err) if use_bars else LogReporter()
+    reporter = run_reporter(ctx.obj["log_format"], quiet=ctx.obj["quiet"])
     engine = build_engine(
         config, tuple(options.regions), 1 if debug else parallel, reporter=reporter
     )
@@ -109,10 +111,7 @@ def _execute(ctx: click.Context, config: Config, options: RunOptions, parallel: 
             report = engine.run(options)
     else:
         report = engine.run(options)
-    out = Console()
-    if not out.is_terminal:
-        out = Console(width=160)
-    print_summary(out, report)
+    print_summary(summary_console(), report)
     return report
 
 
@@ -166,16 +165,6 @@ def run(
     ctx.exit(report.exit_code)
 
 
-EXPORT_FIELDS = {
-    "destination.bucket": "--bucket",
-    "destination.prefix": "--prefix",
-    "accounts[0].role": "--role",
-    "accounts[0].groups": "--group",
-    "accounts[0].external_id": "--external-id",
-    "accounts[0].regions": "--region",
-}
-
-
 @cli.command(epilog=EPILOG_EXPORT)
 @click.option("--group", required=True, metavar="NAME", help="The log group to export.")
 @click.option("--bucket", required=True, metavar="BUCKET", help="The archive bucket.")
@@ -215,29 +204,15 @@ def export(
     stuck_after: int | None,
 ) -> None:
     """Export one log group of one account, with the same layout and state as `run`."""
-    from log_exporter.core.config import parse_config
-
-    data = {
-        "destination": {"bucket": bucket, "prefix": prefix, "period": period},
-        "accounts": [
-            {
-                "name": "export",
-                "role": list(roles) or None,
-                "external_id": external_id,
-                "regions": [region] if region else None,
-                "groups": [group],
-            }
-        ],
-    }
-    try:
-        config = parse_config(data, "export")
-    except ConfigError as exc:
-        message = str(exc).removeprefix("export: ")
-        for field, option in EXPORT_FIELDS.items():
-            if message.startswith(field):
-                message = option + message[len(field) :]
-                break
-        raise ConfigError(message) from None
+    config = export_config(
+        group=group,
+        bucket=bucket,
+        prefix=prefix,
+        roles=roles,
+        external_id=external_id,
+        region=region,
+        period=period,
+    )
     options = run_options(
         start=start,
         end=end,

@@ -4,20 +4,21 @@ own figures beside the archive's) and `sync` (the state rebuilt from the bucket'
 
 from __future__ import annotations
 
-import json
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from log_exporter.cli.options import (
+    READ_PARALLEL,
     build_engine,
     format_option,
     lane_filters,
     parse_date,
     range_options,
     run_options,
+    stats_days,
     stdout_console,
 )
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from log_exporter.core.config import Config
     from log_exporter.engine import RunOptions
 
-DEFAULT_PARALLEL = 32  # lanes read at once by these read-only commands
 
 EPILOG_PLAN = """\b
 Examples:
@@ -90,23 +90,19 @@ def _groups(f: Any) -> Any:
     )(f)
 
 
-def _emit_json(doc: dict[str, Any]) -> None:
-    click.echo(json.dumps(doc, indent=2))
-
-
 # --- plan -------------------------------------------------------------------------------------------
 def show_plan(
     ctx: click.Context,
     config: Config,
     options: RunOptions,
     *,
-    parallel: int = DEFAULT_PARALLEL,
+    parallel: int = READ_PARALLEL,
     probe: bool = False,
     fmt: str = "table",
 ) -> int:
     """Plan every lane of `options` and render it; the exit code (1 if a lane could not be
     planned). Used by `plan` and `run --dry-run`."""
-    from log_exporter.cli.render.tables import plan_json, print_plan
+    from log_exporter.cli.render.tables import plan_json, print_json, print_plan
     from log_exporter.passes.forecast import forecast_lane
     from log_exporter.passes.survey import survey
 
@@ -115,7 +111,7 @@ def show_plan(
         engine, options, lambda lane: forecast_lane(lane, probe=probe), debug=ctx.obj["debug"]
     )
     if fmt == "json":
-        _emit_json(plan_json(outcomes))
+        print_json(plan_json(outcomes))
     else:
         print_plan(stdout_console(), outcomes)
     return 1 if any(o.error for o in outcomes) else 0
@@ -166,7 +162,7 @@ def status(
     fmt: str,
 ) -> None:
     """Show what is archived, what is missing and what failed; exit 1 on gaps or failures."""
-    from log_exporter.cli.render.tables import print_status, status_json, status_ok
+    from log_exporter.cli.render.tables import print_json, print_status, status_json, status_ok
     from log_exporter.core.config import GroupSelector, load_config
     from log_exporter.core.status import GroupStatus, lane_status
     from log_exporter.engine import RunOptions
@@ -190,10 +186,10 @@ def status(
         out = lane_status(infos, state, lane.rng, config.destination.stuck_after * 1000)
         return [g for g in out if only is None or only.matches(g.group)]
 
-    engine = build_engine(config, regions, DEFAULT_PARALLEL)
+    engine = build_engine(config, regions, READ_PARALLEL)
     outcomes = survey(engine, options, inspect, debug=ctx.obj["debug"])
     if fmt == "json":
-        _emit_json(status_json(outcomes))
+        print_json(status_json(outcomes))
     else:
         print_status(stdout_console(), outcomes)
     ctx.exit(0 if status_ok(outcomes) else 1)
@@ -227,21 +223,17 @@ def stats(
     fmt: str,
 ) -> None:
     """Show CloudWatch's figures for each group beside what the archive holds, per day."""
-    from log_exporter.cli.render.tables import print_stats, stats_json
+    from log_exporter.cli.render.tables import print_json, print_stats, stats_json
     from log_exporter.core.config import GroupSelector, load_config
     from log_exporter.engine import RunOptions
-    from log_exporter.errors import UsageError
     from log_exporter.lane.lane import Lane
     from log_exporter.passes.stats import GroupStats, group_stats
     from log_exporter.passes.survey import survey
 
     config = load_config(config_path)
-    today = datetime.now(UTC).date()
-    if day is not None and day > today:
-        raise UsageError(f"--day {day} is in the future (today is {today} UTC)")
-    wanted = [day] if day else [today - timedelta(days=n) for n in range(days, 0, -1)]
+    wanted = stats_days(day, days)
     only = GroupSelector(group_patterns) if group_patterns else None
-    engine = build_engine(config, regions, DEFAULT_PARALLEL)
+    engine = build_engine(config, regions, READ_PARALLEL)
     accounts_by_name = {a.name: a for a in engine.accounts()}
     s3 = engine.factory.s3()
     dest = config.destination
@@ -264,7 +256,7 @@ def stats(
         engine, RunOptions(accounts=accounts, regions=regions), inspect, debug=ctx.obj["debug"]
     )
     if fmt == "json":
-        _emit_json(stats_json(outcomes))
+        print_json(stats_json(outcomes))
     else:
         print_stats(stdout_console(), outcomes)
     ctx.exit(1 if any(o.error for o in outcomes) else 0)
@@ -294,7 +286,7 @@ def sync(
 
     config = load_config(config_path)
     dest = config.destination
-    engine = build_engine(config, regions, DEFAULT_PARALLEL)
+    engine = build_engine(config, regions, READ_PARALLEL)
     options = RunOptions(accounts=accounts, regions=regions)
     for bucket in engine.buckets(engine.lane_specs(options)):
         engine.bucket_region(bucket)  # a missing bucket is one line, before anything else

@@ -7,15 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from log_exporter.errors import UsageError
+from log_exporter.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from log_exporter.aws.sessions import SessionFactory
     from log_exporter.core.config import Config
     from log_exporter.engine import Engine, RunOptions
 
 DEFAULT_PARALLEL = 1000
+READ_PARALLEL = 32  # lanes read at once by the read-only commands (plan, status, stats, ...)
 
 
 def parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
@@ -52,6 +54,14 @@ def through_range(end: date | None, through: date | str | None) -> tuple[date | 
     return through + timedelta(days=1), False
 
 
+def stats_days(day: date | None, days: int) -> list[date]:
+    """The UTC days of `stats`: --day, else the --days days before today."""
+    today = datetime.now(UTC).date()
+    if day is not None and day > today:
+        raise UsageError(f"--day {day} is in the future (today is {today} UTC)")
+    return [day] if day else [today - timedelta(days=n) for n in range(days, 0, -1)]
+
+
 def run_options(
     *,
     start: date | None,
@@ -77,6 +87,53 @@ def run_options(
         pending_timeout_seconds=pending_timeout,
         stuck_after_seconds=stuck_after,
     )
+
+
+EXPORT_FIELDS = {
+    "destination.bucket": "--bucket",
+    "destination.prefix": "--prefix",
+    "accounts[0].role": "--role",
+    "accounts[0].groups": "--group",
+    "accounts[0].external_id": "--external-id",
+    "accounts[0].regions": "--region",
+}
+
+
+def export_config(
+    *,
+    group: str,
+    bucket: str,
+    prefix: str,
+    roles: tuple[str, ...],
+    external_id: str | None,
+    region: str | None,
+    period: str,
+) -> Config:
+    """The config of `export`'s options: one account (`export`) with one group; a mistake is
+    a ConfigError naming the option, not the config's field."""
+    from log_exporter.core.config import parse_config
+
+    data = {
+        "destination": {"bucket": bucket, "prefix": prefix, "period": period},
+        "accounts": [
+            {
+                "name": "export",
+                "role": list(roles) or None,
+                "external_id": external_id,
+                "regions": [region] if region else None,
+                "groups": [group],
+            }
+        ],
+    }
+    try:
+        return parse_config(data, "export")
+    except ConfigError as exc:
+        message = str(exc).removeprefix("export: ")
+        for field, option in EXPORT_FIELDS.items():
+            if message.startswith(field):
+                message = option + message[len(field) :]
+                break
+        raise ConfigError(message) from None
 
 
 def parse_duration_option(
@@ -202,18 +259,28 @@ def global_profile() -> str | None:
     return str(profile) if profile else None
 
 
+def session_factory(
+    regions: tuple[str, ...] | list[str] = (), parallel: int = DEFAULT_PARALLEL
+) -> SessionFactory:
+    """The sessions and clients of a command, the one place they are built: `--profile` is the
+    ambient credentials, the first `--region` the ambient region; one pooled connection per
+    lane worked at once, on the shared clients."""
+    from log_exporter.aws.sessions import SessionFactory
+
+    region = regions[0] if regions else None
+    return SessionFactory(
+        region=region, max_pool_connections=max(10, parallel), profile=global_profile()
+    )
+
+
 def build_engine(
     config: Config,
     regions: tuple[str, ...] | list[str],
     parallel: int = DEFAULT_PARALLEL,
     **kwargs: Any,
 ) -> Engine:
-    """The engine every command uses; `--region` also names the ambient region."""
-    from log_exporter.aws.sessions import SessionFactory
+    """The engine every command uses, over `session_factory`."""
     from log_exporter.engine import Engine
 
-    region = regions[0] if regions else None
-    profile = global_profile()
-    # one pooled connection per lane worked at once, on the shared clients
-    factory = SessionFactory(region=region, max_pool_connections=max(10, parallel), profile=profile)
+    factory = session_factory(regions, parallel)
     return Engine(config, factory, max_parallel=parallel, **kwargs)

@@ -6,13 +6,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from log_exporter.cli.options import build_engine, lane_filters, stdout_console
+from log_exporter.cli.options import READ_PARALLEL, build_engine, lane_filters, stdout_console
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from log_exporter.core.retention import RetentionDecision
-    from log_exporter.passes.survey import LaneOutcome
 
 EPILOG_RETENTION = """\b
 Examples:
@@ -72,6 +69,7 @@ def retention(
     from botocore.exceptions import ClientError
 
     from log_exporter.aws.errors import map_client_error
+    from log_exporter.cli.render.retention import print_retention
     from log_exporter.core.config import GroupSelector, load_config
     from log_exporter.core.retention import apply_retention, too_short
     from log_exporter.engine import RunOptions
@@ -103,64 +101,12 @@ def retention(
 
         return apply_retention(infos, state, days, lane.rng, put, dry_run=dry_run)
 
-    engine = build_engine(config, regions, 32)
+    engine = build_engine(config, regions, READ_PARALLEL)
     options = RunOptions(accounts=accounts, regions=regions, partial=False)
     outcomes = survey(engine, options, inspect, debug=ctx.obj["debug"])
     print_retention(stdout_console(), outcomes, dry_run=dry_run)
     ok = all(o.error is None and all(d.ok for d in o.value or []) for o in outcomes)
     ctx.exit(0 if ok else 1)
-
-
-def print_retention(
-    console: Console,
-    outcomes: list[LaneOutcome[list[RetentionDecision]]],
-    *,
-    dry_run: bool,
-) -> None:
-    """A row per group (old and new retention, what was done and why), then one line per group
-    refused (its first missing days) or failed, and per lane that could not be read."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    from log_exporter.core.retention import Outcome, days_label
-
-    table = Table(title="log-exporter retention", title_justify="left")
-    for col in ("account", "region", "group", "before", "after", "result", "why"):
-        table.add_column(col)
-    for o in outcomes:
-        for d in o.value or []:
-            color = "green" if d.outcome in (Outcome.SET, Outcome.WOULD_SET) else "red"
-            color = "dim" if d.outcome is Outcome.ALREADY else color
-            table.add_row(
-                escape(o.spec.account.name),
-                o.spec.region,
-                escape(d.group),
-                days_label(d.old),
-                days_label(d.new if d.outcome in (Outcome.SET, Outcome.WOULD_SET) else d.old),
-                f"[{color}]{d.outcome}[/]",
-                escape(d.why),
-            )
-    console.print(table)
-    for o in outcomes:
-        if o.error:
-            console.print(f"[red]error[/] {escape(o.name)}: {escape(o.error)}", highlight=False)
-        for d in o.value or []:
-            where = f"{escape(o.name)} {escape(d.group)}"
-            if d.outcome is Outcome.REFUSED:
-                first = ", ".join(str(s) for s in d.missing[:3])
-                more = ", ..." if len(d.missing) > 3 else ""
-                console.print(
-                    f"[red]refused[/] {where}: not archived: {first}{more} "
-                    f"({days_label(d.missing_days)}); "
-                    "run `log-exporter run` (with --start for days before destination.start) "
-                    "and try again",
-                    highlight=False,
-                    soft_wrap=True,
-                )
-            elif d.outcome is Outcome.FAILED:
-                console.print(f"[red]failed[/] {where}: {escape(d.error)}", highlight=False)
-    if dry_run:
-        console.print("dry run: no retention was changed", highlight=False)
 
 
 def register(cli: click.Group) -> None:

@@ -453,3 +453,20 @@ def print_summary(console: Console, report: RunReport) -> None:
     verdict = "[green]everything asked for is archived" if report.ok else "[red]some work failed"
     retries = f", {report.retries} retries" if report.retries else ""
     console.print(f"{verdict}[/] ({report.seconds:.1f}s{retries})", highlight=False)
+
+
+def run_reporter(log_format: str, *, quiet: bool) -> LogReporter:
+    """How a run reports: progress bars on a terminal (text logs, not --quiet), else log lines."""
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    use_bars = err.is_terminal and log_format == "text" and not quiet
+    return ProgressReporter(err) if use_bars else LogReporter()
+
+
+def summary_console() -> Console:
+    """The console of a run's summary: stdout; not a terminal: 160 columns wide."""
+    from rich.console import Console
+
+    out = Console()
+    return out if out.is_terminal else Console(width=160)

@@ -22,6 +22,13 @@ if TYPE_CHECKING:
 
 
 # --- small pieces ---------------------------------------------------------------------------------
+def print_json(doc: dict[str, Any]) -> None:
+    """One JSON document on stdout, indented (`--format json`)."""
+    import json
+
+    import click
+
+    click.echo(json.dumps(doc, indent=2))
 
 
 def runs(windows: Iterable[Window]) -> list[tuple[Window, int]]:
@@ -47,7 +54,8 @@ def size(n: float | None) -> str:
     return f"{value:.1f} PiB"  # pragma: no cover
 
 
-def _n(count: int, noun: str) -> str:
+def counted(count: int, noun: str) -> str:
+    """`1 day`, `3 days`."""
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
@@ -148,7 +156,7 @@ def print_plan(console: Console, outcomes: Sequence[LaneOutcome[LaneForecast]]) 
             f"median of {f.observed} recent tasks" if f.observed else "assumed: no task seen yet"
         )
         head = (
-            f"[bold]{escape(o.name)}[/] ({o.account_id}): {_n(f.tasks, 'task')}"
+            f"[bold]{escape(o.name)}[/] ({o.account_id}): {counted(f.tasks, 'task')}"
             f"{f', {len(f.read)} windows read directly' if f.read else ''}, about "
             f"{duration(f.seconds)} ({duration(f.task_seconds)} a task, {basis})"
         )
@@ -179,7 +187,7 @@ def print_plan(console: Console, outcomes: Sequence[LaneOutcome[LaneForecast]]) 
     total = sum(f.tasks for f in done)
     longest = max((f.seconds for f in done), default=0.0)
     console.print(
-        f"{_n(total, 'task')} in {_n(len(done), 'lane')}; about {duration(longest)} (lanes run in "
+        f"{counted(total, 'task')} in {counted(len(done), 'lane')}; about {duration(longest)} (lanes run in "
         "parallel, tasks one at a time in each). Nothing was created.",
         highlight=False,
         soft_wrap=True,
@@ -266,7 +274,7 @@ def print_status(console: Console, outcomes: Sequence[LaneOutcome[list[GroupStat
             where = f"{escape(o.name)} {escape(g.group)}"
             for s in g.gaps:
                 console.print(
-                    f"[red]gap[/] {where} {s} ({_n(s.days, 'day')})",
+                    f"[red]gap[/] {where} {s} ({counted(s.days, 'day')})",
                     highlight=False,
                     soft_wrap=True,
                 )
@@ -292,7 +300,7 @@ def print_status(console: Console, outcomes: Sequence[LaneOutcome[list[GroupStat
         console.print("[green]no gaps, no failed days[/]", highlight=False, soft_wrap=True)
     else:
         console.print(
-            f"[red]{_n(doc['gap_days'], 'day')} missing, {_n(doc['failed_days'], 'day')} failed[/]"
+            f"[red]{counted(doc['gap_days'], 'day')} missing, {counted(doc['failed_days'], 'day')} failed[/]"
             + (" (and lanes that could not be read)" if any(o.error for o in outcomes) else ""),
             highlight=False,
             soft_wrap=True,
@@ -379,7 +387,7 @@ def _c7n(r: SyncResult) -> str:
     """What `sync` found of a c7n-logexporter archive, for its summary line."""
     out = f", {r.c7n_window} as c7n-logexporter's day window" if r.c7n_window else ""
     if r.listing.markers:
-        out += f"; {_n(len(r.listing.markers), 'c7n-logexporter marker')} left alone"
+        out += f"; {counted(len(r.listing.markers), 'c7n-logexporter marker')} left alone"
     return out
 
 
@@ -399,7 +407,7 @@ def print_sync(
             f"[bold]{escape(o.name)}[/] ({o.account_id}): {len(r.listing.folders)} task folders "
             f"in {len(groups)} groups ({r.described} described by AWS, {r.whole_period} taken as "
             f"their whole period{_c7n(r)}{f', {r.read} read directly' if r.read else ''}), "
-            f"{_n(r.listing.requests, 'list request')}; {verb} "
+            f"{counted(r.listing.requests, 'list request')}; {verb} "
             f"the state ({was})",
             highlight=False,
             soft_wrap=True,
@@ -409,9 +417,9 @@ def print_sync(
             dropped = ", ".join(str(s) for s in c.dropped)
             line = f"  {escape(c.group)}:"
             if added:
-                line += f" [green]+{_n(sum(s.days for s in c.added), 'day')}[/] ({added})"
+                line += f" [green]+{counted(sum(s.days for s in c.added), 'day')}[/] ({added})"
             if dropped:
-                line += f" [red]-{_n(sum(s.days for s in c.dropped), 'day')}[/] ({dropped})"
+                line += f" [red]-{counted(sum(s.days for s in c.dropped), 'day')}[/] ({dropped})"
             console.print(line, highlight=False, soft_wrap=True)
         for folder in r.running:
             console.print(
@@ -431,7 +439,7 @@ def print_sync(
             )
         if r.earlier:
             console.print(
-                f"  {_n(len(r.earlier), 'task folder')} written before its group was created "
+                f"  {counted(len(r.earlier), 'task folder')} written before its group was created "
                 "belong to an earlier group of the same name: not counted for the current one",
                 highlight=False,
                 soft_wrap=True,
