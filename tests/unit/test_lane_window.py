@@ -85,4 +85,4 @@ def test_windows_gives_one_window_an_item_and_leaves_the_unfinished() -> None:
 
     windows.leave()
 
-    assert first.state is S.EMPTY and other.state is S.LEFT
+    assert [first.state, other.state] == [S.EMPTY, S.LEFT]
