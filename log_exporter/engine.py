@@ -32,8 +32,13 @@ from log_exporter.core.polling import RunDurations
 from log_exporter.core.state import period_switch_message
 from log_exporter.core.windows import to_ms, utc_day
 from log_exporter.errors import ConfigError, LogExporterError, UsageError
-from log_exporter.lane.lane import Lane, LaneResult, LaneSettings, LaneStopped
+from log_exporter.lane.build import build_lane
+from log_exporter.lane.lane import Lane
+from log_exporter.lane.pacer import LaneStopped
+from log_exporter.lane.result import LaneResult
 from log_exporter.lane.runner import runner_id as _runner_id
+from log_exporter.lane.settings import LaneSettings
+from log_exporter.lane.view import LaneView
 from log_exporter.progress import Reporter
 from log_exporter.settings import number_between, resolve
 
@@ -475,7 +480,7 @@ class Engine:
         credentials = self._account_credentials(spec.account)
         account_id = self.account_id(spec.account)
         clients = self.factory.lane_clients(credentials, account_id, spec.region)
-        return Lane(
+        return build_lane(
             account=spec.account.name,
             clients=clients,
             store=self.store(settings.bucket),
@@ -491,6 +496,26 @@ class Engine:
             nap=nap,
             stopped=self._stop.is_set,
             clock_check=lambda: self.clock_check.check(settings.lease_seconds),
+        )
+
+    def build_view(self, spec: LaneSpec, rng: PlanRange, settings: LaneSettings) -> LaneView:
+        """What the read-only commands see of a lane: no lease, no slot, no threads."""
+        credentials = self._account_credentials(spec.account)
+        account_id = self.account_id(spec.account)
+        clients = self.factory.lane_clients(credentials, account_id, spec.region)
+        return LaneView(
+            account=spec.account.name,
+            account_id=account_id,
+            region=spec.region,
+            logs=clients.logs,
+            store=self.store(settings.bucket),
+            archive=ArchiveBucket(self._archive_s3(settings.bucket), settings.bucket),
+            selector=spec.account.selector,
+            rng=rng,
+            settings=settings,
+            reporter=self.reporter,
+            clock=self.clock,
+            sleep=self.sleep,
         )
 
     # --- running --------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from log_exporter.aws.archive import ArchiveBucket
 
 
-class Pacer:
+class ReadRate:
     """A token bucket: at most `rate` requests a second on average, `burst` at once. Shared by
     the threads reading one account-region (thread-safe); `clock` and `sleep` injectable."""
 
@@ -73,7 +73,7 @@ class DirectReader:
     def __init__(
         self,
         logs: CloudWatchLogsClient,
-        pacer: Pacer,
+        pacer: ReadRate,
         call: Callable[[Callable[[], Any]], Any],
     ) -> None:
         self._logs = logs

@@ -166,7 +166,7 @@ def status(
     from log_exporter.core.config import GroupSelector, load_config
     from log_exporter.core.status import GroupStatus, lane_status
     from log_exporter.engine import RunOptions
-    from log_exporter.lane.lane import Lane
+    from log_exporter.lane.view import LaneView
     from log_exporter.passes.survey import survey
 
     config = load_config(config_path)
@@ -174,7 +174,7 @@ def status(
     # Whole settled days (or hours, for an hourly archive), like a run without --through.
     options = RunOptions(accounts=accounts, regions=regions, partial=False)
 
-    def inspect(lane: Lane) -> list[GroupStatus]:
+    def inspect(lane: LaneView) -> list[GroupStatus]:
         state = lane.load_state()
         groups = lane.groups.matching(lane.selector)
         state.observe_groups(dict(groups))  # a group created again is shown as a new one
@@ -226,7 +226,7 @@ def stats(
     from log_exporter.cli.render.tables import print_json, print_stats, stats_json
     from log_exporter.core.config import GroupSelector, load_config
     from log_exporter.engine import RunOptions
-    from log_exporter.lane.lane import Lane
+    from log_exporter.lane.view import LaneView
     from log_exporter.passes.stats import GroupStats, group_stats
     from log_exporter.passes.survey import survey
 
@@ -238,10 +238,10 @@ def stats(
     s3 = engine.factory.s3()
     dest = config.destination
 
-    def inspect(lane: Lane) -> list[GroupStats]:
+    def inspect(lane: LaneView) -> list[GroupStats]:
         session = engine.account_session(accounts_by_name[lane.account])
         return group_stats(
-            logs=lane.clients.logs,
+            logs=lane.logs,
             cloudwatch=engine.factory.cloudwatch(session, lane.region),
             s3=s3,
             bucket=lane.settings.bucket,
@@ -280,7 +280,7 @@ def sync(
     from log_exporter.core.state import LaneState
     from log_exporter.engine import RunOptions
     from log_exporter.errors import StateUnreadableError
-    from log_exporter.lane.lane import Lane
+    from log_exporter.lane.view import LaneView
     from log_exporter.passes.survey import survey
     from log_exporter.passes.sync import SyncResult, sync_lane
 
@@ -293,7 +293,7 @@ def sync(
         engine.check_layout(bucket)  # an archive kept by hour is not read as one kept by day
     s3 = engine.factory.s3()
 
-    def inspect(lane: Lane) -> SyncResult:
+    def inspect(lane: LaneView) -> SyncResult:
         bad: StateUnreadableError | None = None
         try:
             old = lane.load_state()
@@ -305,7 +305,7 @@ def sync(
         result = sync_lane(
             old=old,
             s3=s3,
-            logs=lane.clients.logs,
+            logs=lane.logs,
             bucket=lane.settings.bucket,
             root="/".join(p for p in (dest.prefix, lane.account_id) if p) + "/",
             groups=[name for name, _ in groups],

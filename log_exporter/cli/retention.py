@@ -74,7 +74,7 @@ def retention(
     from log_exporter.core.retention import apply_retention, too_short
     from log_exporter.engine import RunOptions
     from log_exporter.errors import UsageError
-    from log_exporter.lane.lane import Lane
+    from log_exporter.lane.view import LaneView
     from log_exporter.passes.survey import survey
 
     config = load_config(config_path)
@@ -84,7 +84,7 @@ def retention(
         raise UsageError(short)
     only = GroupSelector(group_patterns) if group_patterns else None
 
-    def inspect(lane: Lane) -> list[RetentionDecision]:
+    def inspect(lane: LaneView) -> list[RetentionDecision]:
         state = lane.load_state()
         infos = [
             lane.groups.describe(name, created)
@@ -94,7 +94,7 @@ def retention(
 
         def put(group: str, n: int) -> str | None:
             try:  # with the account's (member) role, like every logs call of the lane
-                lane.clients.logs.put_retention_policy(logGroupName=group, retentionInDays=n)
+                lane.logs.put_retention_policy(logGroupName=group, retentionInDays=n)
             except ClientError as exc:
                 return str(map_client_error(exc, f"setting the retention of {group}"))
             return None

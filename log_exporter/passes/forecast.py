@@ -16,7 +16,7 @@ from log_exporter.core.state import Intent
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
 
-    from log_exporter.lane.lane import Lane
+    from log_exporter.lane.view import LaneView
 
 DEFAULT_TASK_SECONDS = 60.0  # assumed when the account has no completed task to learn from
 OUR_TASKS = "log-exporter-"  # the prefix of the task names the lanes give their tasks
@@ -76,7 +76,7 @@ def recent_task_seconds(logs: CloudWatchLogsClient, limit: int = 50) -> list[flo
     return ours or others
 
 
-def forecast_lane(lane: Lane, *, probe: bool = False) -> LaneForecast:
+def forecast_lane(lane: LaneView, *, probe: bool = False) -> LaneForecast:
     """Read the lane's state and plan it like `run` would, creating nothing.
 
     With `probe`, each window is checked for events (one FilterLogEvents call each), so the
@@ -84,14 +84,14 @@ def forecast_lane(lane: Lane, *, probe: bool = False) -> LaneForecast:
     """
     state = lane.load_state()
     plan = lane.plan()
-    seconds = recent_task_seconds(lane.clients.logs)
+    seconds = recent_task_seconds(lane.logs)
     out = LaneForecast(
         plan=plan,
         task_seconds=statistics.median(seconds) if seconds else DEFAULT_TASK_SECONDS,
         observed=len(seconds),
         in_flight=list(state.intents),
         probed=probe,
-        groups=lane.result.groups,
+        groups=lane.groups_matched,
         read_rate=lane.settings.read_rate,
     )
     out.read = [i for i in plan.items if lane.reads_directly(i)]

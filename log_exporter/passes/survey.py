@@ -10,7 +10,7 @@ from typing import Generic, TypeVar
 
 from log_exporter.engine import Engine, LaneSpec, RunOptions, plan_range, wrong_region
 from log_exporter.errors import LogExporterError
-from log_exporter.lane.lane import Lane
+from log_exporter.lane.view import LaneView
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -34,11 +34,11 @@ class LaneOutcome(Generic[T]):
 def survey(
     engine: Engine,
     options: RunOptions,
-    inspect: Callable[[Lane], T],
+    inspect: Callable[[LaneView], T],
     *,
     debug: bool = False,
 ) -> list[LaneOutcome[T]]:
-    """Build every lane `options` selects (without running it) and call `inspect` on it.
+    """Build a view of every lane `options` selects (see lane/view.py) and call `inspect` on it.
 
     The archive bucket is checked first (a missing bucket is one error for the whole command);
     a lane whose role cannot be assumed, or whose `inspect` raises one of our errors, gets an
@@ -64,9 +64,9 @@ def survey(
         if out.error is not None:
             return out
         try:
-            lane = engine.build_lane(spec, rng, settings)
-            out.account_id = lane.account_id
-            out.value = inspect(lane)
+            view = engine.build_view(spec, rng, settings)
+            out.account_id = view.account_id
+            out.value = inspect(view)
         except LogExporterError as exc:
             out.error = str(exc)
         except Exception as exc:

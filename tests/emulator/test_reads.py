@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from emulator import Emulator, seed
-from log_exporter.aws.reads import DirectReader, Pacer
+from log_exporter.aws.reads import DirectReader, ReadRate
 from log_exporter.core.direct import WindowTooLarge
 from log_exporter.core.windows import Window
 
@@ -83,7 +83,7 @@ def test_the_reader_follows_empty_pages_to_the_end(
     events = [(DAY + i, f"{i:06d} " + "x" * 100_000) for i in range(25)]  # 3 pages
     seed.put_events(A, "us-east-1", "/big", "s", events)
     emu.empty_pages(2)
-    reader = DirectReader(aws.client("logs", A), Pacer(1e6), lambda fn: fn())
+    reader = DirectReader(aws.client("logs", A), ReadRate(1e6), lambda fn: fn())
 
     got = reader.read("/big", Window(DAY, DAY + 999_999), max_pages=max_pages)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from emulator.tasks import render_objects
-from log_exporter.aws.reads import Pacer
+from log_exporter.aws.reads import ReadRate
 from log_exporter.core.direct import (
     Event,
     format_line,
@@ -98,7 +98,7 @@ class FakeTime:
 
 def test_pacer_keeps_to_its_rate() -> None:
     t = FakeTime()
-    pacer = Pacer(2.5, clock=t.clock, sleep=t.sleep)
+    pacer = ReadRate(2.5, clock=t.clock, sleep=t.sleep)
     for _ in range(11):
         pacer.take()
     assert t.now == pytest.approx(10 / 2.5)  # the first at once, then one every 0.4 s
@@ -107,7 +107,7 @@ def test_pacer_keeps_to_its_rate() -> None:
 
 def test_pacer_lets_an_idle_time_pass_without_a_burst_beyond_its_size() -> None:
     t = FakeTime()
-    pacer = Pacer(5.0, burst=2, clock=t.clock, sleep=t.sleep)
+    pacer = ReadRate(5.0, burst=2, clock=t.clock, sleep=t.sleep)
     pacer.take()
     t.now += 60.0  # idle for a minute: at most `burst` tokens saved up
     for _ in range(4):
@@ -117,7 +117,7 @@ def test_pacer_lets_an_idle_time_pass_without_a_burst_beyond_its_size() -> None:
 
 def test_pacer_shared_by_threads_hands_out_one_token_each() -> None:
     t = FakeTime()
-    pacer = Pacer(10.0, clock=t.clock, sleep=t.sleep)
+    pacer = ReadRate(10.0, clock=t.clock, sleep=t.sleep)
     waits = sorted(pacer.delay() for _ in range(5))
     assert waits == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
 

@@ -17,6 +17,7 @@ from log_exporter.core.plan import ExportItem, PlanRange
 from log_exporter.core.state import LaneState
 from log_exporter.core.windows import Window
 from log_exporter.errors import StateConflictError
+from log_exporter.lane.build import build_lane
 from log_exporter.lane.lane import READ_WORKERS, Lane, LaneSettings
 
 DAY = 86_400_000
@@ -82,7 +83,7 @@ def make_lane(
     **settings: Any,
 ) -> tuple[Lane, Store, Archive]:
     store, archive = Store(), Archive()
-    lane = Lane(
+    lane = build_lane(
         account="prod",
         clients=AccountClients("111111111111", "us-east-1", logs, logs),
         store=cast(Any, store),
@@ -100,12 +101,12 @@ def make_lane(
 def batch(lane: Lane, groups: list[str]) -> list[ExportItem]:
     items = [ExportItem(Window(0, DAY - 1), g) for g in groups]
     for i in items:
-        lane._keep[i.group] = {i}
-    lane._reads.extend(items)
+        lane.attempt.backlog.keep[i.group] = {i}
+    lane.attempt.reads.queue.extend(items)
 
     def work() -> None:  # straight to the reads, as `_export_all` with no export to run
-        while lane._reads:
-            lane._read_next(set())
+        while lane.attempt.reads.queue:
+            lane.attempt.reads.read_next()
 
     lane._work = work  # type: ignore[method-assign]
     return items
@@ -121,7 +122,7 @@ def test_ctrl_c_stops_the_direct_reads_in_flight() -> None:
         at_interrupt.append(logs.calls)
         raise KeyboardInterrupt
 
-    lane._heartbeat = interrupt  # type: ignore[method-assign]
+    lane.lease.heartbeat = interrupt  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
         lane.run()
     # each worker stops at its next page: at most the page it was in, and one more
@@ -136,7 +137,7 @@ def test_the_deadline_stops_the_direct_reads_in_flight_and_leaves_their_windows(
     lane, _, archive = make_lane(logs)
     items = batch(lane, [f"/g{i}" for i in range(READ_WORKERS)])
     stopped_at: list[int] = []
-    check = lane._check_deadline
+    check = lane.pacer.check_deadline
 
     def check_deadline() -> None:
         try:
@@ -145,7 +146,7 @@ def test_the_deadline_stops_the_direct_reads_in_flight_and_leaves_their_windows(
             stopped_at.append(logs.calls)
             raise
 
-    lane._check_deadline = check_deadline  # type: ignore[method-assign]
+    lane.pacer.check_deadline = check_deadline  # type: ignore[method-assign]
     result = lane.run(deadline=time.time() + 0.2)
     assert stopped_at, "the deadline never stopped the wait for the reads"
     assert logs.calls - stopped_at[0] <= 2 * READ_WORKERS
@@ -169,7 +170,7 @@ def test_no_put_of_a_direct_folder_once_the_lease_may_have_lapsed() -> None:
     further PUT of it is sent; the next state write finds the other runner and stops."""
     clock = FakeClock()
     lane, store, archive = make_lane(SlowLogs(pages=3, delay=0), clock=clock)
-    lane._last_save = clock.now  # the lease as the lane took it
+    lane.lease.last_save = clock.now  # the lease as the lane took it
     store.conflict_after = 1  # the batch's intents; the next write finds the other runner's
     batch(lane, ["/g"])
 
@@ -189,7 +190,7 @@ def test_a_lapse_nobody_took_over_writes_the_window_again() -> None:
     the folder cut short is deleted and the window read again into a new folder."""
     clock = FakeClock()
     lane, _, archive = make_lane(SlowLogs(pages=3, delay=0), clock=clock)
-    lane._last_save = clock.now  # the lease as the lane took it
+    lane.lease.last_save = clock.now  # the lease as the lane took it
     batch(lane, ["/g"])
     stalled: list[str] = []
 
@@ -217,7 +218,11 @@ def test_a_window_over_the_byte_cap_is_exported_instead_of_read() -> None:
     lane.run()
     small.run()
 
-    assert list(lane._queue) == [item] and archive.puts == [] and not lane.result.archived
+    assert (
+        list(lane.attempt.backlog.queue) == [item]
+        and archive.puts == []
+        and not lane.result.archived
+    )
     assert [i.group for i in small.result.archived] == ["/small"]
 
 
@@ -234,7 +239,11 @@ def test_auto_exports_a_window_of_more_than_read_max_pages() -> None:
     lane.run()
     small.run()
 
-    assert list(lane._queue) == [item] and archive.puts == [] and not lane.result.archived
+    assert (
+        list(lane.attempt.backlog.queue) == [item]
+        and archive.puts == []
+        and not lane.result.archived
+    )
     assert [i.group for i in small.result.archived] == ["/five"]
 
 
@@ -258,5 +267,5 @@ def test_a_refused_read_is_exported_and_the_rest_of_the_batch_is_written() -> No
 
     assert result.error is None, result.error
     assert [i.group for i in result.archived] == ["/a", "/c"]
-    assert list(lane._queue) == [items[1], items[2]]  # exported by a task instead
+    assert list(lane.attempt.backlog.queue) == [items[1], items[2]]  # exported by a task instead
     assert len(archive.puts) == 4  # two folders: a marker and an object each

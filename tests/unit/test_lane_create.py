@@ -21,6 +21,7 @@ from log_exporter.core.plan import ExportItem, PlanRange
 from log_exporter.core.state import LaneState
 from log_exporter.core.windows import Window
 from log_exporter.errors import AWSError, StateConflictError, StuckError
+from log_exporter.lane.build import build_lane
 from log_exporter.lane.lane import MAX_THROTTLED, Lane, LaneSettings
 
 GROUP = "/app/web"
@@ -101,7 +102,7 @@ class Archive:
 
 def make_lane(clock: Clock, tasks: Any, **settings: Any) -> tuple[Lane, Store]:
     store = Store(clock)
-    lane = Lane(
+    lane = build_lane(
         account="prod",
         clients=AccountClients("111111111111", "us-east-1", cast(Any, None), cast(Any, None)),
         store=cast(StateStore, store),
@@ -113,8 +114,8 @@ def make_lane(clock: Clock, tasks: Any, **settings: Any) -> tuple[Lane, Store]:
         clock=clock,
         sleep=clock.sleep,
     )
-    lane.tasks = tasks
-    lane.state = LaneState("111111111111", "us-east-1")
+    lane.attempt.slot.tasks = tasks
+    lane.lease.state = LaneState("111111111111", "us-east-1")
     return lane, store
 
 
@@ -131,12 +132,12 @@ def test_giving_up_after_a_lost_answer_keeps_the_window_for_the_next_run() -> No
     lane, store = make_lane(clock, tasks)
 
     with pytest.raises(AWSError, match=f"still refuses after {MAX_THROTTLED} tries"):
-        lane._export(ITEM, deque(), set())
+        lane.attempt.slot.export(ITEM)
 
     assert list(tasks.made) == ["T1"]  # AWS holds a task of the window
     (intent,) = lane.state.intents
     assert (intent.group, intent.window, intent.task_id) == (GROUP, ITEM.window, None)
-    lane._release()
+    lane.lease.release()
     assert store.saves[-1][1] == [(intent.name, None)]  # what the next run reads
 
 
@@ -145,7 +146,7 @@ def test_giving_up_after_a_lost_answer_looks_for_the_task_first() -> None:
     tasks = Tasks(clock, [*[Throttled("Throttling")] * MAX_THROTTLED, "made, lost"])
     lane, _ = make_lane(clock, tasks)
 
-    got = lane._create(ITEM, lane._name(ITEM))
+    got = lane.attempt.slot.create(ITEM, lane.attempt.record.name_of(ITEM))
 
     assert got == "T1"  # found among the active tasks by its name: adopted
     assert list(tasks.made) == ["T1"]
@@ -160,7 +161,7 @@ def test_after_a_lost_answer_every_later_try_looks_for_the_task_first() -> None:
     tasks.listed = False
     lane, _ = make_lane(clock, tasks)
 
-    got = lane._create(ITEM, lane._name(ITEM))
+    got = lane.attempt.slot.create(ITEM, lane.attempt.record.name_of(ITEM))
 
     assert list(tasks.made) == ["T1"]
     assert isinstance(got, TaskStatus) and (got.task_id, got.code) == ("T1", "COMPLETED")
@@ -199,7 +200,7 @@ def test_a_slot_held_by_a_chain_of_foreign_tasks_is_one_wait_reported_stuck() ->
     lane, _ = make_lane(clock, ForeignChain(clock, seconds=3600), stuck_seconds=10)
 
     with pytest.raises(StuckError, match="the export slot is busy with task F"):
-        lane._create(ITEM, lane._name(ITEM))
+        lane.attempt.slot.create(ITEM, lane.attempt.record.name_of(ITEM))
 
     assert clock() < 60  # each task held it 2 s, but the slot was busy for longer than 10 s
 
@@ -208,7 +209,7 @@ def test_a_slot_that_frees_within_the_limit_is_waited_for() -> None:
     clock = Clock()
     lane, _ = make_lane(clock, ForeignChain(clock, seconds=8), stuck_seconds=10)
 
-    assert lane._create(ITEM, lane._name(ITEM)) == "mine"
+    assert lane.attempt.slot.create(ITEM, lane.attempt.record.name_of(ITEM)) == "mine"
 
 
 # --- polling a task renews the lease (review 12, §6) -----------------------------------------------
@@ -223,11 +224,11 @@ def test_polling_a_long_task_renews_a_short_lease(known: bool) -> None:
     lane, store = make_lane(clock, tasks, lease_seconds=3.0)
     if known:
         lane.durations.observe(GROUP, 400.0, None)
-    lane._save()  # the lease, as written with the window's intent
+    lane.lease.save()  # the lease, as written with the window's intent
 
-    task_id = lane._create(ITEM, lane._name(ITEM))
+    task_id = lane.attempt.slot.create(ITEM, lane.attempt.record.name_of(ITEM))
     assert isinstance(task_id, str)
-    got = lane._wait(ITEM, task_id, clock())
+    got = lane.attempt.slot.wait(ITEM, task_id, clock())
 
     assert got.code == "COMPLETED"
     times = [t for t, _ in store.saves] + [clock()]
@@ -265,13 +266,13 @@ def test_a_write_cut_short_by_a_stop_signal_does_not_keep_the_lease() -> None:
     clock = Clock()
     store = ConditionalStore()
     lane, _ = make_lane(clock, None, lease_seconds=60.0)
-    lane.store = cast(StateStore, store)
-    lane._save()  # the lease taken
+    lane.lease.store = cast(StateStore, store)
+    lane.lease.save()  # the lease taken
     store.cut = True
 
     with pytest.raises(KeyboardInterrupt):
-        lane._save()  # the next intent, say: written, but its answer never read
-    lane._release()  # what the lane's `finally` does as the interrupt goes by
+        lane.lease.save()  # the next intent, say: written, but its answer never read
+    lane.lease.release()  # what the lane's `finally` does as the interrupt goes by
 
     assert store.stored is not None and store.stored.lease_owner is None
     assert lane.result.error is None

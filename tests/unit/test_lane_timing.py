@@ -14,6 +14,7 @@ from log_exporter.aws.state_store import StateStore
 from log_exporter.core.config import GroupSelector
 from log_exporter.core.plan import ExportItem, PlanRange
 from log_exporter.core.windows import Window
+from log_exporter.lane.build import build_lane
 from log_exporter.lane.lane import Lane, LaneSettings
 
 GROUP = "/app/web"
@@ -57,7 +58,7 @@ class FakeAws:
 
 def lane(aws: FakeAws) -> Lane:
     logs = cast(Any, aws)
-    return Lane(
+    return build_lane(
         account="a",
         clients=AccountClients("111111111111", "us-east-1", logs, logs),
         store=cast(StateStore, None),  # no write: the lease never needs renewing here
@@ -78,7 +79,7 @@ def test_a_lane_learns_its_tasks_duration_with_or_without_execution_info(info: b
     item = ExportItem(Window(0, 86_400_000 - 1), GROUP)
     for n in range(10):
         aws.start_task()
-        status = exporter._wait(item, f"task-{n}", aws.clock())
+        status = exporter.attempt.slot.wait(item, f"task-{n}", aws.clock())
         assert status.code == "COMPLETED"
     expected, _ = exporter.durations.expect(GROUP)
     assert expected is not None

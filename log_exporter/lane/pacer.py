@@ -1,0 +1,169 @@
+"""A lane's time: its clock, every wait (each renewing the lease), the stop and the deadline.
+
+Every sleep of a lane goes through its one `Pacer`: the lane's own waits (`pause`, `gather`)
+renew the lease in steps of a third of it; its worker threads' waits (`worker_sleep`) check the
+halt in short steps. The deadline or a stop (Ctrl-C, SIGTERM) raises `LaneStopped` at the lane's
+next check and halts its workers; `call_throttled` is the lane's one loop over a throttled call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, wait
+from typing import Any, TypeVar
+
+from log_exporter.aws.tasks import Throttled
+from log_exporter.core.labels import duration
+from log_exporter.core.polling import Backoff
+from log_exporter.errors import AWSError, StuckError
+from log_exporter.progress import Reporter
+
+T = TypeVar("T")
+GATHER_STEP = 0.5  # seconds between a waiting lane's checks of its deadline and stop
+MAX_THROTTLED = 20  # tries of one call in a row; with backoff capped at 20 s, about 5 minutes
+
+
+class LaneStopped(Exception):
+    """Internal: the deadline is near; leave the rest for the next invocation."""
+
+
+def call_throttled(
+    fn: Callable[[], T],
+    pause: Callable[[float], None],
+    *,
+    what: str,
+    on_retry: Callable[[], None] = lambda: None,
+) -> T:
+    """Call `fn`, backing off (Backoff(0.2, 20), through `pause`) while it raises Throttled;
+    give up after MAX_THROTTLED tries in a row (several minutes), so an endpoint that is gone for
+    good fails the lane instead of holding it forever. `on_retry` counts each try again."""
+    backoff = Backoff(base=0.2, cap=20.0)
+    while True:
+        try:
+            return fn()
+        except Throttled as exc:
+            if backoff.attempt >= MAX_THROTTLED:
+                raise AWSError(
+                    f"{what}: AWS still refuses after {MAX_THROTTLED} tries: {exc}"
+                ) from None
+            on_retry()
+            pause(backoff.next())
+
+
+class Pacer:
+    """The clock, sleep, stop and deadline of one lane (see the module's docstring).
+
+    `renew` is called before every step of a lane's wait: the lease keeper's heartbeat, set by
+    the builder (nothing by default)."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        reporter: Reporter,
+        lease_seconds: float,
+        stuck_seconds: float,
+        deadline_margin_seconds: float,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        nap: Callable[[float], None] | None = None,
+        stopped: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.name = name
+        self.reporter = reporter
+        self.lease_seconds = lease_seconds
+        self.stuck_seconds = stuck_seconds
+        self.margin = deadline_margin_seconds
+        self.clock = clock
+        self.sleep = sleep
+        # sleeps, or less if the run learns its first task duration meanwhile
+        self.nap = nap or sleep
+        self.stopped = stopped  # the run is stopping (Ctrl-C)
+        self.deadline: float | None = None  # a clock() time; see `check_deadline`
+        # set when the lane stops (Ctrl-C, SIGTERM, the deadline, a lapsed lease): the reads and
+        # writes in the worker threads stop at their next page, backoff, pacer sleep or PUT
+        self.halt = threading.Event()
+        self.renew: Callable[[], None] = lambda: None
+        self.retries = 0  # throttled calls of the lane's own thread asked again
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Call a read-only AWS wrapper, backing off while throttled (see `call_throttled`)."""
+        return call_throttled(fn, self.pause, what=self.name, on_retry=self.retried)
+
+    def retried(self) -> None:
+        self.retries += 1
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def check_deadline(self) -> None:
+        if self.stopped() or (
+            self.deadline is not None and self.clock() >= self.deadline - self.margin
+        ):
+            self.halt.set()  # the direct reads in flight stop too; their windows are left
+            raise LaneStopped()
+
+    def pause(self, seconds: float, sleep: Callable[[float], None] | None = None) -> None:
+        """Every wait of a holding lane: in steps of a third of the lease, each after renewing
+        it (when a third of it has passed), so a wait of any length never lets the lease lapse.
+        `sleep` (`self.sleep` by default) may return early: the rest is then slept in steps."""
+        step = self.lease_seconds / 3
+        sleep = sleep or self.sleep
+        while True:
+            self.renew()
+            if seconds <= step:
+                sleep(seconds)
+                return
+            sleep(step)
+            seconds -= step
+
+    def gather(self, futures: list[Future[Any]]) -> None:
+        """Wait until `futures` are done, renewing the lease meanwhile; the deadline or a stop
+        halts them (LaneStopped)."""
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=min(GATHER_STEP, self.lease_seconds / 3))
+            self.renew()
+            if pending:
+                self.check_deadline()
+
+    def check_stuck(self, since: float, what: str, then: str = "") -> None:
+        """Give up a wait that began at `since` (a clock() time) once it is longer than the
+        limit (`destination.stuck_after`): the lane stops with a StuckError saying so."""
+        waited = self.clock() - since
+        if waited > self.stuck_seconds:
+            message = (
+                f"{what} for {duration(waited)}, longer than stuck_after "
+                f"({duration(self.stuck_seconds)}){then}"
+            )
+            self.reporter.notice(self.name, f"stuck: {message}")
+            raise StuckError(f"{self.name}: {message}")
+
+    # --- in a worker thread ----------------------------------------------------------------------
+    def halted(self) -> None:
+        """In a worker: LaneStopped once the lane stops."""
+        if self.halt.is_set():
+            raise LaneStopped()
+
+    def worker_sleep(self, seconds: float) -> None:
+        """A worker's sleep (read rate, throttling backoff): in short steps, each after checking
+        that the lane has not stopped."""
+        while True:
+            self.halted()
+            if seconds <= 0:
+                return
+            step = min(seconds, GATHER_STEP)
+            self.sleep(step)
+            seconds -= step
+
+    def call_in_worker(self, fn: Callable[[], T], what: str) -> T:
+        """`call_throttled` for a read's worker thread: without touching the lane's state (the
+        lane's own thread renews the lease while it waits for the reads); stops (LaneStopped)
+        before each call and each backoff once the lane stops."""
+
+        def checked() -> T:
+            self.halted()
+            return fn()
+
+        return call_throttled(checked, self.worker_sleep, what=what)
