@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from log_exporter.core.plan import ExportItem, LanePlan
-    from log_exporter.lane.lane import LaneResult
+    from log_exporter.lane.result import LaneResult
 
 
 class Reporter:

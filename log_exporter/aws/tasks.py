@@ -7,13 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from log_exporter.aws.errors import AWS_ERRORS, already_ended, map_create_error
-
-# Importable from here as before (the lane, and callers not yet moved to aws.errors)
-from log_exporter.aws.errors import AnswerLost as AnswerLost
-from log_exporter.aws.errors import SlotBusy as SlotBusy
-from log_exporter.aws.errors import Throttled as Throttled
-from log_exporter.aws.errors import map_client_error as map_client_error
+from log_exporter.aws.errors import AWS_ERRORS, already_ended, map_client_error, map_create_error
 from log_exporter.core.windows import Window
 from log_exporter.errors import ResourceNotFoundError
 

@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from log_exporter.cli.render.console import LogReporter
 from log_exporter.core.windows import Intervals
-from log_exporter.lane.lane import LaneResult
+from log_exporter.lane.result import LaneResult
 
 
 class LambdaReporter(LogReporter):

@@ -24,7 +24,7 @@ from log_exporter.aws_lambda.messages import LaneMessage
 from log_exporter.aws_lambda.reporting import emit_lane_metrics, lag_seconds
 from log_exporter.engine import RunOptions, plan_range
 from log_exporter.errors import ConfigError, LogExporterError
-from log_exporter.lane.lane import LaneResult
+from log_exporter.lane.result import LaneResult
 
 Action = Literal["done", "requeued", "dropped", "failed"]
 

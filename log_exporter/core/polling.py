@@ -8,7 +8,7 @@ import threading
 
 
 class Backoff:
-    """Full-jitter exponential backoff: attempt n waits uniformly in [0, min(cap, base * 2**n)]."""
+    """Jittered exponential backoff: attempt n waits uniformly in [c / 2, c], c = min(cap, base * 2**n)."""
 
     def __init__(self, base: float = 0.2, cap: float = 20.0, rng: random.Random | None = None):
         self.base = base

@@ -25,26 +25,15 @@ from log_exporter.errors import (
     StateConflictError,
 )
 from log_exporter.lane.backlog import Backlog, check_period
-from log_exporter.lane.direct_reads import READ_WORKERS, DirectReads, ReadWorkers
-from log_exporter.lane.lease import LeaseKeeper, LeaseLapsed, LeaseRaceLost
-from log_exporter.lane.pacer import MAX_THROTTLED, LaneStopped, Pacer
+from log_exporter.lane.direct_reads import DirectReads, ReadWorkers
+from log_exporter.lane.lease import LeaseKeeper, LeaseRaceLost
+from log_exporter.lane.pacer import LaneStopped, Pacer
 from log_exporter.lane.record import Record
 from log_exporter.lane.result import LaneResult
 from log_exporter.lane.settings import LaneSettings
 from log_exporter.lane.slot import Slot
 from log_exporter.progress import Reporter
 
-__all__ = [
-    "MAX_THROTTLED",
-    "READ_WORKERS",
-    "Attempt",
-    "Lane",
-    "LaneResult",
-    "LaneSettings",
-    "LaneStopped",
-    "LeaseLapsed",
-    "LeaseRaceLost",
-]
 log = logging.getLogger(__name__)
 
 

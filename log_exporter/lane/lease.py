@@ -22,8 +22,9 @@ from collections.abc import Callable
 
 from log_exporter.aws.archive import ArchiveBucket
 from log_exporter.aws.clock import skew_margin
+from log_exporter.aws.retry import LEASE_BUSY
 from log_exporter.aws.state_store import StateStore
-from log_exporter.core.polling import Backoff, TaskDurations
+from log_exporter.core.polling import TaskDurations
 from log_exporter.core.state import LaneState
 from log_exporter.errors import LaneBusyError, LogExporterError, StateConflictError
 from log_exporter.lane.pacer import Pacer
@@ -89,7 +90,7 @@ class LeaseKeeper:
 
     def acquire(self) -> None:
         """Take the lease (see the module's docstring); a fresh hold: nothing changed yet."""
-        backoff = Backoff(base=0.5, cap=5.0)
+        backoff = LEASE_BUSY.backoff()
         announced = False
         self.pending = False
         self.dirty = False

@@ -13,15 +13,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, wait
 from typing import Any, TypeVar
 
-from log_exporter.aws.tasks import Throttled
+from log_exporter.aws.retry import THROTTLED_CALLS, call_with_retries
 from log_exporter.core.labels import duration
-from log_exporter.core.polling import Backoff
-from log_exporter.errors import AWSError, StuckError
+from log_exporter.errors import StuckError
 from log_exporter.progress import Reporter
 
 T = TypeVar("T")
 GATHER_STEP = 0.5  # seconds between a waiting lane's checks of its deadline and stop
-MAX_THROTTLED = 20  # tries of one call in a row; with backoff capped at 20 s, about 5 minutes
+MAX_THROTTLED = THROTTLED_CALLS.retries  # tries in a row; backoff capped at 20 s: about 5 minutes
 
 
 class LaneStopped(Exception):
@@ -35,20 +34,12 @@ def call_throttled(
     what: str,
     on_retry: Callable[[], None] = lambda: None,
 ) -> T:
-    """Call `fn`, backing off (Backoff(0.2, 20), through `pause`) while it raises Throttled;
-    give up after MAX_THROTTLED tries in a row (several minutes), so an endpoint that is gone for
-    good fails the lane instead of holding it forever. `on_retry` counts each try again."""
-    backoff = Backoff(base=0.2, cap=20.0)
-    while True:
-        try:
-            return fn()
-        except Throttled as exc:
-            if backoff.attempt >= MAX_THROTTLED:
-                raise AWSError(
-                    f"{what}: AWS still refuses after {MAX_THROTTLED} tries: {exc}"
-                ) from None
-            on_retry()
-            pause(backoff.next())
+    """Call `fn` under the retry policy's THROTTLED_CALLS (aws/retry.py), every wait through
+    `pause`; give up after MAX_THROTTLED tries in a row (several minutes), so an endpoint that is
+    gone for good fails the lane instead of holding it forever. `on_retry` counts each retry."""
+    return call_with_retries(
+        fn, THROTTLED_CALLS, pause, what=what, on_retry=lambda _exc: on_retry()
+    )
 
 
 class Pacer:

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from log_exporter.aws.tasks import AnswerLost, ExportTasks, SlotBusy, TaskStatus
+from log_exporter.aws.errors import AnswerLost, SlotBusy
+from log_exporter.aws.retry import FAILED_TASK, SLOT_BUSY
+from log_exporter.aws.tasks import ExportTasks, TaskStatus
 from log_exporter.core.labels import window_label
 from log_exporter.core.plan import ExportItem
 from log_exporter.core.polling import Backoff, PollSchedule, TaskDurations, task_seconds
@@ -34,7 +36,7 @@ class _BusyWait:
     """The waits of one `create` for a busy slot: one stuck timer (and one notice) for all."""
 
     since: float | None = None
-    backoff: Backoff = field(default_factory=lambda: Backoff(base=0.5, cap=30.0))
+    backoff: Backoff = field(default_factory=SLOT_BUSY.backoff)
 
 
 class Slot:
@@ -311,7 +313,7 @@ class Slot:
             self.reporter.item_retry(self.name, item, reason)
             queue = self.backlog.queue
             if not queue:
-                self.pacer.pause(Backoff(base=1.0, cap=30.0).next() * tries[item])
+                self.pacer.pause(FAILED_TASK.backoff().next() * tries[item])
             queue.append(item)
         else:
             self.record.failed(window, reason)

@@ -23,7 +23,7 @@ from log_exporter.core.plan import ExportItem
 from log_exporter.core.state import state_key
 from log_exporter.engine import Engine
 from log_exporter.errors import ConfigError
-from log_exporter.lane.lane import LaneResult
+from log_exporter.lane.result import LaneResult
 
 from .conftest import (
     SELECTED,

@@ -17,7 +17,7 @@ from log_exporter.aws_lambda.worker import Action, Worker
 from log_exporter.core.plan import ExportItem
 from log_exporter.core.windows import Intervals, Window
 from log_exporter.errors import ConfigError, LogExporterError
-from log_exporter.lane.lane import LaneResult
+from log_exporter.lane.result import LaneResult
 
 
 class RecordingQueue(LaneQueue):

@@ -14,7 +14,7 @@ from log_exporter.cli.render.console import SUMMARY_ROWS, ProgressReporter, prin
 from log_exporter.core.plan import ExportItem, LanePlan, Skip, SkipReason
 from log_exporter.core.windows import MS_PER_DAY, Window, day_window
 from log_exporter.engine import RunReport
-from log_exporter.lane.lane import LaneResult
+from log_exporter.lane.result import LaneResult
 
 A, B = "acct-a/us-east-1", "acct-b/us-east-1"
 

@@ -18,7 +18,9 @@ from log_exporter.core.state import LaneState
 from log_exporter.core.windows import Window
 from log_exporter.errors import StateConflictError
 from log_exporter.lane.build import build_lane
-from log_exporter.lane.lane import READ_WORKERS, Lane, LaneSettings
+from log_exporter.lane.direct_reads import READ_WORKERS
+from log_exporter.lane.lane import Lane
+from log_exporter.lane.settings import LaneSettings
 
 DAY = 86_400_000
 PAGES = 200  # of a slow read: 2 s or more

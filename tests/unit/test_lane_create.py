@@ -13,16 +13,19 @@ from typing import Any, cast
 import pytest
 
 from log_exporter.aws.archive import ArchiveBucket
+from log_exporter.aws.errors import AnswerLost, SlotBusy, Throttled
 from log_exporter.aws.sessions import AccountClients
 from log_exporter.aws.state_store import StateStore
-from log_exporter.aws.tasks import AnswerLost, SlotBusy, TaskStatus, Throttled
+from log_exporter.aws.tasks import TaskStatus
 from log_exporter.core.config import GroupSelector
 from log_exporter.core.plan import ExportItem, PlanRange
 from log_exporter.core.state import LaneState
 from log_exporter.core.windows import Window
 from log_exporter.errors import AWSError, StateConflictError, StuckError
 from log_exporter.lane.build import build_lane
-from log_exporter.lane.lane import MAX_THROTTLED, Lane, LaneSettings
+from log_exporter.lane.lane import Lane
+from log_exporter.lane.pacer import MAX_THROTTLED
+from log_exporter.lane.settings import LaneSettings
 
 GROUP = "/app/web"
 ITEM = ExportItem(Window(0, 86_400_000 - 1), GROUP)

@@ -15,7 +15,8 @@ from log_exporter.core.config import GroupSelector
 from log_exporter.core.plan import ExportItem, PlanRange
 from log_exporter.core.windows import Window
 from log_exporter.lane.build import build_lane
-from log_exporter.lane.lane import Lane, LaneSettings
+from log_exporter.lane.lane import Lane
+from log_exporter.lane.settings import LaneSettings
 
 GROUP = "/app/web"
 TASK_SECONDS = 2.0  # by AWS's clock

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from log_exporter.core.plan import ExportItem, LanePlan
     from log_exporter.engine import RunReport
-    from log_exporter.lane.lane import LaneResult
+    from log_exporter.lane.result import LaneResult
 
 log = logging.getLogger("log_exporter")
 
