@@ -32,11 +32,13 @@ def resolve(
     env: Mapping[str, str] | None = None,
     error: type[LogExporterError] = UsageError,
     blank_is_unset: bool = True,
+    message: str = "{name}={raw!r}: {problem}",
 ) -> T | D:
     """`argument` when given, else `parse(env[env_name])` when set and not blank, else `default`.
 
-    `parse` raises ValueError with what was expected ("a number of seconds from 0.3 to 86400");
-    that becomes `error("ENV_NAME='raw': expected ...")`. A parser raising `Unset` makes the
+    `parse` raises ValueError saying what is wrong ("expected a number of seconds from 0.3 to
+    86400"); that becomes `error(message)`, by default "ENV_NAME='raw': expected ..." (`raw`
+    stripped of spaces unless a blank value is a value). A parser raising `Unset` makes the
     variable count as not set (for knobs whose bad values are ignored, as the SDKs do). With
     `blank_is_unset=False` an empty variable is a value (an empty prefix is a prefix).
     """
@@ -45,12 +47,14 @@ def resolve(
     raw = (os.environ if env is None else env).get(env_name)
     if raw is None or (blank_is_unset and not raw.strip()):
         return default
+    if blank_is_unset:
+        raw = raw.strip()
     try:
-        return parse(raw.strip() if blank_is_unset else raw)
+        return parse(raw)
     except Unset:
         return default
     except ValueError as exc:
-        raise error(f"{env_name}={raw!r}: {exc}") from None
+        raise error(message.format(name=env_name, raw=raw, problem=exc)) from None
 
 
 def number_between(low: float, high: float, what: str = "a number") -> Callable[[str], float]:
@@ -76,13 +80,12 @@ def positive_int_or_unset(raw: str) -> int:
 
 
 def of_type(kind: type[T]) -> Callable[[str], T]:
-    """A parser of `kind` (int, float or str)."""
-    what = {int: "an integer", float: "a number"}.get(kind, kind.__name__)
+    """A parser of `kind` (int, float or str), whose problem reads "is not a <kind>"."""
 
     def parse(raw: str) -> T:
         try:
             return kind(raw)  # type: ignore[call-arg]
         except ValueError:
-            raise ValueError(f"expected {what}") from None
+            raise ValueError(f"is not a {kind.__name__}") from None
 
     return parse

@@ -54,13 +54,17 @@ class LambdaSettings:
                 if isinstance(f.default, float)
                 else str
             )
+            if f.name in explicit:  # an explicit None too: it is an argument
+                values[f.name] = explicit[f.name]
+                continue
             values[f.name] = resolve(
-                explicit.get(f.name),
+                None,
                 ENV_PREFIX + f.name.upper(),
                 of_type(kind),
                 f.default,
                 env=env,
                 error=ConfigError,
                 blank_is_unset=False,
+                message="{name}: {raw!r} {problem}",
             )
         return cls(**values)

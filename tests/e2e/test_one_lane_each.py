@@ -139,7 +139,7 @@ def test_each_lane_of_a_run_has_its_own_lease_owner(aws_env: None, emu: Emulator
         for spec in engine.lane_specs(options)
     ]
 
-    owners = [lane.owner for lane in lanes]
+    owners = [lane.lease.owner for lane in lanes]
     assert len(owners) == 3 and len(set(owners)) == 3, owners
     # the per-lane part is appended to the run's owner, which says who runs it (host, process)
     assert all(o.startswith(engine.owner + "/") for o in owners), owners

@@ -32,12 +32,30 @@ def test_a_bad_value_is_one_line_naming_the_variable() -> None:
         UsageError, match=r"^X='0\.1': expected a number of seconds from 0\.3 to 86400$"
     ):
         resolve(None, "X", parse, None, env={"X": "0.1"})
-    with pytest.raises(ConfigError, match=r"^Y='soon': expected an integer$"):
-        resolve(None, "Y", of_type(int), 3, env={"Y": "soon"}, error=ConfigError)
+    with pytest.raises(ConfigError, match=r"^Y: 'soon' is not a int$"):
+        resolve(
+            None,
+            "Y",
+            of_type(int),
+            3,
+            env={"Y": "soon"},
+            error=ConfigError,
+            message="{name}: {raw!r} {problem}",
+        )
+    with pytest.raises(UsageError, match=r"^X='soon': expected"):  # spaces stripped
+        resolve(None, "X", parse, None, env={"X": " soon "})
 
 
 def test_a_blank_value_can_be_a_value() -> None:
     assert resolve(None, "P", str, None, env={"P": ""}, blank_is_unset=False) == ""
+
+
+def test_an_explicit_none_is_an_argument_for_the_lambda_settings() -> None:
+    from log_exporter.aws_lambda.settings import LambdaSettings
+
+    env = {"LOG_EXPORTER_PREFIX": "logs"}
+    assert LambdaSettings.from_env(env).prefix == "logs"
+    assert LambdaSettings.from_env(env, prefix=None).prefix is None
 
 
 def test_values_a_parser_calls_unset_fall_back_to_the_default() -> None:
