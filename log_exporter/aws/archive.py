@@ -1,14 +1,22 @@
-"""The archive bucket's exported objects: finding and removing what one export task wrote."""
+"""The archive bucket's objects: finding and removing what one export task wrote, listing and
+sizing folders, reading tags and the bucket's policy."""
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from log_exporter.aws.errors import Throttled, bucket_error, is_missing_key
+from log_exporter.aws.errors import (
+    Throttled,
+    bucket_error,
+    error_code,
+    is_missing_key,
+    policy_unreadable,
+)
 from log_exporter.aws.retry import ARCHIVE_DELETES, call_with_retries
 from log_exporter.core.direct import MARKER
 from log_exporter.errors import BucketError
@@ -102,18 +110,78 @@ class ArchiveBucket:
                 return None
             raise bucket_error(f"read s3://{self.bucket}/{key}", exc) from None
 
-    def keys(self, prefix: str) -> set[str]:
-        """The keys under `prefix`."""
-        found: set[str] = set()
+    def _objects(self, prefix: str) -> Iterator[Any]:
+        """ListObjectsV2's entry of every object under `prefix`, in S3's (key) order."""
         try:
             pages = self._s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix
             )
             for page in pages:
-                found.update(str(o["Key"]) for o in page.get("Contents", []))
+                yield from page.get("Contents", [])
         except ClientError as exc:
             raise bucket_error(f"list s3://{self.bucket}/{prefix}", exc) from None
+
+    def keys(self, prefix: str) -> set[str]:
+        """The keys under `prefix`."""
+        return set(self.listing(prefix))
+
+    def listing(self, prefix: str) -> list[str]:
+        """The keys under `prefix`, in S3's (lexicographic) order."""
+        return [str(o["Key"]) for o in self._objects(prefix)]
+
+    def sizes(self, folder: str) -> tuple[int, int]:
+        """(objects, bytes) under `folder`, AWS's probe objects left out."""
+        objects = size = 0
+        for obj in self._objects(folder):
+            if obj["Key"].rsplit("/", 1)[-1] == PROBE_OBJECT:
+                continue
+            objects += 1
+            size += int(obj.get("Size", 0))
+        return objects, size
+
+    def page(
+        self, prefix: str, max_keys: int, start_after: str = ""
+    ) -> tuple[list[tuple[str, int | None]], bool]:
+        """One ListObjectsV2 page under `prefix` after the key `start_after`: (key, last
+        modified in ms, None when S3 did not say) of its objects, and whether more follow."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": max_keys}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        try:
+            out = self._s3.list_objects_v2(**kwargs)
+        except ClientError as exc:
+            raise bucket_error(f"list s3://{self.bucket}/{prefix}", exc) from None
+        objects = [
+            (
+                str(o["Key"]),
+                int(o["LastModified"].timestamp() * 1000) if "LastModified" in o else None,
+            )
+            for o in out.get("Contents", [])
+        ]
+        return objects, bool(out.get("IsTruncated"))
+
+    def tags(self, key: str) -> dict[str, str]:
+        """An object's tags (GetObjectTagging), by key."""
+        try:
+            tags = self._s3.get_object_tagging(Bucket=self.bucket, Key=key).get("TagSet", [])
+        except ClientError as exc:
+            raise bucket_error(f"read the tags of s3://{self.bucket}/{key}", exc) from None
+        found: dict[str, str] = {}
+        for tag in tags:
+            found.setdefault(str(tag.get("Key")), str(tag.get("Value", "")))
         return found
+
+    def policy(self) -> dict[str, Any] | None:
+        """The bucket's policy (None: it has none, or it is not a JSON object); BucketError
+        'cannot read the bucket policy (<why>)' when it cannot be read."""
+        try:
+            out = self._s3.get_bucket_policy(Bucket=self.bucket)
+            policy = json.loads(out["Policy"])
+        except (ClientError, BotoCoreError, ValueError) as exc:
+            if isinstance(exc, ClientError) and error_code(exc) == "NoSuchBucketPolicy":
+                return None
+            raise policy_unreadable(exc) from None
+        return policy if isinstance(policy, dict) else None
 
     def _delete_keys(self, keys: list[str], folder: str) -> int:
         """Delete `keys` (at most 1000), trying again those S3 reports it could not delete."""

@@ -11,8 +11,8 @@ The table of `map_client_error`, the error code first, then the HTTP status:
     InvalidParameterException naming a bucket/permission BucketError (+ POLICY_HINT on permission)
     anything else                                       AWSError "<what>: <code>: <message>"
 
-S3 (the archive and the lane states), STS (AssumeRole), Organizations and EC2 have their own
-mappers below, each keeping the message its users already know. A message states where it
+S3 (the archive and the lane states), STS (AssumeRole), Organizations, EC2, Glue and SQS have
+their own mappers below, each keeping the message its users already know. A message states where it
 happened and what AWS said; `main()` prints it as one line.
 """
 
@@ -97,6 +97,11 @@ class AnswerLost(Throttled):
     prove that nothing was created."""
 
 
+# What `map_client_error` makes of an answer with an error: caught where a refusal is reported
+# (a check's row, a group's line) rather than raised
+REFUSALS = (AWSError, SlotBusy, Throttled)
+
+
 # --- reading an error ----------------------------------------------------------------------------
 def _error(exc: ClientError) -> Any:
     return exc.response.get("Error", {})
@@ -124,9 +129,22 @@ def aws_says(exc: ClientError, missing_code: str = "") -> str:
     return f"{err.get('Code', missing_code)}: {err.get('Message', '')}".rstrip(": ")
 
 
+def aws_said(exc: BaseException) -> str:
+    """What went wrong, in AWS's words: '<code>: <message>' of an answer with an error ('Error'
+    when it has no code), else the exception's own words."""
+    if isinstance(exc, ClientError):
+        return aws_says(exc, "Error")
+    return str(exc)
+
+
 def code_and_message(exc: ClientError) -> str:
     """'<code> <message>' as AWS answered, S3's way of saying it (trailing space dropped)."""
     return f"{error_code(exc)} {error_message(exc)}".rstrip()
+
+
+def answered_with(exc: BaseException, code: str) -> bool:
+    """Whether `exc` is AWS's answer with the error code `code` (not a call without answer)."""
+    return isinstance(exc, ClientError) and error_code(exc) == code
 
 
 def is_missing_key(exc: ClientError) -> bool:
@@ -209,6 +227,18 @@ def state_bucket_error(doing: str, exc: ClientError) -> BucketError:
     )
 
 
+def policy_unreadable(exc: Exception) -> BucketError:
+    """The bucket policy could not be read (refused, no answer, or not JSON)."""
+    return BucketError(f"cannot read the bucket policy ({aws_said(exc)})")
+
+
+def config_unreadable(location: str, exc: Exception) -> ConfigError:
+    """The config object at `location` (s3://BUCKET/KEY) could not be read."""
+    if isinstance(exc, ClientError):
+        return ConfigError(f"{location}: cannot be read: {code_and_message(exc)}".rstrip())
+    return ConfigError(f"{location}: cannot be read: {exc}")
+
+
 def archive_bucket_error(bucket: str, exc: Exception) -> BucketError:
     """Why the archive bucket cannot be used (HeadBucket failed): missing, forbidden, or what
     botocore said."""
@@ -220,6 +250,20 @@ def archive_bucket_error(bucket: str, exc: Exception) -> BucketError:
             f"archive bucket {bucket} is not reachable with the ambient credentials (403)"
         )
     return BucketError(f"archive bucket {bucket}: {exc}")
+
+
+# --- Glue, SQS ----------------------------------------------------------------------------------
+def glue_error(doing: str, exc: Exception) -> AWSError:
+    """'cannot <doing>: <code> <message>' with AWS's code, or botocore's words: the Glue catalog
+    refused, or did not answer."""
+    if isinstance(exc, ClientError):
+        return AWSError(f"cannot {doing}: {code_and_message(exc)}".rstrip(), code=error_code(exc))
+    return AWSError(f"cannot {doing}: {exc}")
+
+
+def queue_error(doing: str, exc: Exception) -> AWSError:
+    """'cannot <doing>: <botocore's own words>': SQS refused, or did not answer."""
+    return AWSError(f"cannot {doing}: {exc}")
 
 
 # --- profiles, STS, Organizations, EC2 -----------------------------------------------------------

@@ -1,8 +1,9 @@
-"""Log groups of one account and region: which match, when they were written, whether a window
-holds any event."""
+"""Log groups of one account and region: which match, when they were written, how much they store,
+whether a window holds any event, and setting their retention."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -25,23 +26,33 @@ class LogGroups:
         self.retention_days: dict[str, int] = {}  # of the groups `matching` saw, when set
         self.stored_bytes: dict[str, int] = {}  # of the groups `matching` saw
 
-    def matching(self, selector: GroupSelector) -> list[tuple[str, int]]:
-        """(name, creationTime) of every group the selector takes, sorted by name."""
-        found: dict[str, int] = {}
+    def _listed(self, selector: GroupSelector) -> Iterator[Any]:
+        """DescribeLogGroups' entry of every group the selector takes, prefix by prefix."""
         for prefix in selector.list_prefixes():
             kwargs: dict[str, Any] = {"logGroupNamePrefix": prefix} if prefix else {}
             try:
                 for page in self._logs.get_paginator("describe_log_groups").paginate(**kwargs):
                     for g in page.get("logGroups", []):
-                        name = g["logGroupName"]
-                        if selector.matches(name):
-                            found[name] = int(g.get("creationTime", 0))
-                            self.stored_bytes[name] = int(g.get("storedBytes", 0))
-                            if g.get("retentionInDays"):
-                                self.retention_days[name] = int(g["retentionInDays"])
+                        if selector.matches(g["logGroupName"]):
+                            yield g
             except ClientError as exc:
                 raise map_client_error(exc, "listing log groups") from None
+
+    def matching(self, selector: GroupSelector) -> list[tuple[str, int]]:
+        """(name, creationTime) of every group the selector takes, sorted by name."""
+        found: dict[str, int] = {}
+        for g in self._listed(selector):
+            name = g["logGroupName"]
+            found[name] = int(g.get("creationTime", 0))
+            self.stored_bytes[name] = int(g.get("storedBytes", 0))
+            if g.get("retentionInDays"):
+                self.retention_days[name] = int(g["retentionInDays"])
         return sorted(found.items())
+
+    def stored(self, selector: GroupSelector) -> dict[str, int]:
+        """storedBytes of every group the selector takes, by name (for `stats`)."""
+        found = {g["logGroupName"]: int(g.get("storedBytes", 0)) for g in self._listed(selector)}
+        return dict(sorted(found.items()))
 
     def describe(self, group: str, created_ms: int) -> GroupInfo:
         """A group's planning facts: its newest stream says when it was last written (event or
@@ -98,3 +109,11 @@ class LogGroups:
                 return False
             kwargs["nextToken"] = token
         return True
+
+    def set_retention(self, group: str, days: int) -> None:
+        """PutRetentionPolicy: keep `group`'s events `days` days. AWS's refusal is raised mapped
+        (`REFUSED` holds what it may be)."""
+        try:
+            self._logs.put_retention_policy(logGroupName=group, retentionInDays=days)
+        except ClientError as exc:
+            raise map_client_error(exc, f"setting the retention of {group}") from None

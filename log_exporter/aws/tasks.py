@@ -1,13 +1,21 @@
-"""Export tasks: create, describe, find the active ones, cancel (AWS errors mapped by errors.py)."""
+"""Export tasks: create, describe, find the active ones (or some by id, or the recently
+completed), cancel (AWS errors mapped by errors.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from log_exporter.aws.errors import AWS_ERRORS, already_ended, map_client_error, map_create_error
+from log_exporter.aws.errors import (
+    AWS_ERRORS,
+    Throttled,
+    already_ended,
+    map_client_error,
+    map_create_error,
+)
 from log_exporter.core.windows import Window
 from log_exporter.errors import ResourceNotFoundError
 
@@ -126,6 +134,39 @@ class ExportTasks:
                     break
                 kwargs["nextToken"] = token
         return list(found.values())
+
+    def find(self, wanted: Set[str]) -> dict[str, TaskStatus]:
+        """The tasks among `wanted` (ids) that AWS still lists: every task of the account-region,
+        50 a page, until all are found."""
+        found: dict[str, TaskStatus] = {}
+        kwargs: dict[str, Any] = {"limit": 50}
+        while wanted - found.keys():
+            try:
+                out = self._logs.describe_export_tasks(**kwargs)
+            except ClientError as exc:
+                raise map_client_error(exc, "listing export tasks") from None
+            for t in out.get("exportTasks", []):
+                if t.get("taskId") in wanted:
+                    found[str(t["taskId"])] = TaskStatus.from_api(t)
+            token = out.get("nextToken")
+            if not token:
+                break
+            kwargs["nextToken"] = token
+        return found
+
+    def recently_completed(self, limit: int = 50) -> list[TaskStatus]:
+        """The account-region's last `limit` COMPLETED tasks (one call); none when the call was
+        throttled or got no answer (what they tell is an estimate, not worth a failure)."""
+        try:
+            out = self._logs.describe_export_tasks(statusCode="COMPLETED", limit=limit)
+        except ClientError as exc:
+            mapped = map_client_error(exc, "listing completed export tasks")
+            if isinstance(mapped, Throttled):
+                return []
+            raise mapped from None
+        except BotoCoreError:
+            return []
+        return [TaskStatus.from_api(t) for t in out.get("exportTasks", [])]
 
     def cancel(self, task_id: str) -> bool:
         """Cancel an active task; False when it had already finished."""

@@ -8,8 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from log_exporter.aws.config_object import read_config_object
 from log_exporter.aws_lambda.settings import LambdaSettings
 from log_exporter.core.config import Config, load_config, parse_config_text
 from log_exporter.core.policy import bucket_pattern, bucket_patterns
@@ -26,16 +25,7 @@ def load_lambda_config(location: str, s3: Callable[[], S3Client]) -> Config:
     bucket, _, key = location.removeprefix("s3://").partition("/")
     if not bucket or not key:
         raise ConfigError(f"{location}: expected s3://BUCKET/KEY")
-    try:
-        text = s3().get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        err = exc.response.get("Error", {})
-        raise ConfigError(
-            f"{location}: cannot be read: {err.get('Code', '')} {err.get('Message', '')}".rstrip()
-        ) from None
-    except BotoCoreError as exc:
-        raise ConfigError(f"{location}: cannot be read: {exc}") from None
-    return parse_config_text(text, location)
+    return parse_config_text(read_config_object(s3, bucket, key), location)
 
 
 def check_destination(config: Config, settings: LambdaSettings) -> None:

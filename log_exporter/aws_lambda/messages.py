@@ -1,5 +1,5 @@
 """The SQS queue of lanes: one message (`LaneMessage`) is one advance of one account-region lane,
-sent by `LaneQueue`."""
+sent by `LaneQueue` (over `aws/queue.py`)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from log_exporter.aws.queue import SQS_BATCH, Queue
 from log_exporter.aws_lambda.settings import MAX_DELAY_SECONDS
 from log_exporter.errors import AWSError, ConfigError, LogExporterError
 from log_exporter.settings import ENV_PREFIX
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
-
-SQS_BATCH = 10  # SQS's limit for SendMessageBatch
 
 
 @dataclass(frozen=True)
@@ -67,33 +63,20 @@ class LaneQueue:
     def __init__(self, sqs: SQSClient, url: str) -> None:
         if not url:
             raise ConfigError(f"{ENV_PREFIX}QUEUE_URL is not set: which queue gets the lanes?")
-        self._sqs = sqs
+        self._queue = Queue(sqs, url)
         self.url = url
 
     def send(self, message: LaneMessage, delay_seconds: int = 0) -> None:
-        try:
-            self._sqs.send_message(
-                QueueUrl=self.url,
-                MessageBody=message.body(),
-                DelaySeconds=min(max(delay_seconds, 0), MAX_DELAY_SECONDS),
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise AWSError(f"cannot send lane {message.name} to {self.url}: {exc}") from None
+        delay = min(max(delay_seconds, 0), MAX_DELAY_SECONDS)
+        self._queue.send(message.body(), delay, f"lane {message.name}")
 
     def send_all(self, messages: Sequence[LaneMessage]) -> None:
         for i in range(0, len(messages), SQS_BATCH):
             batch = messages[i : i + SQS_BATCH]
-            entries: list[SendMessageBatchRequestEntryTypeDef] = [
-                {"Id": str(n), "MessageBody": m.body()} for n, m in enumerate(batch)
-            ]
-            try:
-                out = self._sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
-            except (ClientError, BotoCoreError) as exc:
-                raise AWSError(f"cannot send lanes to {self.url}: {exc}") from None
-            failed = out.get("Failed", [])
+            failed = self._queue.send_batch([m.body() for m in batch], "lanes")
             if failed:
-                first = batch[int(failed[0]["Id"])]
+                index, said = failed[0]
                 raise AWSError(
-                    f"cannot send {len(failed)} lanes to {self.url}, e.g. {first.name}: "
-                    f"{failed[0].get('Code', '')} {failed[0].get('Message', '')}".rstrip()
+                    f"cannot send {len(failed)} lanes to {self.url}, e.g. {batch[index].name}: "
+                    f"{said}".rstrip()
                 )

@@ -223,6 +223,8 @@ def stats(
     fmt: str,
 ) -> None:
     """Show CloudWatch's figures for each group beside what the archive holds, per day."""
+    from log_exporter.aws.archive import ArchiveBucket
+    from log_exporter.aws.metrics import LogMetrics
     from log_exporter.cli.render.tables import print_json, print_stats, stats_json
     from log_exporter.core.config import GroupSelector, load_config
     from log_exporter.engine import RunOptions
@@ -241,10 +243,9 @@ def stats(
     def inspect(lane: LaneView) -> list[GroupStats]:
         session = engine.account_session(accounts_by_name[lane.account])
         return group_stats(
-            logs=lane.logs,
-            cloudwatch=engine.factory.cloudwatch(session, lane.region),
-            s3=s3,
-            bucket=lane.settings.bucket,
+            groups=lane.groups,
+            metrics=LogMetrics(engine.factory.cloudwatch(session, lane.region)),
+            archive=ArchiveBucket(s3, lane.settings.bucket),
             prefix=dest.prefix,
             account_id=lane.account_id,
             selector=lane.selector,
@@ -275,6 +276,7 @@ def sync(
     dry_run: bool,
 ) -> None:
     """Rebuild the state from the objects in the bucket, exporting nothing."""
+    from log_exporter.aws.archive import ArchiveBucket
     from log_exporter.cli.render.tables import print_sync
     from log_exporter.core.config import load_config
     from log_exporter.core.state import LaneState
@@ -304,9 +306,8 @@ def sync(
         groups = lane.groups.matching(lane.selector)
         result = sync_lane(
             old=old,
-            s3=s3,
-            logs=lane.logs,
-            bucket=lane.settings.bucket,
+            archive=ArchiveBucket(s3, lane.settings.bucket),
+            tasks=lane.tasks,
             root="/".join(p for p in (dest.prefix, lane.account_id) if p) + "/",
             groups=[name for name, _ in groups],
             period=dest.period,

@@ -66,9 +66,7 @@ def retention(
     dry_run: bool,
 ) -> None:
     """Set the CloudWatch retention of groups whose archive holds every day it would delete."""
-    from botocore.exceptions import ClientError
-
-    from log_exporter.aws.errors import map_client_error
+    from log_exporter.aws.errors import REFUSALS
     from log_exporter.cli.render.retention import print_retention
     from log_exporter.core.config import GroupSelector, load_config
     from log_exporter.core.retention import apply_retention, too_short
@@ -94,9 +92,9 @@ def retention(
 
         def put(group: str, n: int) -> str | None:
             try:  # with the account's (member) role, like every logs call of the lane
-                lane.logs.put_retention_policy(logGroupName=group, retentionInDays=n)
-            except ClientError as exc:
-                return str(map_client_error(exc, f"setting the retention of {group}"))
+                lane.groups.set_retention(group, n)
+            except REFUSALS as exc:
+                return str(exc)
             return None
 
         return apply_retention(infos, state, days, lane.rng, put, dry_run=dry_run)

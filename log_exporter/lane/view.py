@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from log_exporter.aws.archive import ArchiveBucket
 from log_exporter.aws.groups import LogGroups
 from log_exporter.aws.state_store import StateStore
+from log_exporter.aws.tasks import ExportTasks
 from log_exporter.core.config import GroupSelector
 from log_exporter.core.plan import ExportItem, LanePlan, PlanRange
 from log_exporter.core.state import LaneState
@@ -46,8 +47,9 @@ class LaneView:
         self.account_id = account_id
         self.region = region
         self.name = f"{account}/{region}"
-        self.logs = logs  # the account's logs client (its role's), in the lane's region
+        # with the account's logs client (its role's), in the lane's region
         self.groups = LogGroups(logs)
+        self.tasks = ExportTasks(logs, logs)  # to read: a view creates no task
         self.store = store
         self.archive = archive
         self.selector = selector

@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
+from log_exporter.aws.archive import ArchiveBucket
 from log_exporter.aws.organization import account_id_of
 from log_exporter.core.config import ACCOUNT_ID, Config, select_accounts
-from log_exporter.errors import AWSError, ConfigError, UsageError
+from log_exporter.errors import ConfigError, UsageError
 from log_exporter.passes.readback import DEFAULT_WORKERS, GroupArchive, Knowledge
 
 if TYPE_CHECKING:
@@ -61,19 +60,10 @@ def state_regions(engine: Engine, store: StateStore, account_id: str) -> list[st
     """The regions of the account's lane states in `store`'s bucket (one LIST)."""
     folder = store.account_folder(account_id)
     regions: list[str] = []
-    try:
-        pages = (
-            engine.factory.s3()
-            .get_paginator("list_objects_v2")
-            .paginate(Bucket=store.bucket, Prefix=folder)
-        )
-        for page in pages:
-            for obj in page.get("Contents", []):
-                region = str(obj["Key"])[len(folder) :]
-                if region.endswith(".json") and "/" not in region:
-                    regions.append(region.removesuffix(".json"))
-    except ClientError as exc:
-        raise AWSError(f"cannot list s3://{store.bucket}/{folder}: {exc}") from None
+    for key in ArchiveBucket(engine.factory.s3(), store.bucket).listing(folder):
+        region = key[len(folder) :]
+        if region.endswith(".json") and "/" not in region:
+            regions.append(region.removesuffix(".json"))
     return regions
 
 

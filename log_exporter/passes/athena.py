@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from log_exporter.aws.glue import put_table
 from log_exporter.core.athena import TableSpec, glue_policy, table_input
-from log_exporter.errors import AWSError, UsageError
+from log_exporter.errors import UsageError
 from log_exporter.passes.archive_lookup import read_bucket
 
 if TYPE_CHECKING:
@@ -53,42 +52,3 @@ def apply_table(engine: Engine, region: str | None, spec: TableSpec) -> str:
     if not region:
         raise UsageError(NO_GLUE_REGION)
     return put_table(engine.factory.glue(region), spec.database, table_input(spec))
-
-
-def _failure(what: str, exc: Exception) -> AWSError:
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return AWSError(
-            f"cannot {what}: {err.get('Code', '')} {err.get('Message', '')}".rstrip(),
-            code=str(err.get("Code", "")),
-        )
-    return AWSError(f"cannot {what}: {exc}")
-
-
-def put_table(glue: Any, database: str, table: dict[str, Any]) -> str:
-    """Create the database if missing, then create the table or update it; what was done."""
-    try:
-        glue.get_database(Name=database)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "EntityNotFoundException":
-            raise _failure(f"read Glue database {database}", exc) from None
-        try:
-            glue.create_database(DatabaseInput={"Name": database})
-        except (ClientError, BotoCoreError) as exc2:
-            raise _failure(f"create Glue database {database}", exc2) from None
-    except BotoCoreError as exc:
-        raise _failure(f"read Glue database {database}", exc) from None
-    name = table["Name"]
-    try:
-        glue.create_table(DatabaseName=database, TableInput=table)
-        return "created"
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "AlreadyExistsException":
-            raise _failure(f"create table {database}.{name}", exc) from None
-    except BotoCoreError as exc:
-        raise _failure(f"create table {database}.{name}", exc) from None
-    try:
-        glue.update_table(DatabaseName=database, TableInput=table)
-    except (ClientError, BotoCoreError) as exc:
-        raise _failure(f"update table {database}.{name}", exc) from None
-    return "updated"

@@ -7,15 +7,11 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from log_exporter.aws.errors import Throttled, map_client_error
 from log_exporter.core.plan import ExportItem, LanePlan
 from log_exporter.core.state import Intent
 
 if TYPE_CHECKING:
-    from mypy_boto3_logs import CloudWatchLogsClient
-
+    from log_exporter.aws.tasks import ExportTasks
     from log_exporter.lane.view import LaneView
 
 DEFAULT_TASK_SECONDS = 60.0  # assumed when the account has no completed task to learn from
@@ -49,30 +45,20 @@ class LaneForecast:
         return max(exports, reads)
 
 
-def recent_task_seconds(logs: CloudWatchLogsClient, limit: int = 50) -> list[float]:
+def recent_task_seconds(tasks: ExportTasks, limit: int = 50) -> list[float]:
     """How long the account-region's recently completed export tasks took (one call).
 
     Tasks log-exporter created are preferred; other people's tasks only when there are none.
     A throttled or refused call gives no figures rather than failing the plan.
     """
-    try:
-        out = logs.describe_export_tasks(statusCode="COMPLETED", limit=limit)
-    except ClientError as exc:
-        mapped = map_client_error(exc, "listing completed export tasks")
-        if isinstance(mapped, Throttled):
-            return []
-        raise mapped from None
-    except BotoCoreError:
-        return []
     ours: list[float] = []
     others: list[float] = []
-    for t in out.get("exportTasks", []):
-        info = t.get("executionInfo") or {}
-        created, completed = info.get("creationTime"), info.get("completionTime")
+    for t in tasks.recently_completed(limit):
+        created, completed = t.created_ms, t.completed_ms
         if created is None or completed is None or completed < created:
             continue
         seconds = (completed - created) / 1000
-        (ours if str(t.get("taskName", "")).startswith(OUR_TASKS) else others).append(seconds)
+        (ours if t.name.startswith(OUR_TASKS) else others).append(seconds)
     return ours or others
 
 
@@ -84,7 +70,7 @@ def forecast_lane(lane: LaneView, *, probe: bool = False) -> LaneForecast:
     """
     state = lane.load_state()
     plan = lane.plan()
-    seconds = recent_task_seconds(lane.logs)
+    seconds = recent_task_seconds(lane.tasks)
     out = LaneForecast(
         plan=plan,
         task_seconds=statistics.median(seconds) if seconds else DEFAULT_TASK_SECONDS,

@@ -3,20 +3,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from log_exporter.aws.errors import SlotBusy, Throttled, aws_says, error_code
+from log_exporter.aws.archive import ArchiveBucket
+from log_exporter.aws.errors import AWS_ERRORS, SlotBusy, Throttled, aws_said
 from log_exporter.aws.groups import LogGroups
 from log_exporter.aws.tasks import ExportTasks
 from log_exporter.core.config import Account, Config
 from log_exporter.core.policy import Target, export_refusals, logs_principal
-from log_exporter.errors import LogExporterError
+from log_exporter.errors import BucketError, LogExporterError
 
 if TYPE_CHECKING:
     import botocore.session
@@ -28,7 +26,7 @@ Status = Literal["OK", "FAIL", "SKIP"]
 ARCHIVE = "(archive)"
 POLICY_HINT = "`log-exporter policy --config FILE` prints the policy it needs"
 MAX_NAMES = 3  # log group names shown in a row
-CHECK_ERRORS = (LogExporterError, SlotBusy, Throttled, ClientError, BotoCoreError)
+CHECK_ERRORS = (LogExporterError, SlotBusy, Throttled, *AWS_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -66,12 +64,6 @@ class BucketFacts:
     policy: dict[str, Any] | None = None
     policy_error: str | None = None  # the policy could not be read
     name: str = ""  # the bucket
-
-
-def _error(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        return aws_says(exc, "Error")
-    return str(exc)
 
 
 class Preflight:
@@ -127,17 +119,10 @@ class Preflight:
             CheckRow(ARCHIVE, region or "-", "bucket", "OK", f"{name} exists, {where}")
         )
         try:
-            out = self.factory.s3(region).get_bucket_policy(Bucket=name)
-            policy = json.loads(out["Policy"])
-        except ClientError as exc:
-            if error_code(exc) == "NoSuchBucketPolicy":
-                return BucketFacts(True, region, None, name=name)
-            why = f"cannot read the bucket policy ({_error(exc)})"
-            return BucketFacts(True, region, None, why, name=name)
-        except (BotoCoreError, ValueError) as exc:
-            why = f"cannot read the bucket policy ({exc})"
-            return BucketFacts(True, region, None, why, name=name)
-        return BucketFacts(True, region, policy if isinstance(policy, dict) else None, name=name)
+            policy = ArchiveBucket(self.factory.s3(region), name).policy()
+        except BucketError as exc:
+            return BucketFacts(True, region, None, str(exc), name=name)
+        return BucketFacts(True, region, policy, name=name)
 
     # --- one account -------------------------------------------------------------------------------
     def check_account(
@@ -195,7 +180,7 @@ class Preflight:
         try:
             found = [g for g, _ in groups.matching(account.selector)]
         except CHECK_ERRORS as exc:
-            return CheckRow(name, region, "log groups", "FAIL", f"cannot list: {_error(exc)}")
+            return CheckRow(name, region, "log groups", "FAIL", f"cannot list: {aws_said(exc)}")
         if not found:
             patterns = ", ".join(account.groups)
             return CheckRow(
@@ -208,7 +193,9 @@ class Preflight:
         try:
             active = tasks.active()
         except CHECK_ERRORS as exc:
-            return CheckRow(name, region, "export tasks", "FAIL", f"cannot describe: {_error(exc)}")
+            return CheckRow(
+                name, region, "export tasks", "FAIL", f"cannot describe: {aws_said(exc)}"
+            )
         if not active:
             return CheckRow(name, region, "export tasks", "OK", "no active export task")
         t = active[0]

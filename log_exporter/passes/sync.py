@@ -30,12 +30,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import ClientError
 
 from log_exporter.aws.archive import PROBE_OBJECT, ArchiveBucket
-from log_exporter.aws.errors import bucket_error, map_client_error
 from log_exporter.aws.reads import read_folder
 from log_exporter.aws.tasks import ExportTasks, TaskStatus
 from log_exporter.core.state import Failure, Intent, LaneState
@@ -50,10 +46,6 @@ from log_exporter.core.windows import (
     utc_day,
 )
 from log_exporter.errors import LaneBusyError
-
-if TYPE_CHECKING:
-    from mypy_boto3_logs import CloudWatchLogsClient
-    from mypy_boto3_s3 import S3Client
 
 C7N_MARKER_TAG = "LastExport"  # c7n-logexporter's tag on its marker objects
 C7N_LAST_MS = 86_340_000  # c7n's `to`: 23:59:00.000 of the day, inclusive
@@ -111,8 +103,7 @@ def _folder_of(
 
 
 def list_task_folders(
-    s3: S3Client,
-    bucket: str,
+    archive: ArchiveBucket,
     root: str,
     groups: Iterable[str],
     period: Period,
@@ -128,33 +119,26 @@ def list_task_folders(
     seen: set[TaskFolder] = set()
     after = ""
     while True:
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": root, "MaxKeys": page_size}
-        if after:
-            kwargs["StartAfter"] = after
-        try:
-            page = s3.list_objects_v2(**kwargs)
-        except ClientError as exc:
-            raise bucket_error(f"list s3://{bucket}/{root}", exc) from None
+        contents, truncated = archive.page(root, page_size, after)
         out.requests += 1
-        contents = page.get("Contents", [])
         folder: TaskFolder | None = None
-        for obj in contents:
-            folder = _folder_of(obj["Key"], root, group_keys, period)
-            marker = group_keys.get(obj["Key"][len(root) :])
+        for key, modified_ms in contents:
+            folder = _folder_of(key, root, group_keys, period)
+            marker = group_keys.get(key[len(root) :])
             if marker is not None:
-                out.markers[marker] = obj["Key"]  # c7n-logexporter's, left alone
+                out.markers[marker] = key  # c7n-logexporter's, left alone
             elif folder is not None and folder not in seen:
                 seen.add(folder)
                 out.folders.append(folder)
-                if "LastModified" in obj:
-                    out.written[folder] = int(obj["LastModified"].timestamp() * 1000)
-            elif folder is None and obj["Key"].rsplit("/", 1)[-1] != PROBE_OBJECT:
+                if modified_ms is not None:
+                    out.written[folder] = modified_ms
+            elif folder is None and key.rsplit("/", 1)[-1] != PROBE_OBJECT:
                 out.strays += 1
                 if len(out.stray) < 5:
-                    out.stray.append(obj["Key"])
-        if not contents or not page.get("IsTruncated"):
+                    out.stray.append(key)
+        if not contents or not truncated:
             break
-        last = contents[-1]["Key"]
+        last = contents[-1][0]
         # Skip the rest of the last key's task folder: '0' is the character after '/'.
         after = f"{folder.dest}/{folder.task_id}0" if folder is not None else last
     out.folders.sort()
@@ -162,32 +146,18 @@ def list_task_folders(
 
 
 def describe_tasks(
-    logs: CloudWatchLogsClient, task_ids: Iterable[str], by_id_max: int = BY_ID_MAX
+    tasks: ExportTasks, task_ids: Iterable[str], by_id_max: int = BY_ID_MAX
 ) -> dict[str, TaskStatus]:
     """The export tasks AWS still lists among `task_ids`: one call per id for a few, else one
     listing of the account-region's tasks (50 a page) that stops once all are found."""
     wanted = set(task_ids)
+    if len(wanted) > by_id_max:
+        return tasks.find(wanted)
     found: dict[str, TaskStatus] = {}
-    if len(wanted) <= by_id_max:
-        tasks = ExportTasks(logs, logs)
-        for task_id in sorted(wanted):
-            status = tasks.describe(task_id)
-            if status is not None:
-                found[task_id] = status
-        return found
-    kwargs: dict[str, Any] = {"limit": 50}
-    while wanted - found.keys():
-        try:
-            out = logs.describe_export_tasks(**kwargs)
-        except ClientError as exc:
-            raise map_client_error(exc, "listing export tasks") from None
-        for t in out.get("exportTasks", []):
-            if t.get("taskId") in wanted:
-                found[str(t["taskId"])] = TaskStatus.from_api(t)
-        token = out.get("nextToken")
-        if not token:
-            break
-        kwargs["nextToken"] = token
+    for task_id in sorted(wanted):
+        status = tasks.describe(task_id)
+        if status is not None:
+            found[task_id] = status
     return found
 
 
@@ -342,9 +312,8 @@ def changes(old: LaneState, new: LaneState) -> list[GroupChange]:
 def sync_lane(
     *,
     old: LaneState,
-    s3: S3Client,
-    logs: CloudWatchLogsClient,
-    bucket: str,
+    archive: ArchiveBucket,
+    tasks: ExportTasks,
     root: str,
     groups: Iterable[str],
     period: Period,
@@ -365,33 +334,26 @@ def sync_lane(
         )
     old.observe_groups(created or {})
     names = set(groups) | set(old.covered) | set(old.empty)
-    listing = list_task_folders(s3, bucket, root, names, period)
-    tasks = describe_tasks(logs, {f.task_id for f in listing.folders})
-    c7n_last = {
-        g: d for g, key in listing.markers.items() if (d := c7n_last_export(s3, bucket, key))
-    }
-    archive = ArchiveBucket(s3, bucket)
+    listing = list_task_folders(archive, root, names, period)
+    described = describe_tasks(tasks, {f.task_id for f in listing.folders})
+    c7n_last = {g: d for g, key in listing.markers.items() if (d := c7n_last_export(archive, key))}
     reads: dict[str, tuple[Window, bool]] = {}
     for f in listing.folders:
-        if f.task_id not in tasks:  # a direct read's, if its marker says so (one GET)
+        if f.task_id not in described:  # a direct read's, if its marker says so (one GET)
             marker, complete = read_folder(archive, f"{f.dest}/{f.task_id}")
             if marker is not None:
                 reads[f.task_id] = (Window(marker["from"], marker["to"]), complete)
-    return rebuild(old, listing, tasks, period, now_ms, c7n_last, reads)
+    return rebuild(old, listing, described, period, now_ms, c7n_last, reads)
 
 
-def c7n_last_export(s3: S3Client, bucket: str, key: str) -> date | None:
+def c7n_last_export(archive: ArchiveBucket, key: str) -> date | None:
     """The UTC day of a c7n-logexporter marker's `LastExport` tag (an ISO time, UTC when it has
     no zone: c7n writes the day's midnight), or None when it has none."""
+    value = archive.tags(key).get(C7N_MARKER_TAG)
+    if value is None:
+        return None
     try:
-        tags = s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
-    except ClientError as exc:
-        raise bucket_error(f"read the tags of s3://{bucket}/{key}", exc) from None
-    for tag in tags:
-        if tag.get("Key") == C7N_MARKER_TAG:
-            try:
-                when = datetime.fromisoformat(tag.get("Value", ""))
-            except ValueError:
-                return None
-            return when.date() if when.tzinfo is None else utc_day(to_ms(when))
-    return None
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when.date() if when.tzinfo is None else utc_day(to_ms(when))

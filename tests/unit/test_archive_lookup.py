@@ -10,6 +10,7 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
+from log_exporter.aws.glue import put_table
 from log_exporter.aws.sessions import SessionFactory
 from log_exporter.core.config import Config, parse_config
 from log_exporter.core.state import LaneState
@@ -17,7 +18,7 @@ from log_exporter.core.windows import Intervals
 from log_exporter.engine import Engine
 from log_exporter.errors import AWSError, ConfigError, UsageError
 from log_exporter.passes.archive_lookup import archive_period, read_account, read_bucket
-from log_exporter.passes.athena import put_table, table_spec
+from log_exporter.passes.athena import table_spec
 
 A, B = "111111111111", "222222222222"
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from log_exporter.aws.archive import ArchiveBucket
 from log_exporter.aws.tasks import TaskStatus
 from log_exporter.core.config import parse_config_text
 from log_exporter.core.policy import member_role_policy
@@ -121,8 +122,7 @@ def test_c7n_marker_objects_are_recognised_not_strays() -> None:
         f"{ROOT}other-group",  # a marker of a group the config does not select: a stray
     ]
     out = list_task_folders(
-        FakeS3(keys),  # type: ignore[arg-type]
-        "b",
+        ArchiveBucket(FakeS3(keys), "b"),  # type: ignore[arg-type]
         ROOT,
         ["/aws/lambda/api", "vpc-flow-logs"],
         "day",

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from log_exporter.aws.tasks import TaskStatus
+from log_exporter.aws.archive import ArchiveBucket
+from log_exporter.aws.tasks import ExportTasks, TaskStatus
 from log_exporter.core.state import Failure, Intent, LaneState
 from log_exporter.core.windows import MS_PER_DAY, MS_PER_HOUR, Intervals, Window, day_window
 from log_exporter.passes.sync import (
@@ -91,7 +92,7 @@ def test_listing_skips_the_rest_of_a_big_task_folder() -> None:
     keys += ["logs/.log-exporter/111111111111/us-east-1.json", "logs/222222222222/vpc/x"]
     s3 = FakeS3(keys)
 
-    out = list_task_folders(s3, "b", ROOT, ["vpc"], "day", page_size=1000)  # type: ignore[arg-type]
+    out = list_task_folders(ArchiveBucket(s3, "b"), ROOT, ["vpc"], "day", page_size=1000)  # type: ignore[arg-type]
 
     assert [(f.period.start, f.task_id) for f in out.folders] == [
         (D.start, T1),
@@ -134,17 +135,18 @@ def task(task_id: str, code: str = "COMPLETED", group: str = "vpc") -> dict[str,
 
 def test_describe_tasks_by_id_for_a_few_and_by_listing_for_many() -> None:
     logs = FakeLogs([task(f"t{i:03d}") for i in range(180)])
-    few = describe_tasks(logs, ["t001", "t150", "gone"])  # type: ignore[arg-type]
+    tasks = ExportTasks(logs, logs)  # type: ignore[arg-type]
+    few = describe_tasks(tasks, ["t001", "t150", "gone"])
     assert sorted(few) == ["t001", "t150"] and len(logs.calls) == 3
 
     logs.calls.clear()
     wanted = [f"t{i:03d}" for i in range(0, 120)] + ["gone"]
-    many = describe_tasks(logs, wanted, by_id_max=50)  # type: ignore[arg-type]
+    many = describe_tasks(tasks, wanted, by_id_max=50)
     assert len(many) == 120
     assert len(logs.calls) == 4  # every page, since one id is not there: 180 tasks / 50
 
     logs.calls.clear()
-    early = describe_tasks(logs, [f"t{i:03d}" for i in range(60)], by_id_max=50)  # type: ignore[arg-type]
+    early = describe_tasks(tasks, [f"t{i:03d}" for i in range(60)], by_id_max=50)
     assert len(early) == 60 and len(logs.calls) == 2  # stops once all are found
 
 
