@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from log_exporter.aws.archive import ArchiveBucket
+from log_exporter.aws.archive import ArchiveBucket, head_bucket_region
 from log_exporter.aws.clock import ClockCheck
-from log_exporter.aws.errors import AWS_ERRORS, archive_bucket_error
 from log_exporter.aws.organization import (
     DESCRIBE_REGIONS_ONLY,
     Discovery,
@@ -376,15 +375,12 @@ class Engine:
         return self._bucket_regions[bucket]
 
     def _head_bucket(self, bucket: str) -> str | None:
-        try:
+        def watched() -> S3Client:  # its answer's Date tells AWS's clock
             s3 = self.factory.s3()
             self.clock_check.watch(s3)
-            out = s3.head_bucket(Bucket=bucket)
-        except AWS_ERRORS as exc:
-            raise archive_bucket_error(bucket, exc) from None
-        headers = out.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        region = headers.get("x-amz-bucket-region") or out.get("BucketRegion")
-        return str(region) if region else None
+            return s3
+
+        return head_bucket_region(watched, bucket)
 
     def _check_archive(self, settings: LaneSettings) -> tuple[str | None, LaneSettings]:
         """The region of the lanes' archive bucket (`settings.bucket`), once it is known that

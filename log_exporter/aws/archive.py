@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from log_exporter.aws.errors import (
+    AWS_ERRORS,
     Throttled,
+    archive_bucket_error,
     bucket_error,
     error_code,
     is_missing_key,
@@ -110,15 +112,18 @@ class ArchiveBucket:
                 return None
             raise bucket_error(f"read s3://{self.bucket}/{key}", exc) from None
 
-    def _objects(self, prefix: str) -> Iterator[Any]:
-        """ListObjectsV2's entry of every object under `prefix`, in S3's (key) order."""
+    def _objects(self, prefix: str, *, no_answer_too: bool = False) -> Iterator[Any]:
+        """ListObjectsV2's entry of every object under `prefix`, in S3's (key) order. A refusal
+        is a BucketError; with `no_answer_too` a call without answer is one too (else
+        botocore's error goes up as it is)."""
+        caught = AWS_ERRORS if no_answer_too else (ClientError,)
         try:
             pages = self._s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix
             )
             for page in pages:
                 yield from page.get("Contents", [])
-        except ClientError as exc:
+        except caught as exc:
             raise bucket_error(f"list s3://{self.bucket}/{prefix}", exc) from None
 
     def keys(self, prefix: str) -> set[str]:
@@ -128,6 +133,18 @@ class ArchiveBucket:
     def listing(self, prefix: str) -> list[str]:
         """The keys under `prefix`, in S3's (lexicographic) order."""
         return [str(o["Key"]) for o in self._objects(prefix)]
+
+    def keys_read_back(self, prefix: str) -> list[str]:
+        """The keys under `prefix`, in S3's order, for reading the archive back: BucketError
+        when S3 refuses or does not answer."""
+        return [str(o["Key"]) for o in self._objects(prefix, no_answer_too=True)]
+
+    def read(self, key: str) -> bytes:
+        """An object's bytes; BucketError when it cannot be read (missing, refused, no answer)."""
+        try:
+            return bytes(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except AWS_ERRORS as exc:
+            raise bucket_error(f"read s3://{self.bucket}/{key}", exc) from None
 
     def sizes(self, folder: str) -> tuple[int, int]:
         """(objects, bytes) under `folder`, AWS's probe objects left out."""
@@ -212,3 +229,15 @@ class ArchiveBucket:
 
         call_with_retries(once, ARCHIVE_DELETES, self._sleep, give_up=give_up)
         return len(keys)
+
+
+def head_bucket_region(s3: Callable[[], S3Client], bucket: str) -> str | None:
+    """HeadBucket of `bucket` with the client `s3` makes: the bucket's region (None: S3 did not
+    say); BucketError when it is missing, forbidden or S3 does not answer."""
+    try:
+        out = s3().head_bucket(Bucket=bucket)
+    except AWS_ERRORS as exc:
+        raise archive_bucket_error(bucket, exc) from None
+    headers = out.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    region = headers.get("x-amz-bucket-region") or out.get("BucketRegion")
+    return str(region) if region else None

@@ -31,8 +31,7 @@ from datetime import UTC, date, datetime
 from operator import itemgetter
 from typing import IO, TYPE_CHECKING
 
-from log_exporter.aws.archive import PROBE_OBJECT
-from log_exporter.aws.errors import AWS_ERRORS, bucket_error
+from log_exporter.aws.archive import PROBE_OBJECT, ArchiveBucket
 from log_exporter.core.windows import (
     MS_PER_DAY,
     Intervals,
@@ -326,7 +325,7 @@ class GroupArchive:
         executor_cls: Callable[[int], Executor] = ThreadPoolExecutor,
         spool_dir: str | None = None,
     ) -> None:
-        self._s3 = s3
+        self._archive = ArchiveBucket(s3, bucket)
         self.bucket = bucket
         self.prefix = prefix
         self.account_id = account_id
@@ -347,23 +346,15 @@ class GroupArchive:
         """(key, stream) of every exported object under a period's folder, every task piece;
         AWS's `aws-logs-write-test` probe and anything not `<task>/<stream>/NNNNNN.gz` skipped."""
         out: list[tuple[str, str]] = []
-        try:
-            pages = self._s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=folder + "/"
-            )
-            for page in pages:
-                for obj in page.get("Contents", []):
-                    key = obj["Key"]
-                    rest = key[len(folder) + 1 :]
-                    task, _, tail = rest.partition("/")
-                    stream, _, name = tail.rpartition("/")
-                    if not task or not stream or not name.endswith(".gz"):
-                        if name != PROBE_OBJECT and rest != PROBE_OBJECT:
-                            log.debug("not an exported object: s3://%s/%s", self.bucket, key)
-                        continue
-                    out.append((key, stream))
-        except AWS_ERRORS as exc:
-            raise bucket_error(f"list s3://{self.bucket}/{folder}/", exc) from None
+        for key in self._archive.keys_read_back(folder + "/"):
+            rest = key[len(folder) + 1 :]
+            task, _, tail = rest.partition("/")
+            stream, _, name = tail.rpartition("/")
+            if not task or not stream or not name.endswith(".gz"):
+                if name != PROBE_OBJECT and rest != PROBE_OBJECT:
+                    log.debug("not an exported object: s3://%s/%s", self.bucket, key)
+                continue
+            out.append((key, stream))
         return out
 
     # --- reading -----------------------------------------------------------------------------
@@ -472,10 +463,7 @@ class GroupArchive:
         need: Window,
         keep: Callable[[str], bool] | None,
     ) -> _Run | None:
-        try:
-            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except AWS_ERRORS as exc:
-            raise bucket_error(f"read s3://{self.bucket}/{key}", exc) from None
+        body = self._archive.read(key)
         try:
             # surrogateescape: a line that is not UTF-8 is printed with its own bytes
             text = gzip.decompress(body).decode("utf-8", errors="surrogateescape")

@@ -11,9 +11,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
-from log_exporter.aws.archive import ArchiveBucket
+from log_exporter.aws.archive import ArchiveBucket, head_bucket_region
 from log_exporter.aws.config_object import read_config_object
 from log_exporter.aws.errors import REFUSALS, Throttled
 from log_exporter.aws.glue import put_table
@@ -349,3 +350,51 @@ def test_read_config_object_or_a_config_error(s3: tuple[Any, Stubber]) -> None:
     assert str(info.value) == (
         "s3://cfg/c.yml: cannot be read: NoSuchKey The specified key does not exist."
     )
+
+
+# --- reading the archive back, and the bucket's region ---------------------------------------------
+def test_keys_read_back_and_read_fail_as_bucket_errors(s3: tuple[Any, Stubber]) -> None:
+    c, stub = s3
+    stub.add_response(
+        "list_objects_v2",
+        {"Contents": [obj("f/b"), obj("f/a")]},
+        {"Bucket": BUCKET, "Prefix": "f/"},
+    )
+    stub.add_client_error("list_objects_v2", "AccessDenied", "no", 403)
+    stub.add_response("get_object", {"Body": body(b"gz")}, {"Bucket": BUCKET, "Key": "f/a"})
+    stub.add_client_error("get_object", "NoSuchKey", "gone", 404)
+    archive = ArchiveBucket(c, BUCKET)
+    assert archive.keys_read_back("f/") == ["f/b", "f/a"]  # S3's order, as answered
+    with pytest.raises(BucketError, match=r"^cannot list s3://archive/f/: "):
+        archive.keys_read_back("f/")
+    assert archive.read("f/a") == b"gz"
+    with pytest.raises(BucketError, match=r"^cannot read s3://archive/f/a: .*NoSuchKey"):
+        archive.read("f/a")
+
+
+def test_keys_read_back_a_call_without_answer_is_a_bucket_error() -> None:
+    class Unanswered:
+        def get_paginator(self, name: str) -> Any:
+            raise EndpointConnectionError(endpoint_url="https://s3")
+
+    archive = ArchiveBucket(Unanswered(), BUCKET)  # type: ignore[arg-type]
+    with pytest.raises(BucketError, match=r"^cannot list s3://archive/f/: Could not connect"):
+        archive.keys_read_back("f/")
+    with pytest.raises(EndpointConnectionError):  # the lane's listing lets botocore's go up
+        archive.listing("f/")
+
+
+def test_head_bucket_region(s3: tuple[Any, Stubber]) -> None:
+    c, stub = s3
+    stub.add_response(
+        "head_bucket",
+        {"BucketRegion": "eu-west-1", "ResponseMetadata": {"HTTPHeaders": {}}},
+        {"Bucket": BUCKET},
+    )
+    stub.add_response("head_bucket", {}, {"Bucket": BUCKET})
+    stub.add_client_error("head_bucket", "404", "Not Found", 404)
+    assert head_bucket_region(lambda: c, BUCKET) == "eu-west-1"
+    assert head_bucket_region(lambda: c, BUCKET) is None
+    with pytest.raises(BucketError) as info:
+        head_bucket_region(lambda: c, BUCKET)
+    assert str(info.value) == "archive bucket archive does not exist"

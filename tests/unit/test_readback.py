@@ -146,7 +146,7 @@ def test_read_merges_pieces_and_streams_in_order_and_lists_only_the_range() -> N
         (D + 9, "s/b", "b9"),
         (D + 12, "s/a", "a12"),
     ]
-    assert archive._s3.listed == [f"{day}/"]  # type: ignore[attr-defined]
+    assert archive._archive._s3.listed == [f"{day}/"]  # type: ignore[attr-defined]
     assert archive.stats.skipped_lines == 0
 
 
