@@ -4,7 +4,6 @@ own figures beside the archive's) and `sync` (the state rebuilt from the bucket'
 
 from __future__ import annotations
 
-import time
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -164,9 +163,10 @@ def status(
     """Show what is archived, what is missing and what failed; exit 1 on gaps or failures."""
     from log_exporter.cli.render.tables import print_json, print_status, status_json, status_ok
     from log_exporter.core.config import GroupSelector, load_config
-    from log_exporter.core.status import GroupStatus, lane_status
+    from log_exporter.core.status import GroupStatus
     from log_exporter.engine import RunOptions
     from log_exporter.lane.view import LaneView
+    from log_exporter.passes.status import status_of
     from log_exporter.passes.survey import survey
 
     config = load_config(config_path)
@@ -175,16 +175,7 @@ def status(
     options = RunOptions(accounts=accounts, regions=regions, partial=False)
 
     def inspect(lane: LaneView) -> list[GroupStatus]:
-        state = lane.load_state()
-        groups = lane.groups.matching(lane.selector)
-        state.observe_groups(dict(groups))  # a group created again is shown as a new one
-        infos = [
-            lane.groups.describe(name, created)
-            for name, created in groups
-            if only is None or only.matches(name)
-        ]
-        out = lane_status(infos, state, lane.rng, config.destination.stuck_after * 1000)
-        return [g for g in out if only is None or only.matches(g.group)]
+        return status_of(lane, only, config.destination.stuck_after)
 
     engine = build_engine(config, regions, READ_PARALLEL)
     outcomes = survey(engine, options, inspect, debug=ctx.obj["debug"])
@@ -279,12 +270,10 @@ def sync(
     from log_exporter.aws.archive import ArchiveBucket
     from log_exporter.cli.render.tables import print_sync
     from log_exporter.core.config import load_config
-    from log_exporter.core.state import LaneState
     from log_exporter.engine import RunOptions
-    from log_exporter.errors import StateUnreadableError
     from log_exporter.lane.view import LaneView
     from log_exporter.passes.survey import survey
-    from log_exporter.passes.sync import SyncResult, sync_lane
+    from log_exporter.passes.sync import SyncResult, sync_view
 
     config = load_config(config_path)
     dest = config.destination
@@ -296,30 +285,16 @@ def sync(
     s3 = engine.factory.s3()
 
     def inspect(lane: LaneView) -> SyncResult:
-        bad: StateUnreadableError | None = None
-        try:
-            old = lane.load_state()
-        except StateUnreadableError as exc:
-            if lane.account not in accounts:  # rebuilt only when asked by name
-                raise
-            bad, old = exc, LaneState(lane.account_id, lane.region, etag=exc.etag)
-        groups = lane.groups.matching(lane.selector)
-        result = sync_lane(
-            old=old,
-            archive=ArchiveBucket(s3, lane.settings.bucket),
-            tasks=lane.tasks,
-            root="/".join(p for p in (dest.prefix, lane.account_id) if p) + "/",
-            groups=[name for name, _ in groups],
+        return sync_view(
+            lane,
+            ArchiveBucket(s3, lane.settings.bucket),
+            prefix=dest.prefix,
             period=dest.period,
             owner=engine.owner,
-            now_ms=int(time.time() * 1000),
-            created=dict(groups),
+            clock=engine.clock,
+            rebuild_unreadable=lane.account in accounts,  # only when asked by name
+            dry_run=dry_run,
         )
-        if not dry_run:
-            if bad is not None:  # kept aside, then replaced only if nobody wrote it meanwhile
-                result.set_aside = lane.store.set_aside(bad, int(time.time() * 1000))
-            lane.store.save(result.state)
-        return result
 
     outcomes = survey(engine, options, inspect, debug=ctx.obj["debug"])
     print_sync(stdout_console(), outcomes, dry_run=dry_run)

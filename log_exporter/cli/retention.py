@@ -66,13 +66,13 @@ def retention(
     dry_run: bool,
 ) -> None:
     """Set the CloudWatch retention of groups whose archive holds every day it would delete."""
-    from log_exporter.aws.errors import REFUSALS
     from log_exporter.cli.render.retention import print_retention
     from log_exporter.core.config import GroupSelector, load_config
-    from log_exporter.core.retention import apply_retention, too_short
+    from log_exporter.core.retention import too_short
     from log_exporter.engine import RunOptions
     from log_exporter.errors import UsageError
     from log_exporter.lane.view import LaneView
+    from log_exporter.passes.retention import retention_of
     from log_exporter.passes.survey import survey
 
     config = load_config(config_path)
@@ -83,21 +83,7 @@ def retention(
     only = GroupSelector(group_patterns) if group_patterns else None
 
     def inspect(lane: LaneView) -> list[RetentionDecision]:
-        state = lane.load_state()
-        infos = [
-            lane.groups.describe(name, created)
-            for name, created in lane.groups.matching(lane.selector)
-            if only is None or only.matches(name)
-        ]
-
-        def put(group: str, n: int) -> str | None:
-            try:  # with the account's (member) role, like every logs call of the lane
-                lane.groups.set_retention(group, n)
-            except REFUSALS as exc:
-                return str(exc)
-            return None
-
-        return apply_retention(infos, state, days, lane.rng, put, dry_run=dry_run)
+        return retention_of(lane, only, days, dry_run=dry_run)
 
     engine = build_engine(config, regions, READ_PARALLEL)
     options = RunOptions(accounts=accounts, regions=regions, partial=False)

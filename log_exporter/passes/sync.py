@@ -26,7 +26,7 @@ the same day's folder.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import pairwise
@@ -45,7 +45,8 @@ from log_exporter.core.windows import (
     to_ms,
     utc_day,
 )
-from log_exporter.errors import LaneBusyError
+from log_exporter.errors import LaneBusyError, StateUnreadableError
+from log_exporter.lane.view import LaneView
 
 C7N_MARKER_TAG = "LastExport"  # c7n-logexporter's tag on its marker objects
 C7N_LAST_MS = 86_340_000  # c7n's `to`: 23:59:00.000 of the day, inclusive
@@ -344,6 +345,47 @@ def sync_lane(
             if marker is not None:
                 reads[f.task_id] = (Window(marker["from"], marker["to"]), complete)
     return rebuild(old, listing, described, period, now_ms, c7n_last, reads)
+
+
+def sync_view(
+    view: LaneView,
+    archive: ArchiveBucket,
+    *,
+    prefix: str,
+    period: Period,
+    owner: str,
+    clock: Callable[[], float],
+    rebuild_unreadable: bool,
+    dry_run: bool,
+) -> SyncResult:
+    """`sync_lane` for one lane of `log-exporter sync`, and the rebuilt state saved (unless
+    `dry_run`). An unreadable state is rebuilt only when `rebuild_unreadable` (the lane's account
+    was named): the bad object is set aside first, and the new state replaces it only if nobody
+    wrote it meanwhile; otherwise its error is the lane's."""
+    bad: StateUnreadableError | None = None
+    try:
+        old = view.load_state()
+    except StateUnreadableError as exc:
+        if not rebuild_unreadable:
+            raise
+        bad, old = exc, LaneState(view.account_id, view.region, etag=exc.etag)
+    groups = view.groups.matching(view.selector)
+    result = sync_lane(
+        old=old,
+        archive=archive,
+        tasks=view.tasks,
+        root="/".join(p for p in (prefix, view.account_id) if p) + "/",
+        groups=[name for name, _ in groups],
+        period=period,
+        owner=owner,
+        now_ms=int(clock() * 1000),
+        created=dict(groups),
+    )
+    if not dry_run:
+        if bad is not None:  # kept aside, then replaced only if nobody wrote it meanwhile
+            result.set_aside = view.store.set_aside(bad, int(clock() * 1000))
+        view.store.save(result.state)
+    return result
 
 
 def c7n_last_export(archive: ArchiveBucket, key: str) -> date | None:
