@@ -69,7 +69,9 @@ class AccountClients:
     account_id: str
     region: str
     logs: CloudWatchLogsClient
-    logs_create: CloudWatchLogsClient  # CreateExportTask is not retried: the lane handles it
+    # CreateExportTask's client: `logs` itself today (botocore_internals keeps CreateExportTask
+    # out of botocore's retries: a busy slot and a lost answer are the lane's to handle)
+    logs_create: CloudWatchLogsClient
     retries: RetryCounter = field(default_factory=RetryCounter)  # botocore's, on these clients
 
 

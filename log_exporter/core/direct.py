@@ -1,5 +1,5 @@
-"""Archiving a window without an export task: its events read with FilterLogEvents (paced to a
-share of the account-region's read quota) and written exactly as an export task writes them.
+"""What a direct read writes (pure): a window's events, read with FilterLogEvents instead of an
+export task (aws/reads.py, lane/direct_reads.py), laid out exactly as an export task writes them.
 
 A direct read's folder is `<dest>/<folder id>/`, like a task's `<dest>/<taskId>/`: the same
 `<stream>/000000.gz` objects (one line `2026-11-03T14:00:00.123Z message` per event, gzip, a new
@@ -16,12 +16,9 @@ import gzip
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from log_exporter.core.windows import MS_PER_DAY, Window, iso_ms
-
-if TYPE_CHECKING:
-    pass
 
 MARKER = ".log-exporter-read.json"
 MARKER_KIND = "log-exporter direct read"

@@ -21,9 +21,6 @@ class Backoff:
         self.attempt += 1
         return self._rng.uniform(ceiling / 2, ceiling)
 
-    def reset(self) -> None:
-        self.attempt = 0
-
 
 class PollSchedule:
     """When to ask again whether a task has finished.
