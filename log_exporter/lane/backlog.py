@@ -87,7 +87,7 @@ def reads_directly(
 
 class Backlog:
     """The windows of one attempt of a lane still to export (`queue`), the groups found
-    deleted (`gone`), and the next window's intent saved ahead of its turn (`ahead`)."""
+    deleted (`gone`), and the next window's intent saved ahead of its turn."""
 
     def __init__(
         self,
@@ -113,7 +113,7 @@ class Backlog:
         self.reporter = reporter
         self.queue: deque[ExportItem] = deque()
         self.gone: set[str] = set()
-        self.ahead: Intent | None = None  # the next window's intent, saved before its turn
+        self._ahead: Intent | None = None  # the next window's intent, saved before its turn
         self._created: dict[str, int] = {}  # group -> creation time, from the group list
         self.infos: dict[str, GroupInfo] = {}  # groups whose streams were read in this run
         self.keep: dict[str, set[ExportItem]] = {}  # their windows the full plan exports
@@ -132,7 +132,8 @@ class Backlog:
         plan, changed = plan_of(
             self.lease.state, infos, self.rng, self.settings, self.name, self.reporter
         )
-        self.lease.dirty = self.lease.dirty or changed
+        if changed:
+            self.lease.changed()
         self._planned = {}
         for i in plan.items:
             self._planned.setdefault(i.group, []).append(i)
@@ -219,22 +220,27 @@ class Backlog:
                 self.record.empty(self.record.window(item), self.gone)
                 continue
             name = self.record.name_of(item)
-            self.ahead = Intent(item.group, item.window, name, None, self.pacer.now_ms())
-            self.record.intent(self.record.window(item), self.ahead)
+            self._ahead = Intent(item.group, item.window, name, None, self.pacer.now_ms())
+            self.record.intent(self.record.window(item), self._ahead)
             self.lease.save()
             break
 
+    def is_probed(self, item: ExportItem) -> bool:
+        """Whether `item` is the window whose intent was saved ahead (probed then)."""
+        ahead = self._ahead
+        return ahead is not None and (ahead.group, ahead.window) == (item.group, item.window)
+
     def take_ahead(self, item: ExportItem) -> Intent | None:
         """The intent saved ahead for `item`, if it is the one (any other is dropped)."""
-        ahead, self.ahead = self.ahead, None
+        ahead, self._ahead = self._ahead, None
         if ahead is not None and (ahead.group, ahead.window) == (item.group, item.window):
             return ahead
-        self.ahead = ahead
+        self._ahead = ahead
         self.drop_ahead()
         return None
 
     def drop_ahead(self) -> None:
         """Forget the next window's saved intent when its task will not be asked for now."""
-        if self.ahead is not None:
-            self.record.drop(self.record.window(ExportItem(self.ahead.window, self.ahead.group)))
-            self.ahead = None
+        if self._ahead is not None:
+            self.record.drop(self.record.window(ExportItem(self._ahead.window, self._ahead.group)))
+            self._ahead = None

@@ -194,7 +194,7 @@ class DirectReads:
             # then stops, as for a task); otherwise the lease is ours again and the folders cut
             # short are deleted and read again
             self.lease.save()
-            self.pacer.halt.clear()
+            self.pacer.resume_workers()
         for f, write in zip(batch, writes, strict=True):
             exc = write.exception()
             if lapsed and isinstance(exc, LeaseLapsed | LaneStopped):

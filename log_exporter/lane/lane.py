@@ -110,7 +110,7 @@ class Lane:
             log.debug("lane %s crashed", self.name, exc_info=True)
             self.result.error = f"unexpected {type(exc).__name__}: {exc}"
         finally:
-            self.pacer.halt.set()  # on any exit (KeyboardInterrupt too): the workers stop at once
+            self.pacer.halt_workers()  # on any exit (KeyboardInterrupt too): the workers stop at once
             self.workers.shutdown()
             self.attempt.backlog.drop_ahead()
             error = self.lease.release()
@@ -151,8 +151,7 @@ class Lane:
                 self.attempt.reads.resume(intent)
             else:
                 self.attempt.slot.resume(intent)
-        if self.lease.dirty:
-            self.lease.save()
+        self.lease.save_if_changed()
 
     def _export_all(self) -> None:
         """Export the backlog's windows one task at a time, reading some directly meanwhile;
@@ -173,9 +172,11 @@ class Lane:
             item = backlog.next_ready(queue)
             if item is None:
                 continue
-            ahead = backlog.ahead
-            probed = ahead is not None and (ahead.group, ahead.window) == (item.group, item.window)
-            if not probed and self.settings.probe_empty and not backlog.has_events(item):
+            if (
+                not backlog.is_probed(item)
+                and self.settings.probe_empty
+                and not backlog.has_events(item)
+            ):
                 queue.popleft()
                 record.empty(record.window(item), backlog.gone)
                 continue

@@ -74,7 +74,7 @@ class Pacer:
         self.deadline: float | None = None  # a clock() time; see `check_deadline`
         # set when the lane stops (Ctrl-C, SIGTERM, the deadline, a lapsed lease): the reads and
         # writes in the worker threads stop at their next page, backoff, pacer sleep or PUT
-        self.halt = threading.Event()
+        self._halt = threading.Event()
         self.renew: Callable[[], None] = lambda: None
         self.retries = 0  # throttled calls of the lane's own thread asked again
 
@@ -92,7 +92,7 @@ class Pacer:
         if self.stopped() or (
             self.deadline is not None and self.clock() >= self.deadline - self.margin
         ):
-            self.halt.set()  # the direct reads in flight stop too; their windows are left
+            self.halt_workers()  # the direct reads in flight stop too; their windows are left
             raise LaneStopped()
 
     def pause(self, seconds: float, sleep: Callable[[float], None] | None = None) -> None:
@@ -131,10 +131,18 @@ class Pacer:
             self.reporter.notice(self.name, f"stuck: {message}")
             raise StuckError(f"{self.name}: {message}")
 
-    # --- in a worker thread ----------------------------------------------------------------------
+    # --- its worker threads ------------------------------------------------------------------------
+    def halt_workers(self) -> None:
+        """The lane stops (or its lease may have lapsed): its workers stop at their next check."""
+        self._halt.set()
+
+    def resume_workers(self) -> None:
+        """The lease is ours again after a lapse (see DirectReads): workers may run again."""
+        self._halt.clear()
+
     def halted(self) -> None:
         """In a worker: LaneStopped once the lane stops."""
-        if self.halt.is_set():
+        if self._halt.is_set():
             raise LaneStopped()
 
     def worker_sleep(self, seconds: float) -> None:

@@ -50,7 +50,7 @@ class Record:
         return self.lease.state
 
     def changed(self) -> None:
-        self.lease.dirty = True
+        self.lease.changed()
 
     # --- where a window goes -----------------------------------------------------------------------
     def dest(self, item: ExportItem) -> str:
@@ -98,6 +98,10 @@ class Record:
         self.state.drop_intent(item.group, item.window)
         self.changed()
         window.move(WindowState.PLANNED)
+
+    def task_created(self) -> None:
+        """An export task of this lane was created (or an earlier try's found and adopted)."""
+        self.result.tasks_created += 1
 
     def archived(self, window: Window, *, read: bool = False) -> None:
         item = window.item

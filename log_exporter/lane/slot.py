@@ -32,11 +32,14 @@ from log_exporter.progress import Reporter
 
 
 @dataclass
-class _BusyWait:
-    """The waits of one `create` for a busy slot: one stuck timer (and one notice) for all."""
+class _CreateCall:
+    """What one `create` learns over its tries: whether an answer was lost (AWS may hold a task
+    of the window from then on), and its waits for a busy slot (one stuck timer and one notice
+    for all)."""
 
-    since: float | None = None
-    backoff: Backoff = field(default_factory=SLOT_BUSY.backoff)
+    task_may_exist: bool = False
+    busy_since: float | None = None
+    busy_backoff: Backoff = field(default_factory=SLOT_BUSY.backoff)
 
 
 class Slot:
@@ -66,8 +69,6 @@ class Slot:
         self.durations = durations
         self.reporter = reporter
         self.read_during = read_during  # the direct reads, while a task runs
-        # `create` saw an answer lost: AWS may hold a task of the window (see `export`)
-        self.answer_lost = False
 
     def export(self, item: ExportItem) -> TaskStatus:
         """Create the task for `item` and wait for it to end.
@@ -83,19 +84,9 @@ class Slot:
             intent = Intent(item.group, item.window, name, None, self.pacer.now_ms())
             self.record.intent(window, intent)
             self.lease.save()  # the intent, the previous window's outcome and the lease at once
-        elif self.pacer.clock() - self.lease.last_save >= self.settings.lease_seconds / 2:
-            # The intent was saved a while ago: our lease may have run out meanwhile (a stalled
-            # process) and another runner exported this window; a write proves we still hold it.
-            self.lease.save()
-        try:
-            task = self.create(item, intent.name)
-        except AWSError:
-            # Refused: no task exists, so the state must not claim one may. After a lost answer
-            # AWS may hold one all the same: its intent (a name, no id) stays, and the next
-            # run's `resume` finds the task by its name or folder, or plans the window again.
-            if not self.answer_lost:
-                self.record.drop(window)
-            raise
+        else:  # saved while the previous task ran: a write proves we still hold the lease
+            self.lease.ensure_held()
+        task = self.create(item, intent.name)  # refused: its intent dropped, or kept (see there)
         created = self.pacer.clock()  # after any wait for a busy slot: the task's age starts now
         task_id = task.task_id if isinstance(task, TaskStatus) else task
         intent.task_id = task_id
@@ -115,37 +106,42 @@ class Slot:
         final status of an earlier try found ended (see `_lost_answer`).
 
         Once an answer was lost, AWS may hold a task of this window that it does not list yet:
-        it is looked for before every later try, and once more before giving up (when
-        `self.answer_lost` tells `export` to keep the window's intent)."""
-        self.answer_lost = False
-        busy = _BusyWait()
+        it is looked for before every later try, and once more before giving up. Refused
+        (AWSError): no task exists, so the window's intent is dropped (the state must not claim
+        one may); but after a lost answer AWS may hold one all the same: its intent (a name, no
+        id) stays, and the next run's `resume` finds the task by its name or folder, or plans
+        the window again."""
+        call = _CreateCall()
         try:
             return call_throttled(
-                lambda: self._try_create(item, name, busy),
+                lambda: self._try_create(item, name, call),
                 self.pacer.pause,
                 what=self.name,
                 on_retry=self.pacer.retried,
             )
         except AWSError:
-            if not self.answer_lost:
+            if not call.task_may_exist:
+                window = self.record.window(item)
+                if window.state is WindowState.INTENT:  # as `export` leaves it
+                    self.record.drop(window)
                 raise
             found = self._lost_answer(item, name)  # raises too: the intent stays all the same
             if found is None:
                 raise
-            self.record.result.tasks_created += 1
+            self.record.task_created()
             return found if found.ended else found.task_id
 
-    def _try_create(self, item: ExportItem, name: str, busy: _BusyWait) -> str | TaskStatus:
+    def _try_create(self, item: ExportItem, name: str, call: _CreateCall) -> str | TaskStatus:
         """One try of `create` (Throttled, AnswerLost: tried again by `call_throttled`), with
-        the waits of a busy slot (`busy`: one for the whole call), adopting our own earlier try
-        if it turns up among the active tasks."""
+        the waits of a busy slot (one for the whole `call`), adopting our own earlier try if it
+        turns up among the active tasks."""
         while True:
             self.pacer.check_deadline()
             self.lease.heartbeat()  # a long wait below must not leave us creating without it
-            if self.answer_lost:
+            if call.task_may_exist:
                 found = self._lost_answer(item, name)
                 if found is not None:
-                    self.record.result.tasks_created += 1
+                    self.record.task_created()
                     return found if found.ended else found.task_id
             try:
                 task_id = self.tasks.create(
@@ -155,27 +151,27 @@ class Slot:
                     bucket=self.settings.bucket,
                     dest_prefix=self.record.dest(item),
                 )
-                self.record.result.tasks_created += 1
+                self.record.task_created()
                 return task_id
             except AnswerLost:
-                self.answer_lost = True
+                call.task_may_exist = True
                 raise
             except SlotBusy:
                 active = self.pacer.call(self.tasks.active)
                 mine = [t for t in active if t.name == name and self.record.ours(t, item)]
                 if mine:  # our own earlier create went through after all: adopt it
                     return mine[0].task_id
-                if busy.since is None:
+                if call.busy_since is None:
                     holder = active[0].name if active else "an unknown task"
                     self.reporter.notice(self.name, f"export slot busy with {holder}; waiting")
-                    busy.since = self.pacer.clock()
+                    call.busy_since = self.pacer.clock()
                 if active:  # a chain of foreign tasks is one wait, as long as all of them
-                    self._wait_foreign(active[0], busy.since)
+                    self._wait_foreign(active[0], call.busy_since)
                 else:
                     self.pacer.check_stuck(
-                        busy.since, "the export slot is busy with no task in sight"
+                        call.busy_since, "the export slot is busy with no task in sight"
                     )
-                    self.pacer.pause(busy.backoff.next())
+                    self.pacer.pause(call.busy_backoff.next())
 
     def _lost_answer(self, item: ExportItem, name: str) -> TaskStatus | None:
         """After a CreateExportTask whose answer was lost (AWS may have created the task): the

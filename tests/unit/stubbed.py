@@ -74,7 +74,7 @@ class StubbedAws:
             sleep=self.clock.sleep,
         )
         lane.lease.state = LaneState(ACCOUNT_ID, REGION)
-        lane.lease.last_save = self.clock()  # the lease as just taken: no renewal due
+        lane.lease.assume_held(self.clock())  # the lease as just taken: no renewal due
         return lane
 
     def assert_no_pending_responses(self) -> None:
