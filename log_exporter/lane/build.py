@@ -16,7 +16,7 @@ from log_exporter.core.plan import PlanRange
 from log_exporter.core.polling import RunDurations, TaskDurations
 from log_exporter.lane.backlog import Backlog
 from log_exporter.lane.direct_reads import DirectReads, ReadWorkers
-from log_exporter.lane.lane import Attempt, Lane
+from log_exporter.lane.lane import Attempt, Lane, RequestCounts
 from log_exporter.lane.lease import LeaseKeeper
 from log_exporter.lane.pacer import Pacer
 from log_exporter.lane.record import Record
@@ -90,6 +90,7 @@ def build_lane(
             account_id=account_id,
             region=region,
             lease=lease,
+            pacer=pacer,
             archive=archive,
             reporter=reporter,
             result=result,
@@ -110,6 +111,7 @@ def build_lane(
             settings=settings,
             reader=reader,
             workers=workers,
+            archive=archive,
             lease=lease,
             pacer=pacer,
             record=record,
@@ -120,6 +122,7 @@ def build_lane(
             name=name,
             settings=settings,
             tasks=tasks,
+            archive=archive,
             lease=lease,
             pacer=pacer,
             record=record,
@@ -132,13 +135,14 @@ def build_lane(
 
     return Lane(
         name=name,
-        clients=clients,
         settings=settings,
         pacer=pacer,
         lease=lease,
-        reader=reader,
         workers=workers,
         durations=durations,
         reporter=reporter,
         new_attempt=new_attempt,
+        request_counts=lambda: RequestCounts(
+            reader.requests, reader.throttled, clients.retries.count
+        ),
     )

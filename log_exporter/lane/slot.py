@@ -14,14 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from log_exporter.aws.archive import ArchiveBucket
 from log_exporter.aws.errors import AnswerLost, SlotBusy
-from log_exporter.aws.retry import FAILED_TASK, SLOT_BUSY
+from log_exporter.aws.retry import SLOT_BUSY
 from log_exporter.aws.tasks import ExportTasks, TaskStatus
 from log_exporter.core.labels import window_label
 from log_exporter.core.plan import ExportItem
 from log_exporter.core.polling import Backoff, PollSchedule, TaskDurations, task_seconds
 from log_exporter.core.state import Intent
-from log_exporter.errors import AWSError, BucketError
+from log_exporter.errors import AWSError
 from log_exporter.lane.backlog import Backlog
 from log_exporter.lane.lease import LeaseKeeper
 from log_exporter.lane.pacer import Pacer, call_throttled
@@ -51,6 +52,7 @@ class Slot:
         name: str,
         settings: LaneSettings,
         tasks: ExportTasks,
+        archive: ArchiveBucket,
         lease: LeaseKeeper,
         pacer: Pacer,
         record: Record,
@@ -62,6 +64,7 @@ class Slot:
         self.name = name
         self.settings = settings
         self.tasks = tasks
+        self.archive = archive  # the windows' folders: where a task whose answer was lost is found
         self.lease = lease
         self.pacer = pacer
         self.record = record
@@ -80,8 +83,7 @@ class Slot:
         window = self.record.window(item)
         intent = self.backlog.take_ahead(item)
         if intent is None:
-            name = self.record.name_of(item)
-            intent = Intent(item.group, item.window, name, None, self.pacer.now_ms())
+            intent = self.record.intent_for(item)
             self.record.intent(window, intent)
             self.lease.save()  # the intent, the previous window's outcome and the lease at once
         else:  # saved while the previous task ran: a write proves we still hold the lease
@@ -179,7 +181,7 @@ class Slot:
         among the active tasks, then in the window's folder in the archive). The caller waits
         for it if it is still active, records it if it COMPLETED, and `settle` deletes the
         output of a FAILED or CANCELLED one and tries the window again; none found: create."""
-        return self.find(Intent(item.group, item.window, name), item)
+        return self.find(item, name)
 
     def _wait_foreign(self, task: TaskStatus, busy_since: float) -> None:
         """Wait, without creating anything, until somebody else's task leaves the slot; stuck
@@ -248,7 +250,7 @@ class Slot:
                     continue
                 # Still unknown by its id: look for it by name and by its output before calling
                 # it gone, since a retry of a task that does exist would archive its day twice.
-                found = self.find(Intent(item.group, item.window, self.record.name_of(item)), item)
+                found = self.find(item, self.record.name_of(item))
                 if found is None:
                     return TaskStatus(
                         task_id,
@@ -294,32 +296,17 @@ class Slot:
         if status.code == "COMPLETED":
             self.record.archived(window)
             return
-        tries = self.record.tries
-        tries[item] += 1
         reason = f"task {status.task_id} {status.code}: {status.message or 'no message'}"
-        try:
-            removed = self.record.archive.delete_task_output(self.record.dest(item), status.task_id)
-        except BucketError as exc:  # its partial output stays: not exported again until deleted
-            self.record.failed(window, f"{reason}; {exc}", cleanup=status.task_id)
-            return
-        if removed:
-            reason += f" (removed {removed} partial objects)"
-        if tries[item] < self.settings.max_attempts:
-            self.record.drop(window)
-            self.reporter.item_retry(self.name, item, reason)
-            queue = self.backlog.queue
-            if not queue:
-                self.pacer.pause(FAILED_TASK.backoff().next() * tries[item])
-            queue.append(item)
-        else:
-            self.record.failed(window, reason)
+        self.record.discard_output(
+            window, status.task_id, reason, retry=self.backlog.retry, note_removed=True
+        )
 
     # --- what an earlier runner left ---------------------------------------------------------------
     def resume(self, intent: Intent) -> None:
         """Adopt, record or clean up the task an earlier runner recorded `intent` for."""
         item = ExportItem(intent.window, intent.group)
-        window = self.record.windows.of(item, WindowState.INTENT)
-        status = self.find(intent, item)
+        window = self.record.window(item, WindowState.INTENT)
+        status = self.find(item, intent.name, intent.task_id)
         if status is None:
             # Never created, or finished with no output: the window is simply planned again.
             self.record.drop(window)
@@ -334,27 +321,25 @@ class Slot:
         if status.code == "COMPLETED":
             self.record.archived(window)
         else:
-            try:
-                self.record.archive.delete_task_output(self.record.dest(item), status.task_id)
-                self.record.drop(window)
-            except BucketError as exc:
-                error = f"task {status.task_id} {status.code}; {exc}"
-                self.record.failed(window, error, cleanup=status.task_id)
+            self.record.discard_output(
+                window, status.task_id, f"task {status.task_id} {status.code}"
+            )
         self.record.changed()
 
-    def find(self, intent: Intent, item: ExportItem) -> TaskStatus | None:
-        """The task of `intent`'s window in this archive (see `Record.ours`): by its recorded
-        id, else by its name among the active tasks, else by its name in the window's folder."""
+    def find(self, item: ExportItem, name: str, task_id: str | None = None) -> TaskStatus | None:
+        """The task `name` of `item`'s window in this archive (see `Record.ours`): by its
+        recorded `task_id`, else by its name among the active tasks, else by its name in the
+        window's folder."""
         call, ours = self.pacer.call, self.record.ours
-        if intent.task_id:
-            status = call(lambda: self.tasks.describe(intent.task_id or ""))
+        if task_id:
+            status = call(lambda: self.tasks.describe(task_id))
             if status is not None and ours(status, item):
                 return status
         for t in call(self.tasks.active):
-            if t.name == intent.name and ours(t, item):
+            if t.name == name and ours(t, item):
                 return t
-        for task_id in self.record.archive.task_folders(self.record.dest(item)):
-            status = call(lambda tid=task_id: self.tasks.describe(tid))  # type: ignore[misc]
-            if status is not None and status.name == intent.name and ours(status, item):
+        for folder_id in self.archive.task_folders(self.record.dest(item)):
+            status = call(lambda tid=folder_id: self.tasks.describe(tid))  # type: ignore[misc]
+            if status is not None and status.name == name and ours(status, item):
                 return status
         return None
