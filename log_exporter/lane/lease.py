@@ -18,8 +18,6 @@ state: they live together here. The protocol, as a sequence:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from log_exporter.aws.archive import ArchiveBucket
 from log_exporter.aws.clock import skew_margin
 from log_exporter.aws.retry import LEASE_BUSY
@@ -62,7 +60,6 @@ class LeaseKeeper:
         pacer: Pacer,
         reporter: Reporter,
         durations: TaskDurations,
-        clock_check: Callable[[], None] = lambda: None,  # raises if our clock is off AWS's
     ) -> None:
         self.name = name
         self.account = account
@@ -75,7 +72,7 @@ class LeaseKeeper:
         self.pacer = pacer
         self.reporter = reporter
         self.durations = durations
-        self.clock_check = clock_check
+        self.clock_check = pacer.clock_check  # raises if our clock is off AWS's
         self.state = LaneState(account_id, region)
         self._dirty = False  # the state changed since it was last written
         # The lease is taken by the lane's first write, with its first intent, when no earlier

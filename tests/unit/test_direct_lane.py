@@ -20,6 +20,7 @@ from log_exporter.errors import StateConflictError
 from log_exporter.lane.build import build_lane
 from log_exporter.lane.direct_reads import READ_WORKERS
 from log_exporter.lane.lane import Lane
+from log_exporter.lane.pacer import RunControl
 from log_exporter.lane.settings import LaneSettings
 
 DAY = 86_400_000
@@ -94,8 +95,7 @@ def make_lane(
         rng=PlanRange(None, DAY, DAY),
         settings=LaneSettings(bucket="b", prefix="p", strategy=strategy, read_rate=1e6, **settings),
         owner="me",
-        clock=clock,
-        sleep=sleep,
+        control=RunControl(clock=clock, sleep=sleep),
     )
     return lane, store, archive
 
