@@ -33,7 +33,7 @@ from log_exporter.core.windows import to_ms, utc_day
 from log_exporter.errors import ConfigError, LogExporterError, UsageError
 from log_exporter.lane.build import build_lane
 from log_exporter.lane.lane import Lane
-from log_exporter.lane.pacer import LaneStopped
+from log_exporter.lane.pacer import RunControl
 from log_exporter.lane.result import LaneResult
 from log_exporter.lane.runner import runner_id as _runner_id
 from log_exporter.lane.settings import LaneSettings
@@ -486,12 +486,14 @@ class Engine:
             settings=settings,
             owner=f"{self.owner}/{spec.account.name}/{spec.region}",  # one per lane, not per run
             reporter=self.reporter,
-            clock=self.clock,
-            sleep=sleep or self.sleep,
+            control=RunControl(
+                clock=self.clock,
+                sleep=sleep or self.sleep,
+                nap=nap,
+                stopped=self._stop.is_set,  # a stop raises LaneStopped after any of its sleeps
+                clock_check=lambda: self.clock_check.check(settings.lease_seconds),
+            ),
             run_durations=self.run_durations,
-            nap=nap,
-            stopped=self._stop.is_set,
-            clock_check=lambda: self.clock_check.check(settings.lease_seconds),
         )
 
     def build_view(self, spec: LaneSpec, rng: PlanRange, settings: LaneSettings) -> LaneView:
@@ -583,8 +585,6 @@ class Engine:
                         self.run_durations.wait_for_first(seconds)  # woken by an interrupt too
                     else:
                         self._stop.wait(seconds)  # woken at once by an interrupt
-                    if self._stop.is_set():
-                        raise LaneStopped()  # the lane saves its state and lets go of its lease
 
                 def nap(seconds: float) -> None:
                     sleep(seconds, until_known=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 
 from log_exporter.aws.groups import LogGroups
+from log_exporter.aws.retry import FAILED_TASK
 from log_exporter.core.config import GroupSelector
 from log_exporter.core.direct import window_bytes
 from log_exporter.core.plan import NOT_READ, ExportItem, GroupInfo, LanePlan, PlanRange, plan_group
@@ -86,8 +87,8 @@ def reads_directly(
 
 
 class Backlog:
-    """The windows of one attempt of a lane still to export (`queue`), the groups found
-    deleted (`gone`), and the next window's intent saved ahead of its turn (`ahead`)."""
+    """The windows of one attempt of a lane still to export (`queue`), and the next window's
+    intent saved ahead of its turn."""
 
     def __init__(
         self,
@@ -112,8 +113,7 @@ class Backlog:
         self.record = record
         self.reporter = reporter
         self.queue: deque[ExportItem] = deque()
-        self.gone: set[str] = set()
-        self.ahead: Intent | None = None  # the next window's intent, saved before its turn
+        self._ahead: Intent | None = None  # the next window's intent, saved before its turn
         self._created: dict[str, int] = {}  # group -> creation time, from the group list
         self.infos: dict[str, GroupInfo] = {}  # groups whose streams were read in this run
         self.keep: dict[str, set[ExportItem]] = {}  # their windows the full plan exports
@@ -127,12 +127,13 @@ class Backlog:
         so the run does exactly what `plan` shows."""
         groups: list[tuple[str, int]] = self.pacer.call(lambda: self.groups.matching(self.selector))
         self._created = dict(groups)
-        self.record.result.groups = len(groups)
+        self.record.groups_matched(len(groups))
         infos = [GroupInfo(name, created, NOT_READ) for name, created in groups]
         plan, changed = plan_of(
             self.lease.state, infos, self.rng, self.settings, self.name, self.reporter
         )
-        self.lease.dirty = self.lease.dirty or changed
+        if changed:
+            self.lease.changed()
         self._planned = {}
         for i in plan.items:
             self._planned.setdefault(i.group, []).append(i)
@@ -156,7 +157,7 @@ class Backlog:
             try:
                 info = self.pacer.call(lambda: self.groups.describe(group, created))
             except ResourceNotFoundError:
-                self.record.gone(self.record.window(item), self.gone)
+                self.record.gone(self.record.window(item))
                 return False
             self.infos[group] = info
             state = self.lease.state
@@ -168,9 +169,7 @@ class Backlog:
             dropped = [i for i in self._planned.get(group, []) if i not in keep]
             if dropped:
                 self.reporter.items_skipped(self.name, dropped)
-            result = self.record.result
-            result.skipped = [s for s in result.skipped if s.group != group]
-            result.skipped.extend(full.skips)
+            self.record.replan_skips(group, full.skips)
         return item in keep
 
     def next_ready(self, queue: deque[ExportItem]) -> ExportItem | None:
@@ -178,7 +177,7 @@ class Backlog:
         dropped; None when the queue runs out."""
         while queue:
             item = queue[0]
-            if item.group not in self.gone and self.ready(item):
+            if not self.record.is_gone(item.group) and self.ready(item):
                 return item
             queue.popleft()
         return None
@@ -200,8 +199,49 @@ class Backlog:
         try:
             return self.groups.has_events(item.group, item.window)
         except ResourceNotFoundError:
-            self.record.gone(self.record.window(item), self.gone)
+            self.record.gone(self.record.window(item))
             return False
+
+    def take_next(self) -> ExportItem | None:
+        """The next window to export, taken off the queue; None when there is none now: the
+        queue ran out, or its head held no event and was recorded empty (ask again)."""
+        item = self.next_ready(self.queue)
+        if item is None or self._recorded_empty(item):
+            return None
+        return self.queue.popleft()
+
+    def _recorded_empty(self, item: ExportItem) -> bool:
+        """Whether `item`, the queue's head, holds no event (probed unless probing is off, or it
+        was when its intent was saved ahead): then taken off the queue and recorded empty."""
+        if self._is_probed(item) or not self.settings.probe_empty or self.has_events(item):
+            return False
+        self.queue.popleft()
+        self.record.empty(self.record.window(item))
+        return True
+
+    def queued(self) -> list[ExportItem]:
+        return list(self.queue)
+
+    def requeue(self, item: ExportItem) -> None:
+        """`item` back at the end of the queue, to export (a window not read after all)."""
+        self.queue.append(item)
+
+    def retry(self, item: ExportItem, tries: int) -> None:
+        """A failed task's window back at the end of the queue, after `tries` of it; alone in
+        it, after a wait growing with its tries (FAILED_TASK), not at once."""
+        if not self.queue:
+            self.pacer.pause(FAILED_TASK.backoff().next() * tries)
+        self.queue.append(item)
+
+    def take_direct_reads(self) -> list[ExportItem]:
+        """The queued windows to be read directly (see `reads_directly`), taken off the queue."""
+        reads = [i for i in self.queue if self.reads_directly(i)]
+        if reads:
+            chosen = set(reads)
+            kept = [i for i in self.queue if i not in chosen]
+            self.queue.clear()
+            self.queue.extend(kept)
+        return reads
 
     # --- the prefetch of the next window ------------------------------------------------------------
     def prepare_next(self) -> None:
@@ -209,32 +249,33 @@ class Backlog:
         archived as such), record that one's intent, and save it all in one write. With no next
         window, what changed is saved with the lease's renewal or release instead (a run killed
         meanwhile finds the running task by its name)."""
-        queue = self.queue
-        while queue:
-            item = self.next_ready(queue)
+        while self.queue:
+            item = self.next_ready(self.queue)
             if item is None:
                 break
-            if self.settings.probe_empty and not self.has_events(item):
-                queue.popleft()
-                self.record.empty(self.record.window(item), self.gone)
+            if self._recorded_empty(item):
                 continue
-            name = self.record.name_of(item)
-            self.ahead = Intent(item.group, item.window, name, None, self.pacer.now_ms())
-            self.record.intent(self.record.window(item), self.ahead)
+            self._ahead = self.record.intent_for(item)
+            self.record.intent(self.record.window(item), self._ahead)
             self.lease.save()
             break
 
+    def _is_probed(self, item: ExportItem) -> bool:
+        """Whether `item` is the window whose intent was saved ahead (probed then)."""
+        ahead = self._ahead
+        return ahead is not None and (ahead.group, ahead.window) == (item.group, item.window)
+
     def take_ahead(self, item: ExportItem) -> Intent | None:
         """The intent saved ahead for `item`, if it is the one (any other is dropped)."""
-        ahead, self.ahead = self.ahead, None
+        ahead, self._ahead = self._ahead, None
         if ahead is not None and (ahead.group, ahead.window) == (item.group, item.window):
             return ahead
-        self.ahead = ahead
+        self._ahead = ahead
         self.drop_ahead()
         return None
 
     def drop_ahead(self) -> None:
         """Forget the next window's saved intent when its task will not be asked for now."""
-        if self.ahead is not None:
-            self.record.drop(self.record.window(ExportItem(self.ahead.window, self.ahead.group)))
-            self.ahead = None
+        if self._ahead is not None:
+            self.record.drop(self.record.window(ExportItem(self._ahead.window, self._ahead.group)))
+            self._ahead = None

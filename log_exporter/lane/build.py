@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from log_exporter.aws.archive import ArchiveBucket
 from log_exporter.aws.groups import LogGroups
 from log_exporter.aws.reads import DirectReader, ReadRate
@@ -16,9 +13,9 @@ from log_exporter.core.plan import PlanRange
 from log_exporter.core.polling import RunDurations, TaskDurations
 from log_exporter.lane.backlog import Backlog
 from log_exporter.lane.direct_reads import DirectReads, ReadWorkers
-from log_exporter.lane.lane import Attempt, Lane
+from log_exporter.lane.lane import Attempt, Lane, RequestCounts
 from log_exporter.lane.lease import LeaseKeeper
-from log_exporter.lane.pacer import Pacer
+from log_exporter.lane.pacer import Pacer, RunControl
 from log_exporter.lane.record import Record
 from log_exporter.lane.result import LaneResult
 from log_exporter.lane.settings import LaneSettings
@@ -37,13 +34,8 @@ def build_lane(
     settings: LaneSettings,
     owner: str,
     reporter: Reporter | None = None,
-    clock: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
+    control: RunControl | None = None,  # the run's clock, sleeps and stop (see pacer.py)
     run_durations: RunDurations | None = None,  # what the run's other lanes have seen
-    # sleeps, or less if the run learns its first task duration meanwhile
-    nap: Callable[[float], None] | None = None,
-    stopped: Callable[[], bool] = lambda: False,  # the run is stopping (Ctrl-C)
-    clock_check: Callable[[], None] = lambda: None,  # raises if our clock is off AWS's
 ) -> Lane:
     """A lane of `account` in `clients`' region, its parts built and wired together."""
     account_id, region = clients.account_id, clients.region
@@ -58,10 +50,7 @@ def build_lane(
         lease_seconds=settings.lease_seconds,
         stuck_seconds=settings.stuck_seconds,
         deadline_margin_seconds=settings.deadline_margin_seconds,
-        clock=clock,
-        sleep=sleep,
-        nap=nap,
-        stopped=stopped,
+        control=control or RunControl(),
     )
     lease = LeaseKeeper(
         name=name,
@@ -75,10 +64,9 @@ def build_lane(
         pacer=pacer,
         reporter=reporter,
         durations=durations,
-        clock_check=clock_check,
     )
-    pacer.renew = lambda: lease.heartbeat()  # every wait of the lane renews its lease
-    rate = ReadRate(settings.read_rate, clock=clock, sleep=pacer.worker_sleep)
+    pacer.renew_with(lambda: lease.heartbeat())  # every wait of the lane renews its lease
+    rate = ReadRate(settings.read_rate, clock=pacer.clock, sleep=pacer.worker_sleep)
     reader = DirectReader(clients.logs, rate, lambda fn: pacer.call_in_worker(fn, name))
     workers = ReadWorkers(name)
 
@@ -90,6 +78,7 @@ def build_lane(
             account_id=account_id,
             region=region,
             lease=lease,
+            pacer=pacer,
             archive=archive,
             reporter=reporter,
             result=result,
@@ -110,6 +99,7 @@ def build_lane(
             settings=settings,
             reader=reader,
             workers=workers,
+            archive=archive,
             lease=lease,
             pacer=pacer,
             record=record,
@@ -120,6 +110,7 @@ def build_lane(
             name=name,
             settings=settings,
             tasks=tasks,
+            archive=archive,
             lease=lease,
             pacer=pacer,
             record=record,
@@ -132,13 +123,14 @@ def build_lane(
 
     return Lane(
         name=name,
-        clients=clients,
         settings=settings,
         pacer=pacer,
         lease=lease,
-        reader=reader,
         workers=workers,
         durations=durations,
         reporter=reporter,
         new_attempt=new_attempt,
+        request_counts=lambda: RequestCounts(
+            reader.requests, reader.throttled, clients.retries.count
+        ),
     )

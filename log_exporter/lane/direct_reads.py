@@ -16,6 +16,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from log_exporter.aws.archive import ArchiveBucket
 from log_exporter.aws.reads import DirectReader, read_folder
 from log_exporter.core.direct import MARKER, WindowTooLarge, marker_body, render
 from log_exporter.core.labels import window_label
@@ -73,6 +74,7 @@ class DirectReads:
         settings: LaneSettings,
         reader: DirectReader,
         workers: ReadWorkers,
+        archive: ArchiveBucket,
         lease: LeaseKeeper,
         pacer: Pacer,
         record: Record,
@@ -83,6 +85,7 @@ class DirectReads:
         self.settings = settings
         self.reader = reader
         self.workers = workers
+        self.archive = archive  # where the folders are written
         self.lease = lease
         self.pacer = pacer
         self.record = record
@@ -90,15 +93,9 @@ class DirectReads:
         self.reporter = reporter
         self.queue: deque[ExportItem] = deque()
 
-    def take_from(self, queue: deque[ExportItem]) -> None:
-        """Move the windows of the export `queue` that are to be read directly to `self.queue`."""
-        reads = [i for i in queue if self.backlog.reads_directly(i)]
-        if reads:
-            self.queue.extend(reads)
-            chosen = set(reads)
-            kept = [i for i in queue if i not in chosen]
-            queue.clear()
-            queue.extend(kept)
+    def take_from_backlog(self) -> None:
+        """Take the backlog's windows that are to be read directly into `self.queue`."""
+        self.queue.extend(self.backlog.take_direct_reads())
 
     def read_during(self, seconds: float) -> float:
         """Read windows directly while the export slot's task runs, for up to about `seconds`;
@@ -133,17 +130,16 @@ class DirectReads:
         reads = [pool.submit(self._read_one, i) for i in items]
         self.pacer.gather(reads)
         batch: list[ReadFolder] = []
-        gone = self.backlog.gone
         for item, read in zip(items, reads, strict=True):
             exc = read.exception()
             if isinstance(exc, WindowTooLarge):
-                self.backlog.queue.append(item)
+                self.backlog.requeue(item)
             elif isinstance(exc, ResourceNotFoundError):
-                self.record.gone(self.record.window(item), gone)
+                self.record.gone(self.record.window(item))
             elif isinstance(exc, AWSError):
                 # one group's read refused (its policy, a KMS key, a saturated quota): export
                 # it (CreateExportTask needs no FilterLogEvents), the batch goes on
-                self.backlog.queue.append(item)
+                self.backlog.requeue(item)
                 self.reporter.notice(
                     self.name,
                     f"{item.group} {window_label(item.window)}: not read ({exc}); exporting it instead",
@@ -153,7 +149,7 @@ class DirectReads:
             elif folder := read.result():
                 batch.append(folder)
             else:
-                self.record.empty(self.record.window(item), gone)
+                self.record.empty(self.record.window(item))
         if batch:
             self._write(batch)
 
@@ -176,11 +172,7 @@ class DirectReads:
         started = self.pacer.clock()
         record = self.record
         for f in batch:
-            name = record.name_of(f.item)
-            intent = Intent(
-                f.item.group, f.item.window, name, f.folder_id, self.pacer.now_ms(), True
-            )
-            record.intent(record.window(f.item), intent)
+            record.intent(record.window(f.item), record.intent_for(f.item, folder_id=f.folder_id))
         self.lease.save()  # the intents before the first object, the lease and earlier outcomes
         pool = self.workers.pool()
         writes = []
@@ -194,7 +186,7 @@ class DirectReads:
             # then stops, as for a task); otherwise the lease is ours again and the folders cut
             # short are deleted and read again
             self.lease.save()
-            self.pacer.halt.clear()
+            self.pacer.resume_workers()
         for f, write in zip(batch, writes, strict=True):
             exc = write.exception()
             if lapsed and isinstance(exc, LeaseLapsed | LaneStopped):
@@ -204,58 +196,38 @@ class DirectReads:
                 continue
             if exc is not None:
                 raise exc
-            window = record.window(f.item)
-            window.move(WindowState.WRITTEN)
-            record.archived(window, read=True)
-            record.result.read += 1
+            record.read_written(record.window(f.item))
             self.reporter.item_read(self.name, f.item, f.folder_id, self.pacer.clock() - started)
 
     def _put_folder(self, folder: str, marker: bytes, objects: list[tuple[str, bytes]]) -> None:
         """Write a direct read's folder: its marker first (a folder without one would pass for
         a task's), then its objects; each PUT only while the lane runs and its lease holds."""
         self.lease.fence()
-        self.record.archive.put(f"{folder}/{MARKER}", marker, "application/json")
+        self.archive.put(f"{folder}/{MARKER}", marker, "application/json")
         for key, body in objects:
             self.lease.fence()
-            self.record.archive.put(key, body)
+            self.archive.put(key, body)
 
     def _read_failed(self, item: ExportItem, folder_id: str, exc: BucketError) -> None:
         """A direct read's object could not be written: delete its folder, then read the window
         again (or, after `max_attempts`, record it failed); a folder that cannot be deleted is
         recorded for the next run's clean-up, and its window is not read until then."""
-        record, window = self.record, self.record.window(item)
-        record.tries[item] += 1
         reason = f"direct read {folder_id}: {exc}"
-        try:
-            record.archive.delete_task_output(record.dest(item), folder_id)
-        except BucketError as again:
-            record.failed(window, f"{reason}; {again}", cleanup=folder_id)
-            return
-        record.drop(window)
-        if record.tries[item] < self.settings.max_attempts:
-            self.reporter.item_retry(self.name, item, reason)
-            self.queue.append(item)
-        else:
-            record.failed(window, reason)
+        self.record.discard_output(
+            self.record.window(item), folder_id, reason, retry=lambda i, _: self.queue.append(i)
+        )
 
     def resume(self, intent: Intent) -> None:
         """An earlier runner's direct read: complete (every object its marker lists is there)
         counts as archived; otherwise its folder is deleted and the window planned again."""
         record = self.record
         item = ExportItem(intent.window, intent.group)
-        window = record.windows.of(item, WindowState.INTENT)
-        dest = record.dest(item)
+        window = record.window(item, WindowState.INTENT)
         folder_id = intent.task_id or ""
-        _, complete = read_folder(record.archive, f"{dest}/{folder_id}")
+        _, complete = read_folder(self.archive, f"{record.dest(item)}/{folder_id}")
         if complete:
             window.move(WindowState.WRITTEN)
             record.archived(window, read=True)
         else:
-            try:
-                record.archive.delete_task_output(dest, folder_id)
-                record.drop(window)
-            except BucketError as exc:
-                record.failed(
-                    window, f"direct read {folder_id} cut short; {exc}", cleanup=folder_id
-                )
+            record.discard_output(window, folder_id, f"direct read {folder_id} cut short")
         record.changed()

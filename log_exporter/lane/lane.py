@@ -14,8 +14,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from log_exporter.aws.reads import DirectReader
-from log_exporter.aws.sessions import AccountClients
 from log_exporter.core.polling import TaskDurations
 from log_exporter.core.state import LaneState
 from log_exporter.errors import (
@@ -46,28 +44,42 @@ class Attempt:
     slot: Slot  # the export tasks
     reads: DirectReads  # the windows read directly
 
+    def parts(self) -> tuple[Record, Backlog, Slot, DirectReads]:
+        return self.record, self.backlog, self.slot, self.reads
+
+
+@dataclass(frozen=True)
+class RequestCounts:
+    """A lane's requests counted outside its own thread, told in its result at its end."""
+
+    read_requests: int  # FilterLogEvents of its direct reads
+    read_throttled: int  # of them, throttled and asked again by its workers
+    sdk_retries: int  # botocore's retries on the lane's clients
+
 
 class Lane:
+    """One account and region, run once: `run` takes the lease, resumes what an earlier runner
+    left, plans, exports (see the module's docstring) and tells what it did (`LaneResult`).
+    Its parts are handed in by build.py; `new_attempt` makes the per-attempt ones afresh."""
+
     def __init__(
         self,
         *,
         name: str,
-        clients: AccountClients,
         settings: LaneSettings,
         pacer: Pacer,
         lease: LeaseKeeper,
-        reader: DirectReader,
         workers: ReadWorkers,
         durations: TaskDurations,
         reporter: Reporter,
         new_attempt: Callable[[], Attempt],
+        request_counts: Callable[[], RequestCounts],
     ) -> None:
         self.name = name
-        self.clients = clients
         self.settings = settings
         self.pacer = pacer
         self.lease = lease
-        self.reader = reader
+        self.request_counts = request_counts
         self.workers = workers
         self.durations = durations
         self.reporter = reporter
@@ -97,7 +109,7 @@ class Lane:
             self.attempt.backlog.drop_ahead()
             left = self.attempt.backlog.left(self.attempt.reads.queue)
             self.result.remaining = left + len(self.state.intents)
-            self.attempt.record.windows.leave()
+            self.attempt.record.leave()
         except StateConflictError:
             self.result.error = "another runner took over this lane; it will finish the work"
             self.result.busy = True
@@ -110,18 +122,18 @@ class Lane:
             log.debug("lane %s crashed", self.name, exc_info=True)
             self.result.error = f"unexpected {type(exc).__name__}: {exc}"
         finally:
-            self.pacer.halt.set()  # on any exit (KeyboardInterrupt too): the workers stop at once
+            self.pacer.halt_workers()  # on any exit (KeyboardInterrupt too): the workers stop at once
             self.workers.shutdown()
             self.attempt.backlog.drop_ahead()
             error = self.lease.release()
             result = self.result
             if error is not None and result.error is None:
                 result.error = error
-            result.read_requests = self.reader.requests
-            result.read_throttled = self.reader.throttled
+            counts = self.request_counts()
+            result.read_requests = counts.read_requests
+            result.read_throttled = counts.read_throttled
             # the lane's own, its reads' (asked again by its workers) and botocore's retries
-            result.retries += self.pacer.retries + self.reader.throttled
-            result.retries += self.clients.retries.count
+            result.retries += self.pacer.retries + counts.read_throttled + counts.sdk_retries
             result.seconds = self.pacer.clock() - started
             self.reporter.lane_finished(result)
         return self.result
@@ -138,7 +150,7 @@ class Lane:
     def _start_over(self) -> None:
         """After a lost race for the lease (see LeaseRaceLost): a fresh attempt."""
         self.reporter.notice(self.name, "another runner wrote this lane's state; starting over")
-        queued = list(self.attempt.backlog.queue)
+        queued = self.attempt.backlog.queued()
         self.reporter.items_skipped(self.name, queued)  # planned again from scratch
         self.attempt = self.new_attempt()
 
@@ -151,39 +163,24 @@ class Lane:
                 self.attempt.reads.resume(intent)
             else:
                 self.attempt.slot.resume(intent)
-        if self.lease.dirty:
-            self.lease.save()
+        self.lease.save_if_changed()
 
     def _export_all(self) -> None:
         """Export the backlog's windows one task at a time, reading some directly meanwhile;
         what is left unsaved is saved when the lease is released, in the same write."""
-        record, backlog, slot, reads = (
-            self.attempt.record,
-            self.attempt.backlog,
-            self.attempt.slot,
-            self.attempt.reads,
-        )
-        queue = backlog.queue
-        reads.take_from(queue)
-        while queue or reads.queue:
+        record, backlog, slot, reads = self.attempt.parts()
+        reads.take_from_backlog()
+        while backlog.queue or reads.queue:
             self.pacer.check_deadline()
-            if not queue:
+            if not backlog.queue:
                 reads.read_next()
                 continue
-            item = backlog.next_ready(queue)
+            item = backlog.take_next()  # the empty ones recorded as they come up
             if item is None:
                 continue
-            ahead = backlog.ahead
-            probed = ahead is not None and (ahead.group, ahead.window) == (item.group, item.window)
-            if not probed and self.settings.probe_empty and not backlog.has_events(item):
-                queue.popleft()
-                record.empty(record.window(item), backlog.gone)
-                continue
-            queue.popleft()
             try:
                 status = slot.export(item)
-            except ResourceNotFoundError as exc:
-                self.state.drop_intent(item.group, item.window)
-                record.gone(record.window(item), backlog.gone, f" ({exc})")
+            except ResourceNotFoundError as exc:  # its group was deleted (any intent dropped)
+                record.gone(record.window(item), f" ({exc})")
                 continue
             slot.settle(item, status)

@@ -18,8 +18,6 @@ state: they live together here. The protocol, as a sequence:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from log_exporter.aws.archive import ArchiveBucket
 from log_exporter.aws.clock import skew_margin
 from log_exporter.aws.retry import LEASE_BUSY
@@ -45,8 +43,8 @@ class LeaseRaceLost(Exception):
 
 
 class LeaseKeeper:
-    """The lane's state as last read or written (`state`), whether it changed since (`dirty`),
-    and the lease it holds in it (see the module's docstring)."""
+    """The lane's state as last read or written (`state`), whether it changed since (`changed`,
+    `unsaved`), and the lease it holds in it (see the module's docstring)."""
 
     def __init__(
         self,
@@ -62,7 +60,6 @@ class LeaseKeeper:
         pacer: Pacer,
         reporter: Reporter,
         durations: TaskDurations,
-        clock_check: Callable[[], None] = lambda: None,  # raises if our clock is off AWS's
     ) -> None:
         self.name = name
         self.account = account
@@ -75,28 +72,52 @@ class LeaseKeeper:
         self.pacer = pacer
         self.reporter = reporter
         self.durations = durations
-        self.clock_check = clock_check
+        self.clock_check = pacer.clock_check  # raises if our clock is off AWS's
         self.state = LaneState(account_id, region)
-        self.dirty = False  # the state changed since it was last written
+        self._dirty = False  # the state changed since it was last written
         # The lease is taken by the lane's first write, with its first intent, when no earlier
         # runner left work in flight; until then it is only in memory (see `acquire`).
-        self.pending = False
-        self.last_save = 0.0  # a clock() time: when the lease was last written
-        self.fresh = settings.fresh_archive  # the first read of the state may be skipped
+        self._pending = False
+        self._last_save = 0.0  # a clock() time: when the lease was last written
+        self._fresh = settings.fresh_archive  # the first read of the state may be skipped
 
-    def load_state(self) -> LaneState:
-        self.state = self.store.load(self.account_id, self.region, self.account)
-        return self.state
+    # --- what the lane's parts tell it ----------------------------------------------------------
+    def changed(self) -> None:
+        """The state changed in memory: it is written with the next save, or the release."""
+        self._dirty = True
 
+    @property
+    def unsaved(self) -> bool:
+        """Whether the state changed since it was last written."""
+        return self._dirty
+
+    def save_if_changed(self) -> None:
+        if self._dirty:
+            self.save()
+
+    def ensure_held(self) -> None:
+        """Before creating a task whose intent was saved a while ago (half a lease or more): our
+        lease may have run out meanwhile (a stalled process) and another runner exported the
+        window; a write proves we still hold it (StateConflictError if not)."""
+        if self.pacer.clock() - self._last_save >= self.settings.lease_seconds / 2:
+            self.save()
+
+    def assume_held(self, since: float, *, written: bool = True) -> None:
+        """For tests: the lease as `acquire` leaves it at `since` (a clock() time): written, or
+        (`written=False`) read free and to be taken by the lane's first write."""
+        self._last_save = since
+        self._pending = not written
+
+    # --- the protocol ------------------------------------------------------------------------------
     def acquire(self) -> None:
         """Take the lease (see the module's docstring); a fresh hold: nothing changed yet."""
         backoff = LEASE_BUSY.backoff()
         announced = False
-        self.pending = False
-        self.dirty = False
+        self._pending = False
+        self._dirty = False
         while True:
-            if self.fresh:  # the archive held nothing when the run started: no state yet
-                self.fresh = False
+            if self._fresh:  # the archive held nothing when the run started: no state yet
+                self._fresh = False
                 state = LaneState(self.account_id, self.region)
             else:
                 state = self.store.load(self.account_id, self.region, self.account)
@@ -128,15 +149,15 @@ class LeaseKeeper:
                 # intent (a request less before the first task), conditionally on what was
                 # read, so a runner that wrote meanwhile makes us start over (LeaseRaceLost).
                 self.state = state
-                self.pending = True
-                self.last_save = self.pacer.clock()
+                self._pending = True
+                self._last_save = self.pacer.clock()
                 return
             try:
                 self.store.save(state)
             except StateConflictError:
                 continue
             self.state = state
-            self.last_save = self.pacer.clock()
+            self._last_save = self.pacer.clock()
             return
 
     def _guard_lost_state(self) -> None:
@@ -165,20 +186,20 @@ class LeaseKeeper:
         try:
             self.store.save(self.state)
         except StateConflictError:
-            if self.pending:  # our first write: we never held the lane
+            if self._pending:  # our first write: we never held the lane
                 raise LeaseRaceLost() from None
             raise
-        self.pending = False
-        self.last_save = self.pacer.clock()
-        self.dirty = False
+        self._pending = False
+        self._last_save = self.pacer.clock()
+        self._dirty = False
 
     def heartbeat(self) -> None:
         """Renew the lease (and persist pending changes) before a third of it has run out.
         A lease not written yet (see `acquire`) has nothing to renew: a runner that takes the
         lane meanwhile makes our first write fail, and the lane start over."""
-        if self.pending:
+        if self._pending:
             return
-        if self.pacer.clock() - self.last_save > self.settings.lease_seconds / 3:
+        if self.pacer.clock() - self._last_save > self.settings.lease_seconds / 3:
             self.clock_check()
             self.save()  # a failure (StateConflictError) ends the lane: it creates no more
 
@@ -191,19 +212,19 @@ class LeaseKeeper:
         self.pacer.halted()
         lease = self.settings.lease_seconds
         # the clock margin, but at most a sixth of a (test's) short lease, renewed every L/3
-        if self.pacer.clock() - self.last_save >= lease - min(skew_margin(lease), lease / 6):
-            self.pacer.halt.set()
+        if self.pacer.clock() - self._last_save >= lease - min(skew_margin(lease), lease / 6):
+            self.pacer.halt_workers()
             raise LeaseLapsed()
 
     def release(self) -> str | None:
         """Let go of the lease; the reason the state could not be saved, if it could not."""
         if self.state.lease_owner != self.owner:
             return None
-        pending, self.pending = self.pending, False
+        pending, self._pending = self._pending, False
         self.state.durations = self.durations.by_group()
         self.state.lease_owner = None
         self.state.lease_expires_ms = 0
-        if pending and not self.dirty:
+        if pending and not self._dirty:
             return None  # the lease was never written, and nothing changed: no request at all
         try:
             self._release_write()

@@ -1,16 +1,20 @@
 """A lane's time: its clock, every wait (each renewing the lease), the stop and the deadline.
 
-Every sleep of a lane goes through its one `Pacer`: the lane's own waits (`pause`, `gather`)
-renew the lease in steps of a third of it; its worker threads' waits (`worker_sleep`) check the
-halt in short steps. The deadline or a stop (Ctrl-C, SIGTERM) raises `LaneStopped` at the lane's
-next check and halts its workers; `call_throttled` is the lane's one loop over a throttled call.
+The run hands each lane one `RunControl` (its clock, sleeps, stop flag and clock check); every
+sleep of the lane goes through its one `Pacer`, built from it: the lane's own waits (`pause`,
+`gather`) renew the lease in steps of a third of it; its worker threads' waits (`worker_sleep`)
+check the halt in short steps. A stop (Ctrl-C) raises `LaneStopped` as soon as any sleep of the
+lane returns, and the deadline or a stop at the lane's next check, which also halts its
+workers; `call_throttled` is the lane's one loop over a throttled call.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, wait
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from log_exporter.aws.retry import THROTTLED_CALLS, call_with_retries
@@ -42,11 +46,23 @@ def call_throttled(
     )
 
 
+@dataclass(frozen=True)
+class RunControl:
+    """What the run hands each lane to pace and stop it, made once per lane by the engine."""
+
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    # sleeps, or less if the run learns its first task duration meanwhile (`sleep` if None)
+    nap: Callable[[float], None] | None = None
+    stopped: Callable[[], bool] = lambda: False  # the run is stopping (Ctrl-C)
+    clock_check: Callable[[], None] = lambda: None  # raises if our clock is off AWS's
+
+
 class Pacer:
     """The clock, sleep, stop and deadline of one lane (see the module's docstring).
 
-    `renew` is called before every step of a lane's wait: the lease keeper's heartbeat, set by
-    the builder (nothing by default)."""
+    `renew` is called before every step of a lane's wait: the lease keeper's heartbeat, handed
+    in once by the builder (`renew_with`; nothing before)."""
 
     def __init__(
         self,
@@ -56,27 +72,45 @@ class Pacer:
         lease_seconds: float,
         stuck_seconds: float,
         deadline_margin_seconds: float,
-        clock: Callable[[], float],
-        sleep: Callable[[float], None],
-        nap: Callable[[float], None] | None = None,
-        stopped: Callable[[], bool] = lambda: False,
+        control: RunControl,
     ) -> None:
         self.name = name
         self.reporter = reporter
         self.lease_seconds = lease_seconds
         self.stuck_seconds = stuck_seconds
         self.margin = deadline_margin_seconds
-        self.clock = clock
-        self.sleep = sleep
-        # sleeps, or less if the run learns its first task duration meanwhile
-        self.nap = nap or sleep
-        self.stopped = stopped  # the run is stopping (Ctrl-C)
+        self.clock = control.clock
+        self.stopped = control.stopped
+        self.clock_check = control.clock_check
+        self._sleep = control.sleep
+        self._nap = control.nap or control.sleep
         self.deadline: float | None = None  # a clock() time; see `check_deadline`
         # set when the lane stops (Ctrl-C, SIGTERM, the deadline, a lapsed lease): the reads and
         # writes in the worker threads stop at their next page, backoff, pacer sleep or PUT
-        self.halt = threading.Event()
-        self.renew: Callable[[], None] = lambda: None
+        self._halt = threading.Event()
+        self._renew: Callable[[], None] = lambda: None
         self.retries = 0  # throttled calls of the lane's own thread asked again
+
+    def renew_with(self, heartbeat: Callable[[], None]) -> None:
+        """Renew the lease with `heartbeat` before every step of a wait (set once, by build.py:
+        the lease keeper, built after the pacer it waits with)."""
+        self._renew = heartbeat
+
+    # --- sleeping: every sleep of the lane, in its thread or a worker's ----------------------------
+    def sleep(self, seconds: float) -> None:
+        """Sleep `seconds` (without renewing the lease: see `pause`); LaneStopped once the run
+        is stopping."""
+        self._sleep(seconds)
+        self._stop_if_stopping()
+
+    def nap(self, seconds: float) -> None:
+        """`sleep`, or less if the run learns its first task duration meanwhile."""
+        self._nap(seconds)
+        self._stop_if_stopping()
+
+    def _stop_if_stopping(self) -> None:
+        if self.stopped():
+            raise LaneStopped()  # the lane saves its state and lets go of its lease
 
     def call(self, fn: Callable[[], T]) -> T:
         """Call a read-only AWS wrapper, backing off while throttled (see `call_throttled`)."""
@@ -92,7 +126,7 @@ class Pacer:
         if self.stopped() or (
             self.deadline is not None and self.clock() >= self.deadline - self.margin
         ):
-            self.halt.set()  # the direct reads in flight stop too; their windows are left
+            self.halt_workers()  # the direct reads in flight stop too; their windows are left
             raise LaneStopped()
 
     def pause(self, seconds: float, sleep: Callable[[float], None] | None = None) -> None:
@@ -102,7 +136,7 @@ class Pacer:
         step = self.lease_seconds / 3
         sleep = sleep or self.sleep
         while True:
-            self.renew()
+            self._renew()
             if seconds <= step:
                 sleep(seconds)
                 return
@@ -115,7 +149,7 @@ class Pacer:
         pending = set(futures)
         while pending:
             _, pending = wait(pending, timeout=min(GATHER_STEP, self.lease_seconds / 3))
-            self.renew()
+            self._renew()
             if pending:
                 self.check_deadline()
 
@@ -131,10 +165,18 @@ class Pacer:
             self.reporter.notice(self.name, f"stuck: {message}")
             raise StuckError(f"{self.name}: {message}")
 
-    # --- in a worker thread ----------------------------------------------------------------------
+    # --- its worker threads ------------------------------------------------------------------------
+    def halt_workers(self) -> None:
+        """The lane stops (or its lease may have lapsed): its workers stop at their next check."""
+        self._halt.set()
+
+    def resume_workers(self) -> None:
+        """The lease is ours again after a lapse (see DirectReads): workers may run again."""
+        self._halt.clear()
+
     def halted(self) -> None:
         """In a worker: LaneStopped once the lane stops."""
-        if self.halt.is_set():
+        if self._halt.is_set():
             raise LaneStopped()
 
     def worker_sleep(self, seconds: float) -> None:

@@ -4,14 +4,16 @@ into the lane's state (to be saved by the lease keeper) and its result, as the w
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 
 from log_exporter.aws.archive import ArchiveBucket
 from log_exporter.aws.tasks import TaskStatus
-from log_exporter.core.plan import ExportItem
+from log_exporter.core.plan import ExportItem, Skip
 from log_exporter.core.state import Intent, LaneState
 from log_exporter.core.windows import destination_prefix, task_name
 from log_exporter.errors import BucketError
 from log_exporter.lane.lease import LeaseKeeper
+from log_exporter.lane.pacer import Pacer
 from log_exporter.lane.result import LaneResult
 from log_exporter.lane.settings import LaneSettings
 from log_exporter.lane.window import Window, Windows, WindowState
@@ -19,8 +21,9 @@ from log_exporter.progress import Reporter
 
 
 class Record:
-    """The outcomes of one attempt of a lane: each changes the state (marked dirty, saved with
-    the next write) and the result, and moves its window (see window.py)."""
+    """The outcomes of one attempt of a lane: each changes the state (marked changed, saved with
+    the next write) and the result, and moves its window (see window.py). It also keeps the
+    attempt's tries of each window and the log groups found deleted."""
 
     def __init__(
         self,
@@ -30,6 +33,7 @@ class Record:
         account_id: str,
         region: str,
         lease: LeaseKeeper,
+        pacer: Pacer,
         archive: ArchiveBucket,
         reporter: Reporter,
         result: LaneResult,
@@ -39,18 +43,20 @@ class Record:
         self.account_id = account_id
         self.region = region
         self.lease = lease
+        self.pacer = pacer
         self.archive = archive
         self.reporter = reporter
         self.result = result
-        self.windows = Windows()
-        self.tries: Counter[ExportItem] = Counter()  # failed tries of each window, this attempt
+        self._windows = Windows()
+        self._tries: Counter[ExportItem] = Counter()  # failed tries of each window, this attempt
+        self._gone: set[str] = set()  # log groups found deleted in this attempt
 
     @property
     def state(self) -> LaneState:
         return self.lease.state
 
     def changed(self) -> None:
-        self.lease.dirty = True
+        self.lease.changed()
 
     # --- where a window goes -----------------------------------------------------------------------
     def dest(self, item: ExportItem) -> str:
@@ -83,9 +89,35 @@ class Record:
         prefix = task.destination_prefix.strip("/")
         return task.destination == self.settings.bucket and prefix == self.dest(item).strip("/")
 
+    def intent_for(self, item: ExportItem, *, folder_id: str | None = None) -> Intent:
+        """A new intent for `item`'s window: its task's, or (with `folder_id`) a direct read's."""
+        direct = folder_id is not None
+        return Intent(
+            item.group, item.window, self.name_of(item), folder_id, self.pacer.now_ms(), direct
+        )
+
     # --- what happened to it ---------------------------------------------------------------------
-    def window(self, item: ExportItem) -> Window:
-        return self.windows.of(item)
+    def window(self, item: ExportItem, start: WindowState = WindowState.PLANNED) -> Window:
+        """`item`'s window; met for the first time, it starts at `start` (an earlier runner's
+        at INTENT)."""
+        return self._windows.of(item, start)
+
+    def leave(self) -> None:
+        """The lane stops: every window not done is left for a later run."""
+        self._windows.leave()
+
+    def is_gone(self, group: str) -> bool:
+        """Whether `group` was found deleted in this attempt (its windows are skipped)."""
+        return group in self._gone
+
+    def groups_matched(self, count: int) -> None:
+        self.result.groups = count
+
+    def replan_skips(self, group: str, skips: Sequence[Skip]) -> None:
+        """`group`'s skips, once its full plan is known, replace those planned without it."""
+        result = self.result
+        result.skipped = [s for s in result.skipped if s.group != group]
+        result.skipped.extend(skips)
 
     def intent(self, window: Window, intent: Intent) -> None:
         """Its intent recorded (saved by the caller, before its task or folder exists)."""
@@ -99,17 +131,29 @@ class Record:
         self.changed()
         window.move(WindowState.PLANNED)
 
+    def task_created(self) -> None:
+        """An export task of this lane was created (or an earlier try's found and adopted)."""
+        self.result.tasks_created += 1
+
     def archived(self, window: Window, *, read: bool = False) -> None:
+        """Its window archived: by its task, or (`read`) by a direct read."""
         item = window.item
         self.state.mark_done(item.group, item.window, read=read)
         self.changed()
         self.result.archived.append(item)
         window.move(WindowState.RECORDED)
 
-    def empty(self, window: Window, gone: set[str]) -> None:
+    def read_written(self, window: Window) -> None:
+        """Its window archived by a direct read of this run, its folder written whole (counted
+        `read`; an earlier runner's found whole is `archived` only)."""
+        window.move(WindowState.WRITTEN)
+        self.archived(window, read=True)
+        self.result.read += 1
+
+    def empty(self, window: Window) -> None:
         """Its window holds no event: archived without a task (unless its group is gone)."""
         item = window.item
-        if item.group not in gone:
+        if item.group not in self._gone:
             self.state.mark_done(item.group, item.window, empty=True)
             self.changed()
             self.result.empty.append(item)
@@ -118,31 +162,70 @@ class Record:
 
     def failed(self, window: Window, error: str, cleanup: str | None = None) -> None:
         item = window.item
-        self.state.mark_failed(
-            item.group, item.window, error, self.lease.pacer.now_ms(), cleanup=cleanup
-        )
+        self.state.mark_failed(item.group, item.window, error, self.pacer.now_ms(), cleanup=cleanup)
         self.changed()
         self.result.failed.append((item, error))
         window.move(WindowState.FAILED)
 
-    def gone(self, window: Window, gone: set[str], why: str = "") -> None:
-        """Its log group was deleted: failed, and the group's other windows skipped."""
+    def gone(self, window: Window, why: str = "") -> None:
+        """Its log group was deleted: failed (any intent of it dropped, even one a lost answer
+        kept: the group's tasks are gone with it), and the group's other windows skipped."""
         group = window.item.group
-        gone.add(group)
+        self._gone.add(group)
         self.failed(window, f"log group {group} no longer exists{why}")
         self.reporter.notice(self.name, f"log group {group} was deleted; skipping it")
+
+    def discard_output(
+        self,
+        window: Window,
+        output_id: str,
+        reason: str,
+        *,
+        retry: Callable[[ExportItem, int], None] | None = None,
+        note_removed: bool = False,
+    ) -> None:
+        """The output `output_id` (a task's, or a direct read's folder) of `window`, which must
+        not stay (`reason`: why), is deleted and its window planned again. For a window of this
+        run (`retry`), the try is counted: the window goes back to `retry` (with its tries) while
+        it has tries left, and is recorded failed after (`note_removed`: how many objects were
+        deleted, told in `reason`). An output that cannot be deleted stays recorded failed with
+        `output_id`, for the next run's `clean_up`; its window is not exported until then."""
+        item = window.item
+        if retry is not None:
+            self._tries[item] += 1
+        removed = self._delete_output(window, output_id, reason)
+        if removed is None:
+            return
+        if retry is None:  # an earlier runner's: the plan takes the window up again
+            self.drop(window)
+            return
+        if removed and note_removed:
+            reason += f" (removed {removed} partial objects)"
+        tries = self._tries[item]
+        if tries < self.settings.max_attempts:
+            self.drop(window)
+            self.reporter.item_retry(self.name, item, reason)
+            retry(item, tries)
+        else:
+            self.failed(window, reason)
+
+    def _delete_output(self, window: Window, output_id: str, reason: str) -> int | None:
+        """Delete `output_id`'s objects in `window`'s folder: how many; None when that failed
+        (the window recorded failed, the output to delete by the next run)."""
+        try:
+            return self.archive.delete_task_output(self.dest(window.item), output_id)
+        except BucketError as exc:
+            self.failed(window, f"{reason}; {exc}", cleanup=output_id)
+            return None
 
     def clean_up(self) -> None:
         """Delete the partial output of the failed tasks whose deletion failed before; a
         window whose output is still there stays failed and is not exported (see backlog)."""
         for failure in self.state.uncleaned():
-            item = ExportItem(failure.window, failure.group)
-            task_id = failure.cleanup or ""
-            try:
-                self.archive.delete_task_output(self.dest(item), task_id)
-            except BucketError as exc:
-                self.failed(self.window(item), f"{failure.error.split('; ')[0]}; {exc}")
-                continue
+            window = self.window(ExportItem(failure.window, failure.group))
+            reason = failure.error.split("; ")[0]
+            if self._delete_output(window, failure.cleanup or "", reason) is None:
+                continue  # still failed, its output still to delete (the same `cleanup`)
             failure.cleanup = None
             if self.state.coverage(failure.group).covers(failure.window):
                 self.state.failures.remove(failure)

@@ -14,14 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from log_exporter.aws.archive import ArchiveBucket
 from log_exporter.aws.errors import AnswerLost, SlotBusy
-from log_exporter.aws.retry import FAILED_TASK, SLOT_BUSY
+from log_exporter.aws.retry import SLOT_BUSY
 from log_exporter.aws.tasks import ExportTasks, TaskStatus
 from log_exporter.core.labels import window_label
 from log_exporter.core.plan import ExportItem
 from log_exporter.core.polling import Backoff, PollSchedule, TaskDurations, task_seconds
 from log_exporter.core.state import Intent
-from log_exporter.errors import AWSError, BucketError
+from log_exporter.errors import AWSError
 from log_exporter.lane.backlog import Backlog
 from log_exporter.lane.lease import LeaseKeeper
 from log_exporter.lane.pacer import Pacer, call_throttled
@@ -32,11 +33,14 @@ from log_exporter.progress import Reporter
 
 
 @dataclass
-class _BusyWait:
-    """The waits of one `create` for a busy slot: one stuck timer (and one notice) for all."""
+class _CreateCall:
+    """What one `create` learns over its tries: whether an answer was lost (AWS may hold a task
+    of the window from then on), and its waits for a busy slot (one stuck timer and one notice
+    for all)."""
 
-    since: float | None = None
-    backoff: Backoff = field(default_factory=SLOT_BUSY.backoff)
+    task_may_exist: bool = False
+    busy_since: float | None = None
+    busy_backoff: Backoff = field(default_factory=SLOT_BUSY.backoff)
 
 
 class Slot:
@@ -48,6 +52,7 @@ class Slot:
         name: str,
         settings: LaneSettings,
         tasks: ExportTasks,
+        archive: ArchiveBucket,
         lease: LeaseKeeper,
         pacer: Pacer,
         record: Record,
@@ -59,6 +64,7 @@ class Slot:
         self.name = name
         self.settings = settings
         self.tasks = tasks
+        self.archive = archive  # the windows' folders: where a task whose answer was lost is found
         self.lease = lease
         self.pacer = pacer
         self.record = record
@@ -66,8 +72,6 @@ class Slot:
         self.durations = durations
         self.reporter = reporter
         self.read_during = read_during  # the direct reads, while a task runs
-        # `create` saw an answer lost: AWS may hold a task of the window (see `export`)
-        self.answer_lost = False
 
     def export(self, item: ExportItem) -> TaskStatus:
         """Create the task for `item` and wait for it to end.
@@ -79,23 +83,12 @@ class Slot:
         window = self.record.window(item)
         intent = self.backlog.take_ahead(item)
         if intent is None:
-            name = self.record.name_of(item)
-            intent = Intent(item.group, item.window, name, None, self.pacer.now_ms())
+            intent = self.record.intent_for(item)
             self.record.intent(window, intent)
             self.lease.save()  # the intent, the previous window's outcome and the lease at once
-        elif self.pacer.clock() - self.lease.last_save >= self.settings.lease_seconds / 2:
-            # The intent was saved a while ago: our lease may have run out meanwhile (a stalled
-            # process) and another runner exported this window; a write proves we still hold it.
-            self.lease.save()
-        try:
-            task = self.create(item, intent.name)
-        except AWSError:
-            # Refused: no task exists, so the state must not claim one may. After a lost answer
-            # AWS may hold one all the same: its intent (a name, no id) stays, and the next
-            # run's `resume` finds the task by its name or folder, or plans the window again.
-            if not self.answer_lost:
-                self.record.drop(window)
-            raise
+        else:  # saved while the previous task ran: a write proves we still hold the lease
+            self.lease.ensure_held()
+        task = self.create(item, intent.name)  # refused: its intent dropped, or kept (see there)
         created = self.pacer.clock()  # after any wait for a busy slot: the task's age starts now
         task_id = task.task_id if isinstance(task, TaskStatus) else task
         intent.task_id = task_id
@@ -115,37 +108,42 @@ class Slot:
         final status of an earlier try found ended (see `_lost_answer`).
 
         Once an answer was lost, AWS may hold a task of this window that it does not list yet:
-        it is looked for before every later try, and once more before giving up (when
-        `self.answer_lost` tells `export` to keep the window's intent)."""
-        self.answer_lost = False
-        busy = _BusyWait()
+        it is looked for before every later try, and once more before giving up. Refused
+        (AWSError): no task exists, so the window's intent is dropped (the state must not claim
+        one may); but after a lost answer AWS may hold one all the same: its intent (a name, no
+        id) stays, and the next run's `resume` finds the task by its name or folder, or plans
+        the window again."""
+        call = _CreateCall()
         try:
             return call_throttled(
-                lambda: self._try_create(item, name, busy),
+                lambda: self._try_create(item, name, call),
                 self.pacer.pause,
                 what=self.name,
                 on_retry=self.pacer.retried,
             )
         except AWSError:
-            if not self.answer_lost:
+            if not call.task_may_exist:
+                window = self.record.window(item)
+                if window.state is WindowState.INTENT:  # as `export` leaves it
+                    self.record.drop(window)
                 raise
             found = self._lost_answer(item, name)  # raises too: the intent stays all the same
             if found is None:
                 raise
-            self.record.result.tasks_created += 1
+            self.record.task_created()
             return found if found.ended else found.task_id
 
-    def _try_create(self, item: ExportItem, name: str, busy: _BusyWait) -> str | TaskStatus:
+    def _try_create(self, item: ExportItem, name: str, call: _CreateCall) -> str | TaskStatus:
         """One try of `create` (Throttled, AnswerLost: tried again by `call_throttled`), with
-        the waits of a busy slot (`busy`: one for the whole call), adopting our own earlier try
-        if it turns up among the active tasks."""
+        the waits of a busy slot (one for the whole `call`), adopting our own earlier try if it
+        turns up among the active tasks."""
         while True:
             self.pacer.check_deadline()
             self.lease.heartbeat()  # a long wait below must not leave us creating without it
-            if self.answer_lost:
+            if call.task_may_exist:
                 found = self._lost_answer(item, name)
                 if found is not None:
-                    self.record.result.tasks_created += 1
+                    self.record.task_created()
                     return found if found.ended else found.task_id
             try:
                 task_id = self.tasks.create(
@@ -155,27 +153,27 @@ class Slot:
                     bucket=self.settings.bucket,
                     dest_prefix=self.record.dest(item),
                 )
-                self.record.result.tasks_created += 1
+                self.record.task_created()
                 return task_id
             except AnswerLost:
-                self.answer_lost = True
+                call.task_may_exist = True
                 raise
             except SlotBusy:
                 active = self.pacer.call(self.tasks.active)
                 mine = [t for t in active if t.name == name and self.record.ours(t, item)]
                 if mine:  # our own earlier create went through after all: adopt it
                     return mine[0].task_id
-                if busy.since is None:
+                if call.busy_since is None:
                     holder = active[0].name if active else "an unknown task"
                     self.reporter.notice(self.name, f"export slot busy with {holder}; waiting")
-                    busy.since = self.pacer.clock()
+                    call.busy_since = self.pacer.clock()
                 if active:  # a chain of foreign tasks is one wait, as long as all of them
-                    self._wait_foreign(active[0], busy.since)
+                    self._wait_foreign(active[0], call.busy_since)
                 else:
                     self.pacer.check_stuck(
-                        busy.since, "the export slot is busy with no task in sight"
+                        call.busy_since, "the export slot is busy with no task in sight"
                     )
-                    self.pacer.pause(busy.backoff.next())
+                    self.pacer.pause(call.busy_backoff.next())
 
     def _lost_answer(self, item: ExportItem, name: str) -> TaskStatus | None:
         """After a CreateExportTask whose answer was lost (AWS may have created the task): the
@@ -183,7 +181,7 @@ class Slot:
         among the active tasks, then in the window's folder in the archive). The caller waits
         for it if it is still active, records it if it COMPLETED, and `settle` deletes the
         output of a FAILED or CANCELLED one and tries the window again; none found: create."""
-        return self.find(Intent(item.group, item.window, name), item)
+        return self.find(item, name)
 
     def _wait_foreign(self, task: TaskStatus, busy_since: float) -> None:
         """Wait, without creating anything, until somebody else's task leaves the slot; stuck
@@ -252,7 +250,7 @@ class Slot:
                     continue
                 # Still unknown by its id: look for it by name and by its output before calling
                 # it gone, since a retry of a task that does exist would archive its day twice.
-                found = self.find(Intent(item.group, item.window, self.record.name_of(item)), item)
+                found = self.find(item, self.record.name_of(item))
                 if found is None:
                     return TaskStatus(
                         task_id,
@@ -298,32 +296,17 @@ class Slot:
         if status.code == "COMPLETED":
             self.record.archived(window)
             return
-        tries = self.record.tries
-        tries[item] += 1
         reason = f"task {status.task_id} {status.code}: {status.message or 'no message'}"
-        try:
-            removed = self.record.archive.delete_task_output(self.record.dest(item), status.task_id)
-        except BucketError as exc:  # its partial output stays: not exported again until deleted
-            self.record.failed(window, f"{reason}; {exc}", cleanup=status.task_id)
-            return
-        if removed:
-            reason += f" (removed {removed} partial objects)"
-        if tries[item] < self.settings.max_attempts:
-            self.record.drop(window)
-            self.reporter.item_retry(self.name, item, reason)
-            queue = self.backlog.queue
-            if not queue:
-                self.pacer.pause(FAILED_TASK.backoff().next() * tries[item])
-            queue.append(item)
-        else:
-            self.record.failed(window, reason)
+        self.record.discard_output(
+            window, status.task_id, reason, retry=self.backlog.retry, note_removed=True
+        )
 
     # --- what an earlier runner left ---------------------------------------------------------------
     def resume(self, intent: Intent) -> None:
         """Adopt, record or clean up the task an earlier runner recorded `intent` for."""
         item = ExportItem(intent.window, intent.group)
-        window = self.record.windows.of(item, WindowState.INTENT)
-        status = self.find(intent, item)
+        window = self.record.window(item, WindowState.INTENT)
+        status = self.find(item, intent.name, intent.task_id)
         if status is None:
             # Never created, or finished with no output: the window is simply planned again.
             self.record.drop(window)
@@ -338,27 +321,25 @@ class Slot:
         if status.code == "COMPLETED":
             self.record.archived(window)
         else:
-            try:
-                self.record.archive.delete_task_output(self.record.dest(item), status.task_id)
-                self.record.drop(window)
-            except BucketError as exc:
-                error = f"task {status.task_id} {status.code}; {exc}"
-                self.record.failed(window, error, cleanup=status.task_id)
+            self.record.discard_output(
+                window, status.task_id, f"task {status.task_id} {status.code}"
+            )
         self.record.changed()
 
-    def find(self, intent: Intent, item: ExportItem) -> TaskStatus | None:
-        """The task of `intent`'s window in this archive (see `Record.ours`): by its recorded
-        id, else by its name among the active tasks, else by its name in the window's folder."""
+    def find(self, item: ExportItem, name: str, task_id: str | None = None) -> TaskStatus | None:
+        """The task `name` of `item`'s window in this archive (see `Record.ours`): by its
+        recorded `task_id`, else by its name among the active tasks, else by its name in the
+        window's folder."""
         call, ours = self.pacer.call, self.record.ours
-        if intent.task_id:
-            status = call(lambda: self.tasks.describe(intent.task_id or ""))
+        if task_id:
+            status = call(lambda: self.tasks.describe(task_id))
             if status is not None and ours(status, item):
                 return status
         for t in call(self.tasks.active):
-            if t.name == intent.name and ours(t, item):
+            if t.name == name and ours(t, item):
                 return t
-        for task_id in self.record.archive.task_folders(self.record.dest(item)):
-            status = call(lambda tid=task_id: self.tasks.describe(tid))  # type: ignore[misc]
-            if status is not None and status.name == intent.name and ours(status, item):
+        for folder_id in self.archive.task_folders(self.record.dest(item)):
+            status = call(lambda tid=folder_id: self.tasks.describe(tid))  # type: ignore[misc]
+            if status is not None and status.name == name and ours(status, item):
                 return status
         return None

@@ -20,6 +20,7 @@ from log_exporter.core.plan import PlanRange
 from log_exporter.core.state import LaneState
 from log_exporter.lane.build import build_lane
 from log_exporter.lane.lane import Lane
+from log_exporter.lane.pacer import RunControl
 from log_exporter.lane.settings import LaneSettings
 
 ACCOUNT_ID = "111111111111"
@@ -70,11 +71,10 @@ class StubbedAws:
                 bucket=BUCKET, prefix=PREFIX, **{"lease_seconds": 1e6, **settings}
             ),
             owner="test-runner",
-            clock=self.clock,
-            sleep=self.clock.sleep,
+            control=RunControl(clock=self.clock, sleep=self.clock.sleep),
         )
         lane.lease.state = LaneState(ACCOUNT_ID, REGION)
-        lane.lease.last_save = self.clock()  # the lease as just taken: no renewal due
+        lane.lease.assume_held(self.clock())  # the lease as just taken: no renewal due
         return lane
 
     def assert_no_pending_responses(self) -> None:

@@ -20,6 +20,7 @@ from log_exporter.errors import StateConflictError
 from log_exporter.lane.build import build_lane
 from log_exporter.lane.direct_reads import READ_WORKERS
 from log_exporter.lane.lane import Lane
+from log_exporter.lane.pacer import RunControl
 from log_exporter.lane.settings import LaneSettings
 
 DAY = 86_400_000
@@ -94,8 +95,7 @@ def make_lane(
         rng=PlanRange(None, DAY, DAY),
         settings=LaneSettings(bucket="b", prefix="p", strategy=strategy, read_rate=1e6, **settings),
         owner="me",
-        clock=clock,
-        sleep=sleep,
+        control=RunControl(clock=clock, sleep=sleep),
     )
     return lane, store, archive
 
@@ -172,7 +172,7 @@ def test_no_put_of_a_direct_folder_once_the_lease_may_have_lapsed() -> None:
     further PUT of it is sent; the next state write finds the other runner and stops."""
     clock = FakeClock()
     lane, store, archive = make_lane(SlowLogs(pages=3, delay=0), clock=clock)
-    lane.lease.last_save = clock.now  # the lease as the lane took it
+    lane.lease.assume_held(clock.now)  # the lease as the lane took it
     store.conflict_after = 1  # the batch's intents; the next write finds the other runner's
     batch(lane, ["/g"])
 
@@ -192,7 +192,7 @@ def test_a_lapse_nobody_took_over_writes_the_window_again() -> None:
     the folder cut short is deleted and the window read again into a new folder."""
     clock = FakeClock()
     lane, _, archive = make_lane(SlowLogs(pages=3, delay=0), clock=clock)
-    lane.lease.last_save = clock.now  # the lease as the lane took it
+    lane.lease.assume_held(clock.now)  # the lease as the lane took it
     batch(lane, ["/g"])
     stalled: list[str] = []
 

@@ -24,7 +24,7 @@ from log_exporter.core.windows import Window
 from log_exporter.errors import AWSError, StateConflictError, StuckError
 from log_exporter.lane.build import build_lane
 from log_exporter.lane.lane import Lane
-from log_exporter.lane.pacer import MAX_THROTTLED
+from log_exporter.lane.pacer import MAX_THROTTLED, RunControl
 from log_exporter.lane.settings import LaneSettings
 
 GROUP = "/app/web"
@@ -114,8 +114,7 @@ def make_lane(clock: Clock, tasks: Any, **settings: Any) -> tuple[Lane, Store]:
         rng=PlanRange(None, 86_400_000, 86_400_000),
         settings=LaneSettings(bucket="b", prefix="p", **{"lease_seconds": 1e9, **settings}),
         owner="test",
-        clock=clock,
-        sleep=clock.sleep,
+        control=RunControl(clock=clock, sleep=clock.sleep),
     )
     lane.attempt.slot.tasks = tasks
     lane.lease.state = LaneState("111111111111", "us-east-1")

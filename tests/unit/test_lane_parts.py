@@ -120,7 +120,7 @@ def test_a_resumed_intent_whose_task_completed_is_recorded() -> None:
     assert not lane.state.intents
     assert lane.result.archived == [ITEM]
     assert record.window(ITEM).state is WindowState.RECORDED
-    assert lane.lease.dirty
+    assert lane.lease.unsaved
 
 
 def test_a_resumed_intent_of_another_archives_task_is_not_recorded() -> None:
@@ -168,7 +168,7 @@ def test_losing_the_race_for_the_first_write_starts_over() -> None:
     aws = StubbedAws()
     lane = aws.lane()
     lane.lease.state = LaneState(ACCOUNT_ID, REGION, etag='"1"')
-    lane.lease.pending = True  # the lease was read free and is taken by this first write
+    lane.lease.assume_held(lane.pacer.clock(), written=False)  # taken by this first write
     precondition_failed(aws)
 
     with pytest.raises(LeaseRaceLost):

@@ -16,6 +16,7 @@ from log_exporter.core.plan import ExportItem, PlanRange
 from log_exporter.core.windows import Window
 from log_exporter.lane.build import build_lane
 from log_exporter.lane.lane import Lane
+from log_exporter.lane.pacer import RunControl
 from log_exporter.lane.settings import LaneSettings
 
 GROUP = "/app/web"
@@ -68,8 +69,7 @@ def lane(aws: FakeAws) -> Lane:
         rng=PlanRange(None, 86_400_000, 86_400_000),
         settings=LaneSettings(bucket="b", prefix="p", lease_seconds=1e9),
         owner="test",
-        clock=aws.clock,
-        sleep=aws.sleep,
+        control=RunControl(clock=aws.clock, sleep=aws.sleep),
     )
 
 
