@@ -124,6 +124,7 @@ class LeaseKeeper:
             if state.etag is None and self.settings.guard_lost_state:
                 self._guard_lost_state()  # before our first write creates the state object
             self.clock_check()  # the lease's expiry is read with our clock
+            sent = self.pacer.clock()  # the lease runs from here (see `save`)
             now = self.pacer.now_ms()
             if state.leased_by_other(self.owner, now) and owner_gone(state.lease_owner):
                 self.reporter.notice(
@@ -150,14 +151,14 @@ class LeaseKeeper:
                 # read, so a runner that wrote meanwhile makes us start over (LeaseRaceLost).
                 self.state = state
                 self._pending = True
-                self._last_save = self.pacer.clock()
+                self._last_save = sent
                 return
             try:
                 self.store.save(state)
             except StateConflictError:
                 continue
             self.state = state
-            self._last_save = self.pacer.clock()
+            self._last_save = sent
             return
 
     def _guard_lost_state(self) -> None:
@@ -182,6 +183,10 @@ class LeaseKeeper:
         """Write the state, renewing the lease in it (taking it, if it is still `pending`)."""
         self.state.durations = self.durations.by_group()
         self.state.lease_owner = self.owner
+        # The lease runs from when the write is sent, not from its answer: a runner stalled
+        # (SIGSTOP, suspend) while the PUT was under way must not take a lease that ran out
+        # meanwhile for a fresh one.
+        sent = self.pacer.clock()
         self.state.lease_expires_ms = self.pacer.now_ms() + int(self.settings.lease_seconds * 1000)
         try:
             self.store.save(self.state)
@@ -190,7 +195,7 @@ class LeaseKeeper:
                 raise LeaseRaceLost() from None
             raise
         self._pending = False
-        self._last_save = self.pacer.clock()
+        self._last_save = sent
         self._dirty = False
 
     def heartbeat(self) -> None:

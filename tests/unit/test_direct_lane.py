@@ -20,6 +20,7 @@ from log_exporter.errors import StateConflictError
 from log_exporter.lane.build import build_lane
 from log_exporter.lane.direct_reads import READ_WORKERS
 from log_exporter.lane.lane import Lane
+from log_exporter.lane.lease import LeaseLapsed
 from log_exporter.lane.pacer import RunControl
 from log_exporter.lane.settings import LaneSettings
 
@@ -271,3 +272,26 @@ def test_a_refused_read_is_exported_and_the_rest_of_the_batch_is_written() -> No
     assert [i.group for i in result.archived] == ["/a", "/c"]
     assert list(lane.attempt.backlog.queue) == [items[1], items[2]]  # exported by a task instead
     assert len(archive.puts) == 4  # two folders: a marker and an object each
+
+
+def test_the_lease_runs_from_when_its_write_was_sent() -> None:
+    """The runner stalls (SIGSTOP, suspend) while a state write is under way, for longer than the
+    lease: the lease it wrote ran out meanwhile, and the write's late answer must not make it
+    look renewed; no PUT of a direct folder follows, and the next renewal writes at once."""
+    clock = FakeClock()
+    lane, store, _ = make_lane(SlowLogs(pages=1, delay=0), clock=clock)
+    lane.lease.assume_held(clock.now)
+    save = store.save
+
+    def stalled_save(state: LaneState) -> None:
+        save(state)
+        clock.now += lane.settings.lease_seconds  # the answer arrives after the stall
+
+    store.save = stalled_save  # type: ignore[method-assign]
+    lane.lease.save()
+    with pytest.raises(LeaseLapsed):
+        lane.lease.fence()
+    store.save = save  # type: ignore[method-assign]
+    saves = store.saves
+    lane.lease.heartbeat()
+    assert store.saves == saves + 1
