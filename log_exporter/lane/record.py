@@ -193,7 +193,7 @@ class Record:
         item = window.item
         if retry is not None:
             self._tries[item] += 1
-        removed = self._delete_output(window, output_id, reason)
+        removed = self._delete_output(item, output_id, reason, window)
         if removed is None:
             return
         if retry is None:  # an earlier runner's: the plan takes the window up again
@@ -209,22 +209,26 @@ class Record:
         else:
             self.failed(window, reason)
 
-    def _delete_output(self, window: Window, output_id: str, reason: str) -> int | None:
-        """Delete `output_id`'s objects in `window`'s folder: how many; None when that failed
-        (the window recorded failed, the output to delete by the next run)."""
+    def _delete_output(
+        self, item: ExportItem, output_id: str, reason: str, window: Window | None = None
+    ) -> int | None:
+        """Delete `output_id`'s objects in `item`'s folder: how many; None when that failed
+        (the window recorded failed, the output to delete by the next run). The window is met
+        only then when not given: a deletion that worked leaves it to whoever meets it next
+        (the resume of an intent of the same window starts it at INTENT)."""
         try:
-            return self.archive.delete_task_output(self.dest(window.item), output_id)
+            return self.archive.delete_task_output(self.dest(item), output_id)
         except BucketError as exc:
-            self.failed(window, f"{reason}; {exc}", cleanup=output_id)
+            self.failed(window or self.window(item), f"{reason}; {exc}", cleanup=output_id)
             return None
 
     def clean_up(self) -> None:
         """Delete the partial output of the failed tasks whose deletion failed before; a
         window whose output is still there stays failed and is not exported (see backlog)."""
         for failure in self.state.uncleaned():
-            window = self.window(ExportItem(failure.window, failure.group))
+            item = ExportItem(failure.window, failure.group)
             reason = failure.error.split("; ")[0]
-            if self._delete_output(window, failure.cleanup or "", reason) is None:
+            if self._delete_output(item, failure.cleanup or "", reason) is None:
                 continue  # still failed, its output still to delete (the same `cleanup`)
             failure.cleanup = None
             if self.state.coverage(failure.group).covers(failure.window):

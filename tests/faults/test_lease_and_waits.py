@@ -143,7 +143,13 @@ def test_a_rerun_right_after_a_kill_on_the_same_machine_starts_at_once(
     cfg = exporter.config(config_yaml(BUCKET, accounts, prefix="oom"))
     emu.task_timing(pending=0.05, base=1.0)
     proc = exporter.popen("run", "--config", str(cfg), LOG_EXPORTER_LEASE_SECONDS="60")
-    _wait_for(lambda: [t for t in emu.tasks if t.account_id in accounts and t.active], proc)
+    _wait_for(  # a task in flight, and every lane's lease written (read_state raises before)
+        lambda: (
+            [t for t in emu.tasks if t.account_id in accounts and t.active]
+            and all(read_state(BUCKET, "oom", a) for a in accounts)
+        ),
+        proc,
+    )
     proc.kill()  # like an OOM kill: no clean-up at all
     proc.communicate(timeout=30)
     held = [read_state(BUCKET, "oom", a)["lease"]["owner"] for a in accounts]

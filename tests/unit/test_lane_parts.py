@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from log_exporter.core.plan import ExportItem
-from log_exporter.core.state import Intent, LaneState
+from log_exporter.core.state import Failure, Intent, LaneState
 from log_exporter.core.windows import Window
 from log_exporter.errors import StateConflictError
 from log_exporter.lane.lease import LeaseRaceLost
@@ -175,3 +175,34 @@ def test_losing_the_race_for_the_first_write_starts_over() -> None:
         lane.lease.save()
 
     aws.assert_no_pending_responses()
+
+
+def test_a_cleaned_up_window_whose_failed_task_is_still_an_intent_is_resumed() -> None:
+    """What `sync` leaves after a kill between a task's FAILED end and its settle: the task's
+    intent, and a failure whose output is to delete. The clean-up deletes the output; resuming
+    the intent finds the FAILED task, deletes what is left (nothing) and plans the window again,
+    a legal life for the window (no IllegalMove)."""
+    aws = StubbedAws()
+    lane = aws.lane()
+    record, slot = lane.attempt.record, lane.attempt.slot
+    name, dest = record.name_of(ITEM), record.dest(ITEM)
+    intent = Intent(GROUP, ITEM.window, name, "T1")
+    lane.state.add_intent(intent)
+    lane.state.failures.append(
+        Failure(GROUP, ITEM.window, "task T1 FAILED: partial output", 1, 0, cleanup="T1")
+    )
+    listed = {"Bucket": BUCKET, "Prefix": f"{dest}/T1/"}
+    aws.s3_stub.add_response(
+        "list_objects_v2", {"Contents": [{"Key": f"{dest}/T1/a.gz"}], "KeyCount": 1}, listed
+    )
+    aws.s3_stub.add_response("delete_objects", {}, None)
+    aws.describe(task("T1", name, "FAILED", GROUP, dest))
+    aws.s3_stub.add_response("list_objects_v2", {"KeyCount": 0}, listed)
+
+    record.clean_up()
+    slot.resume(intent)
+
+    aws.assert_no_pending_responses()
+    assert not lane.state.intents
+    assert [f.cleanup for f in lane.state.failures] == [None]
+    assert record.window(ITEM).state is WindowState.PLANNED  # exported again by this run
