@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from log_exporter.aws.archive import ArchiveBucket
-from log_exporter.aws.errors import AWS_ERRORS, SlotBusy, Throttled, aws_said
+from log_exporter.aws.errors import AWS_ERRORS, SlotBusy, Throttled, aws_said, policy_unreadable
 from log_exporter.aws.groups import LogGroups
 from log_exporter.aws.tasks import ExportTasks
 from log_exporter.core.config import Account, Config
@@ -122,6 +122,8 @@ class Preflight:
             policy = ArchiveBucket(self.factory.s3(region), name).policy()
         except BucketError as exc:
             return BucketFacts(True, region, None, str(exc), name=name)
+        except AWS_ERRORS as exc:  # making the client itself failed (a bad region, say)
+            return BucketFacts(True, region, None, str(policy_unreadable(exc)), name=name)
         return BucketFacts(True, region, policy, name=name)
 
     # --- one account -------------------------------------------------------------------------------
