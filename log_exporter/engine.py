@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from botocore.credentials import Credentials
     from mypy_boto3_s3 import S3Client
 
-    from log_exporter.aws.sessions import SessionFactory
+    from log_exporter.aws.sessions import AccountClients, SessionFactory
 
 DEFAULT_MAX_PARALLEL = 1000
 START_PLACES = 16  # lanes setting up at once (see StartGate)
@@ -391,7 +391,7 @@ class Engine:
         self.clock_check.check(settings.lease_seconds)
         self.check_layout(settings.bucket)
         dest = self.config.destination
-        archive = ArchiveBucket(self._archive_s3(settings.bucket), settings.bucket)
+        archive = self._archive(settings.bucket)
         if not archive.has_objects(f"{dest.prefix}/" if dest.prefix else ""):
             # An empty archive holds no state, lost or not: spare every new lane the check's
             # LISTs and its first read (its first write would still fail if one appeared).
@@ -473,14 +473,11 @@ class Engine:
         sleep: Callable[[float], None] | None = None,
         nap: Callable[[float], None] | None = None,
     ) -> Lane:
-        credentials = self._account_credentials(spec.account)
-        account_id = self.account_id(spec.account)
-        clients = self.factory.lane_clients(credentials, account_id, spec.region)
         return build_lane(
             account=spec.account.name,
-            clients=clients,
+            clients=self._lane_clients(spec),
             store=self.store(settings.bucket),
-            archive=ArchiveBucket(self._archive_s3(settings.bucket), settings.bucket),
+            archive=self._archive(settings.bucket),
             selector=spec.account.selector,
             rng=rng,
             settings=settings,
@@ -498,16 +495,14 @@ class Engine:
 
     def build_view(self, spec: LaneSpec, rng: PlanRange, settings: LaneSettings) -> LaneView:
         """What the read-only commands see of a lane: no lease, no slot, no threads."""
-        credentials = self._account_credentials(spec.account)
-        account_id = self.account_id(spec.account)
-        clients = self.factory.lane_clients(credentials, account_id, spec.region)
+        clients = self._lane_clients(spec)
         return LaneView(
             account=spec.account.name,
-            account_id=account_id,
+            account_id=clients.account_id,
             region=spec.region,
             logs=clients.logs,
             store=self.store(settings.bucket),
-            archive=ArchiveBucket(self._archive_s3(settings.bucket), settings.bucket),
+            archive=self._archive(settings.bucket),
             selector=spec.account.selector,
             rng=rng,
             settings=settings,
@@ -515,6 +510,16 @@ class Engine:
             clock=self.clock,
             sleep=self.sleep,
         )
+
+    def _lane_clients(self, spec: LaneSpec) -> AccountClients:
+        """The clients of `spec`'s lane: its account's credentials (the role chain assumed once
+        per account), on the region's shared logs client."""
+        credentials = self._account_credentials(spec.account)
+        account_id = self.account_id(spec.account)
+        return self.factory.lane_clients(credentials, account_id, spec.region)
+
+    def _archive(self, bucket: str) -> ArchiveBucket:
+        return ArchiveBucket(self._archive_s3(bucket), bucket)
 
     # --- running --------------------------------------------------------------------------------
     def run(self, options: RunOptions) -> RunReport:
